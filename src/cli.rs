@@ -1,0 +1,213 @@
+//! The command line (clap derive). The only module that knows clap: it turns the
+//! parsed arguments into a plain [`Invocation`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands::{
+    Command, GenerateArgs, GlobalOptions, IngestArgs, InitArgs, Invocation, SqlArgs,
+};
+use crate::output::Format;
+use crate::progress::ProgressMode;
+
+const ABOUT: &str =
+    "One set of funnel numbers, with one set of definitions, for sales and marketing.";
+
+const LONG_ABOUT: &str = "\
+One set of funnel numbers, with one set of definitions, for sales and marketing.
+
+funnel ingests CRM and campaign exports into a versioned Parquet warehouse and \
+computes the numbers both teams are accountable for, with the definitions from \
+one reviewed file, funnel.toml.
+
+Getting started:
+  funnel init                         write funnel.toml with documented defaults
+  funnel generate --out exports       make a realistic synthetic export to try things on
+  funnel ingest exports               load an export into ./data/warehouse
+  funnel sql \"SELECT source, count(*) AS leads FROM leads GROUP BY source\"
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or definitions error, 3 invalid input data.";
+
+#[derive(Debug, Parser)]
+#[command(name = "funnel", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Definitions file [default: ./funnel.toml if present, else built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Warehouse folder (versioned Parquet tables)
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "data/warehouse"
+    )]
+    warehouse: PathBuf,
+
+    /// Print nothing on stderr but errors
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    /// Progress bars on stderr: `auto` shows them only on a terminal
+    #[arg(long, global = true, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN")]
+    progress: ProgressArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProgressArg {
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// Aligned columns for people
+    Table,
+    /// Comma-separated values with a header
+    Csv,
+    /// One JSON document
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Write a documented funnel.toml with the default definitions
+    #[command(long_about = "\
+Write funnel.toml into DIR (default: the current folder) with every key of the \
+definitions documented and set to its default. Review it with both teams: replace \
+the TODO(review) prose in [definitions], map your CRM's stage values in [stages], \
+and commit it.")]
+    Init {
+        /// Folder to write funnel.toml into
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+
+        /// Overwrite an existing funnel.toml
+        #[arg(long)]
+        force: bool,
+    },
+
+    /// Write a realistic synthetic export in the native CSV format
+    #[command(long_about = "\
+Write a realistic synthetic CRM and campaign export into DIR, one CSV file per table \
+in the native format: owners with quarterly quotas, campaigns with costs, leads from \
+sources of different quality, lifecycle events with rejected and recycled MQLs, \
+marketing and sales touches, opportunities with stage histories. The same seed \
+always gives byte-identical files.")]
+    Generate {
+        /// Output folder (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+
+        /// Number of leads
+        #[arg(long, default_value_t = 2000, value_name = "N")]
+        leads: u64,
+
+        /// Random seed
+        #[arg(long, default_value_t = 42, value_name = "S")]
+        seed: u64,
+
+        /// Months of history, ending on the last day of October 2026
+        #[arg(long, default_value_t = 18, value_name = "M", value_parser = clap::value_parser!(u32).range(1..=120))]
+        months: u32,
+    },
+
+    /// Load exports into the warehouse (merging by key)
+    #[command(long_about = "\
+Load exports into the warehouse. Each INPUT is a folder of CSV files named after the \
+tables (leads.csv, lead_stage_events.csv, touches.csv, campaigns.csv, \
+opportunities.csv, opportunity_stage_events.csv, quotas.csv, owners.csv) or one such \
+file. Rows are merged into the warehouse by each table's key: the latest updated_at \
+wins, else the later row. Rows that cannot be loaded are kept in \
+<warehouse>/quarantine/<table>.csv with their line number and the reason. A run \
+either lands completely or leaves the warehouse exactly as it was.")]
+    Ingest {
+        /// Export folders or table CSV files
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<PathBuf>,
+
+        /// Replace the tables present in the input instead of merging into them
+        #[arg(long)]
+        replace: bool,
+    },
+
+    /// Run SQL over the warehouse tables
+    #[command(long_about = "\
+Run a SQL query over the warehouse tables (leads, lead_stage_events, touches, \
+campaigns, opportunities, opportunity_stage_events, quotas, owners). Timestamps are \
+UTC. With no warehouse, the query runs on the bundled sample.
+
+Example:
+  funnel sql \"SELECT source, count(*) AS leads FROM leads GROUP BY source ORDER BY leads DESC\"")]
+    Sql {
+        /// The query
+        #[arg(value_name = "QUERY")]
+        query: String,
+
+        /// Output format
+        #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+        format: FormatArg,
+    },
+}
+
+impl Cli {
+    /// Converts parsed arguments into the library's plain invocation.
+    pub fn into_invocation(self) -> Invocation {
+        let global = GlobalOptions {
+            config: self.global.config,
+            warehouse: self.global.warehouse,
+            quiet: self.global.quiet,
+            progress: match self.global.progress {
+                ProgressArg::Auto => ProgressMode::Auto,
+                ProgressArg::On => ProgressMode::On,
+                ProgressArg::Off => ProgressMode::Off,
+            },
+        };
+        let command = match self.command {
+            Commands::Init { dir, force } => Command::Init(InitArgs { dir, force }),
+            Commands::Generate {
+                out,
+                leads,
+                seed,
+                months,
+            } => Command::Generate(GenerateArgs {
+                out,
+                leads,
+                seed,
+                months,
+            }),
+            Commands::Ingest { inputs, replace } => Command::Ingest(IngestArgs { inputs, replace }),
+            Commands::Sql { query, format } => Command::Sql(SqlArgs {
+                query,
+                format: match format {
+                    FormatArg::Table => Format::Table,
+                    FormatArg::Csv => Format::Csv,
+                    FormatArg::Json => Format::Json,
+                },
+            }),
+        };
+        Invocation { global, command }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

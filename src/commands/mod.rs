@@ -1,0 +1,96 @@
+//! One module per subcommand, each with `pub fn run(args, &Context) -> Result<()>`.
+//! The plain argument structs here are what `cli.rs` fills in.
+
+mod generate;
+mod ingest;
+mod init;
+mod sql;
+
+use std::path::PathBuf;
+
+use crate::config::{Config, ConfigSource};
+use crate::error::Result;
+use crate::model::warehouse::Warehouse;
+use crate::output::Format;
+use crate::progress::{Progress, ProgressMode};
+
+/// A parsed command line.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub global: GlobalOptions,
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone)]
+pub struct GlobalOptions {
+    /// Explicit definitions file; `None` = `./funnel.toml` if present, else defaults.
+    pub config: Option<PathBuf>,
+    pub warehouse: PathBuf,
+    pub quiet: bool,
+    pub progress: ProgressMode,
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    Init(InitArgs),
+    Generate(GenerateArgs),
+    Ingest(IngestArgs),
+    Sql(SqlArgs),
+}
+
+#[derive(Debug, Clone)]
+pub struct InitArgs {
+    pub dir: PathBuf,
+    pub force: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct GenerateArgs {
+    pub out: PathBuf,
+    pub leads: u64,
+    pub seed: u64,
+    pub months: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestArgs {
+    pub inputs: Vec<PathBuf>,
+    pub replace: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlArgs {
+    pub query: String,
+    pub format: Format,
+}
+
+/// What every command may need: the reporter, and on demand the definitions.
+pub struct Context {
+    pub global: GlobalOptions,
+    pub progress: Progress,
+}
+
+impl Context {
+    pub fn config(&self) -> Result<(Config, ConfigSource)> {
+        Config::load(self.global.config.as_deref())
+    }
+
+    pub fn warehouse(&self) -> Warehouse {
+        Warehouse::new(&self.global.warehouse)
+    }
+}
+
+pub fn run(invocation: Invocation) -> Result<()> {
+    let progress = Progress::new(invocation.global.quiet, invocation.global.progress);
+    let ctx = Context {
+        global: invocation.global,
+        progress,
+    };
+    match &invocation.command {
+        Command::Init(args) => init::run(args, &ctx),
+        Command::Generate(args) => generate::run(args, &ctx),
+        Command::Ingest(args) => ingest::run(args, &ctx),
+        Command::Sql(args) => sql::run(args, &ctx),
+    }
+}

@@ -1,0 +1,334 @@
+//! Ingest: native CSV exports into a new warehouse version (SPEC §3).
+//!
+//! The run has three phases, so that a bad input never half-writes the warehouse:
+//! 1. read and validate every input file (file-level errors stop here, nothing written);
+//! 2. merge each table by its key with what the warehouse holds, into a new version;
+//! 3. publish the version (repoint `current`), then append quarantined rows.
+
+pub mod native;
+pub mod parse;
+pub mod quarantine;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::config::Config;
+use crate::error::{Error, PolarsContext, Result};
+use crate::model::columns::{self, TableSchema, TABLES};
+use crate::model::warehouse::{
+    InputRecord, Manifest, RunRecord, TableCounts, Warehouse, FORMAT_VERSION,
+};
+use crate::progress::{thousands, Progress};
+use quarantine::QuarantinedRow;
+
+/// What to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Files or folders of native CSV files named after the tables.
+    pub inputs: Vec<PathBuf>,
+    /// Replace the tables present in the input instead of merging into them.
+    pub replace: bool,
+}
+
+/// The outcome of an ingest, per table in the input.
+#[derive(Debug, Clone)]
+pub struct IngestSummary {
+    pub version: String,
+    pub tables: BTreeMap<String, TableCounts>,
+}
+
+impl IngestSummary {
+    /// One line per table, as printed after a run.
+    pub fn lines(&self) -> Vec<String> {
+        TABLES
+            .iter()
+            .filter_map(|t| self.tables.get(t.name).map(|c| (t.name, c)))
+            .map(|(name, c)| {
+                let mut line = format!(
+                    "{name}: {} read, {} loaded, {} quarantined",
+                    thousands(c.read),
+                    thousands(c.loaded),
+                    thousands(c.quarantined)
+                );
+                if c.merged > 0 {
+                    line.push_str(&format!(", {} merged", thousands(c.merged)));
+                }
+                if c.deleted > 0 {
+                    line.push_str(&format!(", {} deleted", thousands(c.deleted)));
+                }
+                line.push_str(&format!(" ({} rows in the table)", thousands(c.rows)));
+                line
+            })
+            .collect()
+    }
+}
+
+/// One input file and the table it feeds.
+#[derive(Debug, Clone)]
+struct InputFile {
+    path: PathBuf,
+    schema: &'static TableSchema,
+}
+
+/// Expands the inputs into table files, in the order given (folders: table order).
+fn discover(inputs: &[PathBuf], progress: &Progress) -> Result<Vec<InputFile>> {
+    let table_of = |path: &Path| -> Option<&'static TableSchema> {
+        let ext_ok = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let stem = path.file_stem()?.to_string_lossy().to_lowercase();
+        ext_ok.then(|| columns::table(&stem)).flatten()
+    };
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut found: Vec<InputFile> = Vec::new();
+            let entries =
+                std::fs::read_dir(input).map_err(|e| Error::io("cannot list", input, e))?;
+            let mut paths: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+            paths.sort();
+            for path in paths {
+                if !path.is_file() {
+                    continue;
+                }
+                match table_of(&path) {
+                    Some(schema) => found.push(InputFile { path, schema }),
+                    None => progress.warn(format!(
+                        "ignoring `{}`: not a table of the native format ({})",
+                        path.display(),
+                        table_names()
+                    )),
+                }
+            }
+            if found.is_empty() {
+                return Err(Error::input(
+                    input,
+                    format!(
+                        "no table files found in this folder (expected {})",
+                        table_names()
+                    ),
+                ));
+            }
+            found.sort_by_key(|f| TABLES.iter().position(|t| t.name == f.schema.name));
+            files.extend(found);
+        } else if input.is_file() {
+            let schema = table_of(input).ok_or_else(|| {
+                Error::Usage(format!(
+                    "`{}` is not named after a table; native files are {}",
+                    input.display(),
+                    table_names()
+                ))
+            })?;
+            files.push(InputFile {
+                path: input.clone(),
+                schema,
+            });
+        } else {
+            return Err(Error::input(input, "no such file or folder"));
+        }
+    }
+    Ok(files)
+}
+
+fn table_names() -> String {
+    TABLES
+        .iter()
+        .map(|t| format!("{}.csv", t.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Everything read for one table from all of its input files.
+#[derive(Default)]
+struct TableInput {
+    frames: Vec<DataFrame>,
+    counts: TableCounts,
+    quarantined: Vec<QuarantinedRow>,
+}
+
+/// Runs an ingest into `warehouse`. On error the warehouse is left as it was.
+pub fn ingest(
+    warehouse: &Warehouse,
+    config: &Config,
+    options: &IngestOptions,
+    progress: &Progress,
+) -> Result<IngestSummary> {
+    let started_at = now_rfc3339();
+    let files = discover(&options.inputs, progress)?;
+    let previous = warehouse.manifest()?;
+    let tz = config.calendar.tz();
+
+    // Phase 1: read and validate everything.
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = progress.bytes(total_bytes, "reading");
+    let mut tables: BTreeMap<&'static str, TableInput> = BTreeMap::new();
+    let mut inputs = Vec::new();
+    for file in &files {
+        bar.set_message(file.schema.name);
+        let bytes = native::read_bytes(&file.path)?;
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let read = native::read_file(&file.path, &bytes, file.schema, tz, |n| bar.inc(n))?;
+        if !read.extra_columns.is_empty() {
+            progress.warn(format!(
+                "`{}`: ignoring column(s) not in table `{}`: {}",
+                file.path.display(),
+                file.schema.name,
+                read.extra_columns.join(", ")
+            ));
+        }
+        inputs.push(InputRecord {
+            path: file.path.display().to_string(),
+            table: file.schema.name.to_string(),
+            blake3: hash,
+            bytes: bytes.len() as u64,
+            rows: read.read,
+        });
+        let entry = tables.entry(file.schema.name).or_default();
+        entry.counts.read += read.read;
+        entry.counts.loaded += read.frame.height() as u64;
+        entry.counts.quarantined += read.quarantined.len() as u64;
+        entry.frames.push(read.frame);
+        entry.quarantined.extend(read.quarantined);
+    }
+    bar.finish();
+
+    // Phase 2: merge into a new version.
+    let writer = warehouse.begin()?;
+    let step = progress.step("merging");
+    let mut manifest_tables = BTreeMap::new();
+    for schema in TABLES {
+        if let Some(input) = tables.get_mut(schema.name) {
+            step.set_message(&format!("merging {}", schema.name));
+            let existing = if options.replace {
+                None
+            } else {
+                warehouse.scan(schema.name)?
+            };
+            let existing_rows = match &existing {
+                Some(lf) => count_rows(lf.clone(), schema.name)?,
+                None => 0,
+            };
+            let mut merged = merge(schema, existing, std::mem::take(&mut input.frames))?;
+            let rows = merged.height() as u64;
+            input.counts.merged = (existing_rows + input.counts.loaded).saturating_sub(rows);
+            input.counts.rows = rows;
+            writer.write_table(schema.name, &mut merged)?;
+            manifest_tables.insert(schema.name.to_string(), rows);
+        } else if let Some(path) = warehouse.table_file(schema.name) {
+            writer.link_table(schema.name, &path)?;
+            let rows = previous
+                .as_ref()
+                .and_then(|m| m.tables.get(schema.name).copied())
+                .unwrap_or(0);
+            manifest_tables.insert(schema.name.to_string(), rows);
+        }
+    }
+    step.finish();
+
+    let counts: BTreeMap<String, TableCounts> = tables
+        .iter()
+        .map(|(name, t)| (name.to_string(), t.counts))
+        .collect();
+    let mut runs = previous.map(|m| m.runs).unwrap_or_default();
+    runs.push(RunRecord {
+        version: writer.id().to_string(),
+        started_at,
+        finished_at: now_rfc3339(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        definitions_hash: config.definitions_hash(),
+        replace: options.replace,
+        inputs,
+        tables: counts.clone(),
+    });
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        tables: manifest_tables,
+        runs,
+    };
+    let version = writer.id().to_string();
+    writer.commit(&manifest, config.warehouse.keep_versions as usize)?;
+
+    // Phase 3: the run landed; keep what it could not load.
+    for schema in TABLES {
+        if let Some(input) = tables.get(schema.name) {
+            quarantine::append(&warehouse.quarantine_dir(), schema, &input.quarantined)?;
+        }
+    }
+    Ok(IngestSummary {
+        version,
+        tables: counts,
+    })
+}
+
+fn count_rows(lf: LazyFrame, table: &str) -> Result<u64> {
+    let df = lf
+        .select([len().alias("n")])
+        .collect()
+        .context(|| format!("counting `{table}`"))?;
+    let n = df
+        .column("n")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<u64>())
+        .unwrap_or(0);
+    Ok(n)
+}
+
+/// Merges rows by the table key (SPEC §3): among rows with one key the latest
+/// `updated_at` wins, a row with `updated_at` beats one without, otherwise the later
+/// row wins (existing rows come before new ones; new ones in file order). Output is
+/// sorted by key, so the same input always gives the same table.
+pub fn merge(
+    schema: &TableSchema,
+    existing: Option<LazyFrame>,
+    new: Vec<DataFrame>,
+) -> Result<DataFrame> {
+    let mut parts: Vec<LazyFrame> = existing.into_iter().collect();
+    parts.extend(new.into_iter().map(DataFrame::lazy));
+    let all = concat(
+        parts,
+        UnionArgs {
+            rechunk: false,
+            parallel: true,
+            maintain_order: true,
+            ..Default::default()
+        },
+    )
+    .context(|| format!("combining `{}`", schema.name))?;
+    let mut order: Vec<PlSmallStr> = Vec::new();
+    if schema.has_updated_at() {
+        order.push("updated_at".into());
+    }
+    order.push("_seq".into());
+    let key: Vec<PlSmallStr> = schema
+        .key
+        .iter()
+        .map(|k| PlSmallStr::from_static(k))
+        .collect();
+    all.with_row_index("_seq", None)
+        .sort(
+            order,
+            SortMultipleOptions::default()
+                .with_nulls_last(false)
+                .with_maintain_order(true),
+        )
+        .unique_stable(Some(cols(key.clone())), UniqueKeepStrategy::Last)
+        .sort(
+            key,
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .drop(cols(["_seq"]))
+        .collect()
+        .context(|| format!("merging `{}`", schema.name))
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,234 @@
+//! Parsing of native CSV values: timestamps to UTC microseconds, dates, numbers.
+//!
+//! Hand-written rather than format-guessing: the native format accepts exactly the
+//! shapes SPEC §3 lists, and a value that fits none of them is a bad value with a
+//! reason a person can act on.
+
+use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+
+/// The Unix epoch as a date, for converting dates to days.
+fn epoch() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+}
+
+/// Parses `YYYY-MM-DD` into days since 1970-01-01.
+pub fn parse_date(value: &str) -> Result<i32, String> {
+    let date = parse_ymd(value.as_bytes())
+        .ok_or_else(|| format!("`{value}` is not a date (expected YYYY-MM-DD)"))?;
+    Ok((date - epoch()).num_days() as i32)
+}
+
+fn digits(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(bytes.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')))
+}
+
+fn parse_ymd(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        digits(&b[0..4])? as i32,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )
+}
+
+/// Parses an ISO-8601 timestamp into microseconds since the epoch, UTC.
+///
+/// Accepted: `YYYY-MM-DD`, then optionally `T` or a space and `HH:MM[:SS[.fff…]]`,
+/// then optionally `Z` or an offset `±HH:MM`, `±HHMM` or `±HH`. Without an offset the
+/// time is local to `tz`: an ambiguous local time (DST fall-back) takes the earlier
+/// instant; a time inside a DST gap is an error.
+pub fn parse_timestamp(value: &str, tz: Tz) -> Result<i64, String> {
+    let bad = || {
+        format!(
+            "`{value}` is not a timestamp (expected ISO-8601 such as 2025-03-01T09:30:00Z, 2025-03-01 09:30:00 or 2025-03-01)"
+        )
+    };
+    let b = value.as_bytes();
+    if b.len() < 10 {
+        return Err(bad());
+    }
+    let date = parse_ymd(&b[..10]).ok_or_else(bad)?;
+    let mut rest = &b[10..];
+    let mut time = NaiveTime::MIN;
+    let mut micros_frac: i64 = 0;
+    if !rest.is_empty() {
+        if rest[0] != b'T' && rest[0] != b't' && rest[0] != b' ' {
+            return Err(bad());
+        }
+        rest = &rest[1..];
+        // HH:MM
+        if rest.len() < 5 || rest[2] != b':' {
+            return Err(bad());
+        }
+        let hour = digits(&rest[0..2]).ok_or_else(bad)?;
+        let minute = digits(&rest[3..5]).ok_or_else(bad)?;
+        rest = &rest[5..];
+        let mut second = 0;
+        if rest.first() == Some(&b':') {
+            if rest.len() < 3 {
+                return Err(bad());
+            }
+            second = digits(&rest[1..3]).ok_or_else(bad)?;
+            rest = &rest[3..];
+            if rest.first() == Some(&b'.') || rest.first() == Some(&b',') {
+                let end = rest[1..]
+                    .iter()
+                    .position(|c| !c.is_ascii_digit())
+                    .map_or(rest.len(), |p| p + 1);
+                let frac = &rest[1..end];
+                if frac.is_empty() {
+                    return Err(bad());
+                }
+                // Microsecond precision: further digits are truncated.
+                let mut us: i64 = 0;
+                for i in 0..6 {
+                    us = us * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
+                }
+                micros_frac = us;
+                rest = &rest[end..];
+            }
+        }
+        time = NaiveTime::from_hms_opt(hour, minute, second).ok_or_else(bad)?;
+    }
+    let naive = NaiveDateTime::new(date, time);
+    let seconds = if rest.is_empty() {
+        match tz.from_local_datetime(&naive) {
+            LocalResult::Single(t) => t.timestamp(),
+            LocalResult::Ambiguous(earlier, _) => earlier.timestamp(),
+            LocalResult::None => {
+                return Err(format!(
+                "`{value}` does not exist in time zone {tz} (skipped by a daylight-saving change)"
+            ))
+            }
+        }
+    } else {
+        let offset = parse_offset(rest).ok_or_else(bad)?;
+        naive.and_utc().timestamp() - i64::from(offset)
+    };
+    Ok(seconds * MICROS_PER_SECOND + micros_frac)
+}
+
+/// `Z`, `±HH:MM`, `±HHMM` or `±HH` to seconds east of UTC.
+fn parse_offset(b: &[u8]) -> Option<i32> {
+    if b == b"Z" || b == b"z" {
+        return Some(0);
+    }
+    let sign = match b.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let b = &b[1..];
+    let (h, m) = match b.len() {
+        2 => (digits(b)?, 0),
+        4 => (digits(&b[0..2])?, digits(&b[2..4])?),
+        5 if b[2] == b':' => (digits(&b[0..2])?, digits(&b[3..5])?),
+        _ => return None,
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h as i32 * 3600 + m as i32 * 60))
+}
+
+/// Parses a plain decimal number (`1234.5`, `-3`, `1e3`). Native amounts carry no
+/// symbols or separators; mappings declare those.
+pub fn parse_number(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(n),
+        _ => Err(format!("`{value}` is not a number (expected e.g. 1234.50)")),
+    }
+}
+
+/// Formats UTC microseconds as RFC 3339 with `Z`; fractional seconds only when
+/// non-zero (as in JSON output and the derived touch id).
+pub fn format_timestamp(micros: i64) -> String {
+    let secs = micros.div_euclid(MICROS_PER_SECOND);
+    let frac = micros.rem_euclid(MICROS_PER_SECOND);
+    let t = chrono::DateTime::from_timestamp(secs, 0).expect("timestamp in range");
+    let base = t.format("%Y-%m-%dT%H:%M:%S");
+    if frac == 0 {
+        format!("{base}Z")
+    } else {
+        let digits = format!("{frac:06}");
+        format!("{base}.{}Z", digits.trim_end_matches('0'))
+    }
+}
+
+/// Formats days since the epoch as `YYYY-MM-DD`.
+pub fn format_date(days: i32) -> String {
+    (epoch() + chrono::Duration::days(i64::from(days)))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> String {
+        format_timestamp(parse_timestamp(s, Tz::UTC).unwrap())
+    }
+
+    #[test]
+    fn iso_shapes() {
+        assert_eq!(utc("2025-03-01T09:30:00Z"), "2025-03-01T09:30:00Z");
+        assert_eq!(utc("2025-03-01 09:30:00"), "2025-03-01T09:30:00Z");
+        assert_eq!(utc("2025-03-01"), "2025-03-01T00:00:00Z");
+        assert_eq!(utc("2025-03-01T09:30"), "2025-03-01T09:30:00Z");
+        assert_eq!(utc("2025-03-01T09:30:00+02:00"), "2025-03-01T07:30:00Z");
+        assert_eq!(utc("2025-03-01T09:30:00-0130"), "2025-03-01T11:00:00Z");
+        assert_eq!(utc("2025-03-01T09:30:00.25Z"), "2025-03-01T09:30:00.25Z");
+        assert_eq!(
+            utc("2025-03-01T09:30:00.1234567Z"),
+            "2025-03-01T09:30:00.123456Z"
+        );
+    }
+
+    #[test]
+    fn bad_shapes() {
+        for bad in [
+            "2025-13-01",
+            "2025-3-1",
+            "yesterday",
+            "2025-03-01T25:00:00",
+            "2025-03-01X",
+        ] {
+            assert!(parse_timestamp(bad, Tz::UTC).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn naive_in_zone_across_dst() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let p = |s| format_timestamp(parse_timestamp(s, paris).unwrap());
+        // Winter: UTC+1; summer: UTC+2.
+        assert_eq!(p("2025-01-15 10:00:00"), "2025-01-15T09:00:00Z");
+        assert_eq!(p("2025-07-15 10:00:00"), "2025-07-15T08:00:00Z");
+        // Fall-back: 02:30 happens twice on 2025-10-26; the earlier instant is +02:00.
+        assert_eq!(p("2025-10-26 02:30:00"), "2025-10-26T00:30:00Z");
+        // Spring-forward: 02:30 does not exist on 2025-03-30.
+        let err = parse_timestamp("2025-03-30 02:30:00", paris).unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+        // An explicit offset ignores the zone.
+        assert_eq!(p("2025-07-15T10:00:00Z"), "2025-07-15T10:00:00Z");
+    }
+
+    #[test]
+    fn dates_and_numbers() {
+        assert_eq!(parse_date("1970-01-02").unwrap(), 1);
+        assert_eq!(format_date(parse_date("2024-02-29").unwrap()), "2024-02-29");
+        assert!(parse_date("2023-02-29").is_err());
+        assert_eq!(parse_number("1234.5").unwrap(), 1234.5);
+        assert!(parse_number("$12").is_err());
+        assert!(parse_number("NaN").is_err());
+    }
+}

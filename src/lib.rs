@@ -1,0 +1,29 @@
+//! `funnel`: one set of funnel numbers, with one set of definitions, for sales and
+//! marketing.
+//!
+//! The pipeline, in module order:
+//! - [`cli`] turns the command line into an [`Invocation`] (the only clap code);
+//! - [`config`] loads the definitions file `funnel.toml`;
+//! - [`ingest`] reads CRM and campaign exports, validates and quarantines rows, and
+//!   merges them into a new version of the Parquet warehouse ([`model::warehouse`]);
+//! - [`commands`] holds one module per subcommand;
+//! - [`output`] writes result frames as tables, CSV or JSON on stdout;
+//! - [`progress`] is everything printed for people on stderr.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod ingest;
+pub mod model;
+pub mod output;
+pub mod progress;
+pub mod sample;
+
+pub use commands::{Command, GlobalOptions, Invocation};
+
+/// Runs one invocation of the tool.
+pub fn run(invocation: Invocation) -> error::Result<()> {
+    commands::run(invocation)
+}

@@ -1,0 +1,21 @@
+//! The `funnel` binary: parse the command line, run, map the error to an exit code.
+
+use clap::Parser;
+
+fn main() {
+    let cli = funnel::cli::Cli::parse();
+    let code = match funnel::run(cli.into_invocation()) {
+        Ok(()) => funnel::error::EXIT_OK,
+        Err(funnel::error::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            // `funnel sql … | head` closing the pipe early is not a failure.
+            funnel::error::EXIT_OK
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,4 @@
+//! The canonical tables: their schemas and the versioned Parquet warehouse.
+
+pub mod columns;
+pub mod warehouse;

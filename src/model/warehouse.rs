@@ -1,0 +1,318 @@
+//! The warehouse on disk (SPEC §2): versioned folders of Parquet tables, the
+//! `current` symlink, the manifest. The one place that reads and writes Parquet.
+//!
+//! Layout:
+//! ```text
+//! <warehouse>/current -> versions/v000042        (symlink, repointed atomically)
+//! <warehouse>/versions/v000042/<table>/part-0.parquet
+//! <warehouse>/versions/v000042/_manifest.json
+//! <warehouse>/quarantine/<table>.csv
+//! ```
+//! A run writes a temporary folder, renames it into `versions/`, then replaces
+//! `current` with a rename: readers see the old version or the new one, never a mix.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, PolarsContext, Result};
+use crate::model::columns::TABLES;
+
+/// The on-disk format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const PART_FILE: &str = "part-0.parquet";
+const MANIFEST: &str = "_manifest.json";
+
+pub struct Warehouse {
+    root: PathBuf,
+}
+
+/// The manifest: what is in this version and how each run got it there.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub tool_version: String,
+    /// Rows per table in this version.
+    pub tables: BTreeMap<String, u64>,
+    /// Every ingest that led here, oldest first.
+    pub runs: Vec<RunRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct RunRecord {
+    pub version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub tool_version: String,
+    pub definitions_hash: String,
+    pub replace: bool,
+    pub inputs: Vec<InputRecord>,
+    pub tables: BTreeMap<String, TableCounts>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct InputRecord {
+    pub path: String,
+    pub table: String,
+    pub blake3: String,
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+/// Row counts of one table in one run.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    /// Data rows in the input files.
+    pub read: u64,
+    /// Rows that parsed and entered the merge.
+    pub loaded: u64,
+    /// Rows sent to quarantine.
+    pub quarantined: u64,
+    /// Loaded rows that collapsed into another row with the same key.
+    pub merged: u64,
+    /// Keys deleted by the input.
+    pub deleted: u64,
+    /// Rows in the table after the run.
+    pub rows: u64,
+}
+
+impl Warehouse {
+    pub fn new(root: impl Into<PathBuf>) -> Warehouse {
+        Warehouse { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn current_link(&self) -> PathBuf {
+        self.root.join("current")
+    }
+
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// The folder of the current version, if the warehouse has one.
+    pub fn current_dir(&self) -> Option<PathBuf> {
+        let link = self.current_link();
+        let target = std::fs::read_link(&link).ok()?;
+        let dir = self.root.join(target);
+        dir.is_dir().then_some(dir)
+    }
+
+    pub fn exists(&self) -> bool {
+        self.current_dir().is_some()
+    }
+
+    /// The manifest of the current version; checks the format version.
+    pub fn manifest(&self) -> Result<Option<Manifest>> {
+        let Some(dir) = self.current_dir() else {
+            return Ok(None);
+        };
+        let path = dir.join(MANIFEST);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| Error::Runtime(format!("corrupt manifest `{}`: {e}", path.display())))?;
+        if manifest.format_version > FORMAT_VERSION {
+            return Err(Error::Runtime(format!(
+                "the warehouse `{}` has format version {}, newer than this funnel understands ({}); upgrade funnel (it is {})",
+                self.root.display(),
+                manifest.format_version,
+                FORMAT_VERSION,
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        Ok(Some(manifest))
+    }
+
+    /// The Parquet file of `table` in the current version, if present.
+    pub fn table_file(&self, table: &str) -> Option<PathBuf> {
+        let path = self.current_dir()?.join(table).join(PART_FILE);
+        path.is_file().then_some(path)
+    }
+
+    /// A lazy scan of `table` in the current version (None when the table is absent).
+    pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
+        let Some(path) = self.table_file(table) else {
+            return Ok(None);
+        };
+        let path_str = path.to_string_lossy().to_string();
+        let lf = LazyFrame::scan_parquet(PlRefPath::new(path_str), ScanArgsParquet::default())
+            .context(|| format!("cannot read `{}`", path.display()))?;
+        Ok(Some(lf))
+    }
+
+    /// Every table present in the current version, by name.
+    pub fn scan_all(&self) -> Result<BTreeMap<&'static str, LazyFrame>> {
+        let mut out = BTreeMap::new();
+        for schema in TABLES {
+            if let Some(lf) = self.scan(schema.name)? {
+                out.insert(schema.name, lf);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts writing a new version. Leftovers of killed runs are removed first.
+    pub fn begin(&self) -> Result<VersionWriter> {
+        let versions = self.root.join("versions");
+        std::fs::create_dir_all(&versions).map_err(|e| Error::io("cannot create", &versions, e))?;
+        let mut next = 1;
+        for entry in
+            std::fs::read_dir(&versions).map_err(|e| Error::io("cannot list", &versions, e))?
+        {
+            let entry = entry.map_err(|e| Error::io("cannot list", &versions, e))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with(".tmp-") {
+                // A run that died before committing; nothing points at it.
+                let _ = std::fs::remove_dir_all(entry.path());
+            } else if let Some(n) = name.strip_prefix('v').and_then(|n| n.parse::<u64>().ok()) {
+                next = next.max(n + 1);
+            }
+        }
+        let id = format!("v{next:06}");
+        let tmp = versions.join(format!(".tmp-{id}-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+        Ok(VersionWriter {
+            root: self.root.clone(),
+            id,
+            tmp,
+            committed: false,
+        })
+    }
+
+    /// Removes all but the newest `keep` versions (never the current one).
+    fn prune(&self, keep: usize) -> Result<()> {
+        let versions = self.root.join("versions");
+        let mut ids: Vec<String> = std::fs::read_dir(&versions)
+            .map_err(|e| Error::io("cannot list", &versions, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with('v'))
+            .collect();
+        ids.sort();
+        let current = self.current_dir();
+        let excess = ids.len().saturating_sub(keep);
+        for id in &ids[..excess] {
+            let dir = versions.join(id);
+            if Some(&dir) != current.as_ref() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A version being written. Dropped without `commit`, it removes its folder.
+pub struct VersionWriter {
+    root: PathBuf,
+    id: String,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl VersionWriter {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Writes `df` as the table's Parquet file in the new version.
+    pub fn write_table(&self, table: &str, df: &mut DataFrame) -> Result<()> {
+        let dir = self.tmp.join(table);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let path = dir.join(PART_FILE);
+        let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+        ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_statistics(StatisticsOptions::full())
+            .with_row_group_size(Some(256 * 1024))
+            .finish(df)
+            .context(|| format!("cannot write `{}`", path.display()))?;
+        Ok(())
+    }
+
+    /// Shares an unchanged table file with the new version (hard link, else copy).
+    pub fn link_table(&self, table: &str, existing: &Path) -> Result<()> {
+        let dir = self.tmp.join(table);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let path = dir.join(PART_FILE);
+        if std::fs::hard_link(existing, &path).is_err() {
+            std::fs::copy(existing, &path).map_err(|e| Error::io("cannot copy", existing, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the manifest, publishes the version and repoints `current` at it.
+    pub fn commit(mut self, manifest: &Manifest, keep_versions: usize) -> Result<()> {
+        let path = self.tmp.join(MANIFEST);
+        let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
+        std::fs::write(&path, text + "\n").map_err(|e| Error::io("cannot write", &path, e))?;
+        sync_tree(&self.tmp)?;
+        let final_dir = self.root.join("versions").join(&self.id);
+        std::fs::rename(&self.tmp, &final_dir)
+            .map_err(|e| Error::io("cannot publish", &final_dir, e))?;
+        self.committed = true;
+        let link = self.root.join("current");
+        let tmp_link = self.root.join(format!(".current-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp_link);
+        let target = Path::new("versions").join(&self.id);
+        symlink(&target, &tmp_link).map_err(|e| Error::io("cannot create", &tmp_link, e))?;
+        std::fs::rename(&tmp_link, &link).map_err(|e| Error::io("cannot repoint", &link, e))?;
+        if let Ok(dir) = File::open(&self.root) {
+            let _ = dir.sync_all();
+        }
+        Warehouse::new(&self.root).prune(keep_versions)
+    }
+}
+
+impl Drop for VersionWriter {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(unix))]
+fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the warehouse needs symbolic links (Unix)",
+    ))
+}
+
+/// Flushes every file of a new version to disk before it is published.
+fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))? {
+        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
+        let path = entry.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else if let Ok(f) = File::open(&path) {
+            f.sync_all()
+                .map_err(|e| Error::io("cannot sync", &path, e))?;
+        }
+    }
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads a whole Parquet table eagerly (tests and small tables).
+pub fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    ParquetReader::new(file)
+        .finish()
+        .context(|| format!("cannot read `{}`", path.display()))
+}

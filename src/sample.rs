@@ -1,0 +1,93 @@
+//! The bundled sample export (`data/sample`, made by `funnel generate` with its
+//! defaults), compiled into the binary so a fresh clone can query and report with no
+//! data of its own. It is ingested into a temporary warehouse, never `./data/warehouse`.
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ingest::{ingest, IngestOptions};
+use crate::model::warehouse::Warehouse;
+use crate::progress::Progress;
+
+const FILES: &[(&str, &[u8])] = &[
+    ("leads.csv", include_bytes!("../data/sample/leads.csv")),
+    (
+        "lead_stage_events.csv",
+        include_bytes!("../data/sample/lead_stage_events.csv"),
+    ),
+    ("touches.csv", include_bytes!("../data/sample/touches.csv")),
+    (
+        "campaigns.csv",
+        include_bytes!("../data/sample/campaigns.csv"),
+    ),
+    (
+        "opportunities.csv",
+        include_bytes!("../data/sample/opportunities.csv"),
+    ),
+    (
+        "opportunity_stage_events.csv",
+        include_bytes!("../data/sample/opportunity_stage_events.csv"),
+    ),
+    ("quotas.csv", include_bytes!("../data/sample/quotas.csv")),
+    ("owners.csv", include_bytes!("../data/sample/owners.csv")),
+];
+
+/// A warehouse to read from: the user's, or the sample's in a temporary folder that
+/// lives as long as this value.
+pub struct Opened {
+    pub warehouse: Warehouse,
+    pub is_sample: bool,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// Writes the bundled export's CSV files into `dir`.
+pub fn write_sample(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    for (name, bytes) in FILES {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| Error::io("cannot write", &path, e))?;
+    }
+    Ok(())
+}
+
+/// Opens `warehouse` if it has a current version; otherwise ingests the bundled
+/// sample into a temporary warehouse and says so on stderr.
+pub fn open_or_sample(
+    warehouse: Warehouse,
+    config: &Config,
+    progress: &Progress,
+) -> Result<Opened> {
+    if warehouse.exists() {
+        return Ok(Opened {
+            warehouse,
+            is_sample: false,
+            _temp: None,
+        });
+    }
+    progress.info(format!(
+        "no warehouse at `{}`: using the bundled sample export (synthetic data); run `funnel ingest EXPORT` to use your own",
+        warehouse.root().display()
+    ));
+    let temp = tempfile::Builder::new()
+        .prefix("funnel-sample-")
+        .tempdir()
+        .map_err(|e| Error::io("cannot create", std::env::temp_dir(), e))?;
+    let export: PathBuf = temp.path().join("export");
+    write_sample(&export)?;
+    let sample = Warehouse::new(temp.path().join("warehouse"));
+    ingest(
+        &sample,
+        config,
+        &IngestOptions {
+            inputs: vec![export],
+            replace: false,
+        },
+        &Progress::silent(),
+    )?;
+    Ok(Opened {
+        warehouse: sample,
+        is_sample: true,
+        _temp: Some(temp),
+    })
+}

@@ -1,0 +1,9 @@
+//! The one integration test binary: runs the real `funnel` on tiny fixtures.
+
+mod workdir;
+
+mod test_cli;
+mod test_generate;
+mod test_ingest;
+mod test_init;
+mod test_sql;

@@ -1,0 +1,63 @@
+use crate::workdir::Workdir;
+
+#[test]
+fn sql_runs_on_the_bundled_sample_without_a_warehouse() {
+    let wd = Workdir::new();
+    let run = wd
+        .run(&[
+            "sql",
+            "SELECT count(*) AS leads FROM leads",
+            "--format",
+            "json",
+        ])
+        .ok();
+    assert!(run.stderr.contains("bundled sample"), "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["rows"][0]["leads"], 2000);
+    // Never written into ./data/warehouse.
+    assert!(!wd.join("data/warehouse").exists());
+}
+
+#[test]
+fn sql_formats() {
+    let wd = Workdir::new();
+    wd.write(
+        "e/leads.csv",
+        "lead_id,created_at,source\nL1,2025-01-01,webinar\nL2,2025-01-02,\n",
+    );
+    wd.run(&["ingest", "e", "-q"]).ok();
+    let q = "SELECT lead_id, source, created_at FROM leads ORDER BY lead_id";
+    let table = wd.run(&["sql", q]).ok().stdout;
+    assert!(
+        table.contains("lead_id") && table.contains("(2 rows)"),
+        "{table}"
+    );
+    let csv = wd.run(&["sql", q, "--format", "csv"]).ok().stdout;
+    assert_eq!(
+        csv,
+        "lead_id,source,created_at\nL1,webinar,2025-01-01T00:00:00Z\nL2,,2025-01-02T00:00:00Z\n"
+    );
+    let json = wd.run(&["sql", q, "--format", "json"]).ok().stdout;
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc["columns"],
+        serde_json::json!(["lead_id", "source", "created_at"])
+    );
+    assert_eq!(doc["rows"][1]["source"], serde_json::Value::Null);
+    // Keys keep the column order.
+    assert!(
+        json.find("\"lead_id\": \"L1\"").unwrap() < json.find("\"source\": \"webinar\"").unwrap()
+    );
+}
+
+#[test]
+fn sql_errors_are_clear_usage_errors() {
+    let wd = Workdir::new();
+    wd.write("e/leads.csv", "lead_id,created_at\nL1,2025-01-01\n");
+    wd.run(&["ingest", "e", "-q"]).ok();
+    let run = wd.run(&["sql", "SELEC nothing"]).expect_code(2);
+    assert!(run.stderr.starts_with("error: SQL error"), "{}", run.stderr);
+    let run = wd.run(&["sql", "SELECT * FROM nope"]).expect_code(2);
+    assert!(run.stderr.contains("nope"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
