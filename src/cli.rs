@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    Command, GenerateArgs, GlobalOptions, IngestArgs, InitArgs, Invocation, SqlArgs,
+    Command, GenerateArgs, GlobalOptions, IngestArgs, InitArgs, Invocation, MetricsArgs, SqlArgs,
 };
+use crate::config::AttributionModel;
+use crate::metrics::params::{Dim, Period};
 use crate::output::Format;
 use crate::progress::ProgressMode;
 
@@ -79,6 +81,83 @@ enum FormatArg {
     /// One JSON document
     Json,
 }
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DimArg {
+    Source,
+    SourceTeam,
+    Segment,
+    Region,
+    OwnerId,
+    CampaignId,
+    Channel,
+}
+
+impl DimArg {
+    fn dim(self) -> Dim {
+        match self {
+            DimArg::Source => Dim::Source,
+            DimArg::SourceTeam => Dim::SourceTeam,
+            DimArg::Segment => Dim::Segment,
+            DimArg::Region => Dim::Region,
+            DimArg::OwnerId => Dim::OwnerId,
+            DimArg::CampaignId => Dim::CampaignId,
+            DimArg::Channel => Dim::Channel,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PeriodArg {
+    Week,
+    Month,
+    Quarter,
+    FiscalQuarter,
+    Year,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModelArg {
+    FirstTouch,
+    LastTouch,
+    Linear,
+    UShaped,
+    WShaped,
+    TimeDecay,
+}
+
+/// `DIM=VALUE` for `--where`.
+fn parse_filter(text: &str) -> Result<(Dim, String), String> {
+    let (dim, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected DIM=VALUE, e.g. source=webinar"))?;
+    let dim = Dim::parse(dim.trim()).ok_or_else(|| {
+        format!(
+            "`{dim}` is not a dimension (one of: {})",
+            Dim::ALL.map(|d| d.name()).join(", ")
+        )
+    })?;
+    Ok((dim, value.trim().to_string()))
+}
+
+const METRICS_LONG: &str = "\
+Compute one metric (SPEC §5) on the warehouse, with the definitions of funnel.toml \
+applied now: changing the definitions never needs a re-ingest. `funnel metrics --list` \
+names them all with their one-line definitions; docs/metrics.md has the exact rules.
+
+Dates: --from/--to select whole days in calendar.timezone (default: the 365 days \
+ending on the as-of date). --as-of is the instant rules like \"open at as-of\" use: \
+a date (its last microsecond), `now`, or an ISO timestamp; default: the latest event \
+in the warehouse, so a report on an old export is reproducible.
+
+Rates come with Wilson 95 % bounds (<rate>_low, <rate>_high) in CSV and JSON; the \
+table marks rates over fewer than 30 with *.
+
+Examples:
+  funnel metrics waterfall
+  funnel metrics conversion --from 2025-01-01 --to 2025-06-30 --by source
+  funnel metrics win-rate --period quarter --where segment=Enterprise --format json
+  funnel metrics attribution --model w_shaped --by campaign_id";
 
 #[derive(Debug, Subcommand)]
 enum Commands {
@@ -159,6 +238,65 @@ Example:
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
     },
+
+    /// Compute a metric: waterfall, conversion, sla, attribution, …
+    #[command(long_about = METRICS_LONG)]
+    Metrics(MetricsCmd),
+}
+
+fn format_of(format: FormatArg) -> Format {
+    match format {
+        FormatArg::Table => Format::Table,
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Json => Format::Json,
+    }
+}
+
+#[derive(Debug, Args)]
+struct MetricsCmd {
+    /// The metric (see --list)
+    #[arg(value_name = "NAME", required_unless_present = "list")]
+    name: Option<String>,
+
+    /// List the metrics with their one-line definitions
+    #[arg(long)]
+    list: bool,
+
+    /// First day of the range (YYYY-MM-DD, in calendar.timezone)
+    #[arg(long, value_name = "DATE")]
+    from: Option<chrono::NaiveDate>,
+
+    /// Last day of the range, inclusive
+    #[arg(long, value_name = "DATE")]
+    to: Option<chrono::NaiveDate>,
+
+    /// The as-of instant: YYYY-MM-DD, `now`, or an ISO timestamp [default: latest event]
+    #[arg(long, value_name = "WHEN")]
+    as_of: Option<String>,
+
+    /// Split rows by a dimension (adds a first column)
+    #[arg(long, value_enum, value_name = "DIM")]
+    by: Option<DimArg>,
+
+    /// Keep only rows where DIM=VALUE (repeatable; values of one DIM are alternatives)
+    #[arg(long = "where", value_name = "DIM=VALUE", value_parser = parse_filter)]
+    filters: Vec<(Dim, String)>,
+
+    /// Group rows by period (for `conversion`: the cohort length, default month)
+    #[arg(long, value_enum, value_name = "P")]
+    period: Option<PeriodArg>,
+
+    /// Attribution: only this model (default: all six)
+    #[arg(long, value_enum)]
+    model: Option<ModelArg>,
+
+    /// Distribution metrics: histogram bins instead of statistics
+    #[arg(long)]
+    histogram: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
 }
 
 impl Cli {
@@ -190,11 +328,33 @@ impl Cli {
             Commands::Ingest { inputs, replace } => Command::Ingest(IngestArgs { inputs, replace }),
             Commands::Sql { query, format } => Command::Sql(SqlArgs {
                 query,
-                format: match format {
-                    FormatArg::Table => Format::Table,
-                    FormatArg::Csv => Format::Csv,
-                    FormatArg::Json => Format::Json,
-                },
+                format: format_of(format),
+            }),
+            Commands::Metrics(m) => Command::Metrics(MetricsArgs {
+                name: m.name,
+                list: m.list,
+                from: m.from,
+                to: m.to,
+                as_of: m.as_of,
+                by: m.by.map(DimArg::dim),
+                filters: m.filters,
+                period: m.period.map(|p| match p {
+                    PeriodArg::Week => Period::Week,
+                    PeriodArg::Month => Period::Month,
+                    PeriodArg::Quarter => Period::Quarter,
+                    PeriodArg::FiscalQuarter => Period::FiscalQuarter,
+                    PeriodArg::Year => Period::Year,
+                }),
+                model: m.model.map(|x| match x {
+                    ModelArg::FirstTouch => AttributionModel::FirstTouch,
+                    ModelArg::LastTouch => AttributionModel::LastTouch,
+                    ModelArg::Linear => AttributionModel::Linear,
+                    ModelArg::UShaped => AttributionModel::UShaped,
+                    ModelArg::WShaped => AttributionModel::WShaped,
+                    ModelArg::TimeDecay => AttributionModel::TimeDecay,
+                }),
+                histogram: m.histogram,
+                format: format_of(m.format),
             }),
         };
         Invocation { global, command }

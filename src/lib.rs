@@ -6,6 +6,8 @@
 //! - [`config`] loads the definitions file `funnel.toml`;
 //! - [`ingest`] reads CRM and campaign exports, validates and quarantines rows, and
 //!   merges them into a new version of the Parquet warehouse ([`model::warehouse`]);
+//! - [`metrics`] computes the SPEC §5 metrics from the tables, applying the
+//!   definitions at query time;
 //! - [`commands`] holds one module per subcommand;
 //! - [`output`] writes result frames as tables, CSV or JSON on stdout;
 //! - [`progress`] is everything printed for people on stderr.
@@ -16,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod generate;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod progress;

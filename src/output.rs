@@ -22,6 +22,7 @@ pub enum Cell {
     Int(i64),
     Float(f64),
     Text(String),
+    List(Vec<Cell>),
 }
 
 impl Cell {
@@ -50,6 +51,11 @@ impl Cell {
                 };
                 Cell::Text(format_timestamp(micros))
             }
+            AnyValue::List(series) => Cell::List(
+                (0..series.len())
+                    .map(|i| Cell::from_any(series.get(i).unwrap_or(AnyValue::Null)))
+                    .collect(),
+            ),
             other => Cell::Text(other.to_string()),
         }
     }
@@ -61,6 +67,7 @@ impl Cell {
             Cell::Int(v) => v.to_string(),
             Cell::Float(v) => v.to_string(),
             Cell::Text(s) => s.clone(),
+            Cell::List(items) => items.iter().map(Cell::text).collect::<Vec<_>>().join(";"),
         }
     }
 
@@ -73,6 +80,7 @@ impl Cell {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Cell::Text(s) => s.clone().into(),
+            Cell::List(items) => serde_json::Value::Array(items.iter().map(Cell::json).collect()),
         }
     }
 }
@@ -103,29 +111,112 @@ pub fn rows(df: &DataFrame) -> Vec<Vec<Cell>> {
         .collect()
 }
 
-pub fn write_frame(df: &DataFrame, format: Format, out: &mut impl Write) -> Result<()> {
-    let names: Vec<String> = df
+/// Columns named `__n_<rate>` carry a rate's denominator: never printed, they mark
+/// rates over fewer than this many in table output.
+pub const SMALL_N: i64 = 30;
+
+/// The printable columns and rows of a frame, and per cell whether it is a rate
+/// whose denominator is small.
+fn render(df: &DataFrame) -> (Vec<String>, Vec<Vec<Cell>>, Vec<Vec<bool>>) {
+    let all: Vec<String> = df
         .get_column_names()
         .iter()
         .map(|n| n.to_string())
         .collect();
-    let rows = rows(df);
+    let all_rows = rows(df);
+    let visible: Vec<usize> = (0..all.len())
+        .filter(|i| !all[*i].starts_with("__"))
+        .collect();
+    let names: Vec<String> = visible.iter().map(|i| all[*i].clone()).collect();
+    let mut marks = Vec::with_capacity(all_rows.len());
+    let mut out = Vec::with_capacity(all_rows.len());
+    for row in &all_rows {
+        let mut m = Vec::with_capacity(visible.len());
+        for i in &visible {
+            let n_col = format!("__n_{}", all[*i]);
+            let small = all
+                .iter()
+                .position(|c| *c == n_col)
+                .is_some_and(|j| matches!(row[j], Cell::Int(n) if n > 0 && n < SMALL_N));
+            m.push(small);
+        }
+        marks.push(m);
+        out.push(visible.iter().map(|i| row[*i].clone()).collect());
+    }
+    (names, out, marks)
+}
+
+pub fn write_frame(df: &DataFrame, format: Format, out: &mut impl Write) -> Result<()> {
+    let (names, rows, marks) = render(df);
     let text = match format {
-        Format::Table => table(&names, &rows),
+        Format::Table => table(&names, &rows, &marks),
         Format::Csv => csv_text(&names, &rows)?,
         Format::Json => json_text(&names, &rows),
     };
+    emit(out, &text)
+}
+
+fn emit(out: &mut impl Write, text: &str) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(|e| Error::io("cannot write to", "stdout", e))
 }
 
-/// `{"columns": [...], "rows": [{...}]}` with each row's keys in column order.
-fn json_text(names: &[String], rows: &[Vec<Cell>]) -> String {
+/// What a metric document says besides its rows (SPEC §6).
+pub struct MetricHeader {
+    pub metric: String,
+    pub as_of: String,
+    pub from: String,
+    pub to: String,
+    pub params: serde_json::Value,
+    /// Lines printed under a table: definition, basis, definitions hash.
+    pub footer: Vec<String>,
+}
+
+/// Writes a metric: JSON as `{"metric", "as_of", "from", "to", "params", "rows"}`,
+/// CSV as the rows, a table with its footer.
+pub fn write_metric(
+    df: &DataFrame,
+    format: Format,
+    header: &MetricHeader,
+    out: &mut impl Write,
+) -> Result<()> {
+    let (names, rows, marks) = render(df);
+    let text = match format {
+        Format::Table => {
+            let mut t = table(&names, &rows, &marks);
+            if marks.iter().flatten().any(|m| *m) {
+                t.push_str(&format!(
+                    "* rate over fewer than {SMALL_N}: read it as noisy\n"
+                ));
+            }
+            for line in &header.footer {
+                t.push_str(line);
+                t.push('\n');
+            }
+            t
+        }
+        Format::Csv => csv_text(&names, &rows)?,
+        Format::Json => {
+            let key = |s: &str| serde_json::to_string(s).expect("json serialises");
+            let mut doc = String::from("{");
+            doc.push_str(&format!("\n  \"metric\": {},", key(&header.metric)));
+            doc.push_str(&format!("\n  \"as_of\": {},", key(&header.as_of)));
+            doc.push_str(&format!("\n  \"from\": {},", key(&header.from)));
+            doc.push_str(&format!("\n  \"to\": {},", key(&header.to)));
+            doc.push_str(&format!("\n  \"params\": {},", header.params));
+            doc.push_str("\n  \"rows\": ");
+            doc.push_str(&json_rows(&names, &rows));
+            doc.push_str("\n}\n");
+            doc
+        }
+    };
+    emit(out, &text)
+}
+
+fn json_rows(names: &[String], rows: &[Vec<Cell>]) -> String {
     let key = |n: &String| serde_json::to_string(n).expect("json serialises");
-    let mut out = String::from("{\n  \"columns\": ");
-    out.push_str(&serde_json::to_string(names).expect("json serialises"));
-    out.push_str(",\n  \"rows\": [");
+    let mut out = String::from("[");
     for (i, row) in rows.iter().enumerate() {
         out.push_str(if i == 0 { "\n    {" } else { ",\n    {" });
         for (j, (name, cell)) in names.iter().zip(row).enumerate() {
@@ -138,12 +229,17 @@ fn json_text(names: &[String], rows: &[Vec<Cell>]) -> String {
         }
         out.push('}');
     }
-    out.push_str(if rows.is_empty() {
-        "]\n}\n"
-    } else {
-        "\n  ]\n}\n"
-    });
+    out.push_str(if rows.is_empty() { "]" } else { "\n  ]" });
     out
+}
+
+/// `{"columns": [...], "rows": [{...}]}` with each row's keys in column order.
+fn json_text(names: &[String], rows: &[Vec<Cell>]) -> String {
+    format!(
+        "{{\n  \"columns\": {},\n  \"rows\": {}\n}}\n",
+        serde_json::to_string(names).expect("json serialises"),
+        json_rows(names, rows)
+    )
 }
 
 fn csv_text(names: &[String], rows: &[Vec<Cell>]) -> Result<String> {
@@ -162,15 +258,27 @@ fn csv_text(names: &[String], rows: &[Vec<Cell>]) -> Result<String> {
 }
 
 /// Aligned columns: text left, numbers right, floats rounded for reading.
-fn table(names: &[String], rows: &[Vec<Cell>]) -> String {
+fn table(names: &[String], rows: &[Vec<Cell>], marks: &[Vec<bool>]) -> String {
     let shown: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| {
+        .zip(marks)
+        .map(|(row, mark)| {
             row.iter()
-                .map(|c| match c {
-                    Cell::Null => "—".to_string(),
-                    Cell::Float(v) => round_for_reading(*v),
-                    other => other.text(),
+                .zip(mark)
+                .map(|(c, m)| {
+                    let text = match c {
+                        Cell::Null => "—".to_string(),
+                        Cell::Float(v) => round_for_reading(*v),
+                        Cell::List(items) => {
+                            items.iter().map(Cell::text).collect::<Vec<_>>().join(", ")
+                        }
+                        other => other.text(),
+                    };
+                    if *m {
+                        format!("{text}*")
+                    } else {
+                        text
+                    }
                 })
                 .collect()
         })

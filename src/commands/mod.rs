@@ -4,6 +4,7 @@
 mod generate;
 mod ingest;
 mod init;
+mod metrics;
 mod sql;
 
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub enum Command {
     Generate(GenerateArgs),
     Ingest(IngestArgs),
     Sql(SqlArgs),
+    Metrics(MetricsArgs),
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +64,22 @@ pub struct IngestArgs {
 #[derive(Debug, Clone)]
 pub struct SqlArgs {
     pub query: String,
+    pub format: Format,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsArgs {
+    pub name: Option<String>,
+    pub list: bool,
+    pub from: Option<chrono::NaiveDate>,
+    pub to: Option<chrono::NaiveDate>,
+    /// `YYYY-MM-DD`, `now` or an ISO timestamp; `None` = the latest event.
+    pub as_of: Option<String>,
+    pub by: Option<crate::metrics::params::Dim>,
+    pub filters: Vec<(crate::metrics::params::Dim, String)>,
+    pub period: Option<crate::metrics::params::Period>,
+    pub model: Option<crate::config::AttributionModel>,
+    pub histogram: bool,
     pub format: Format,
 }
 
@@ -92,5 +110,6 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Generate(args) => generate::run(args, &ctx),
         Command::Ingest(args) => ingest::run(args, &ctx),
         Command::Sql(args) => sql::run(args, &ctx),
+        Command::Metrics(args) => metrics::run(args, &ctx),
     }
 }

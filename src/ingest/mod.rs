@@ -214,7 +214,11 @@ pub fn ingest(
                 Some(lf) => count_rows(lf.clone(), schema.name)?,
                 None => 0,
             };
-            let mut merged = merge(schema, existing, std::mem::take(&mut input.frames))?;
+            let frames = std::mem::take(&mut input.frames);
+            let (duplicates, examples) = duplicate_keys(schema, &frames)?;
+            input.counts.duplicates = duplicates;
+            input.counts.duplicate_examples = examples;
+            let mut merged = merge(schema, existing, frames)?;
             let rows = merged.height() as u64;
             input.counts.merged = (existing_rows + input.counts.loaded).saturating_sub(rows);
             input.counts.rows = rows;
@@ -233,7 +237,7 @@ pub fn ingest(
 
     let counts: BTreeMap<String, TableCounts> = tables
         .iter()
-        .map(|(name, t)| (name.to_string(), t.counts))
+        .map(|(name, t)| (name.to_string(), t.counts.clone()))
         .collect();
     let mut runs = previous.map(|m| m.runs).unwrap_or_default();
     runs.push(RunRecord {
@@ -279,6 +283,53 @@ fn count_rows(lf: LazyFrame, table: &str) -> Result<u64> {
         .and_then(|v| v.extract::<u64>())
         .unwrap_or(0);
     Ok(n)
+}
+
+/// Rows of this run's input that share a key with another input row, and up to five
+/// such keys (the first key column), smallest first.
+fn duplicate_keys(schema: &TableSchema, frames: &[DataFrame]) -> Result<(u64, Vec<String>)> {
+    if frames.is_empty() {
+        return Ok((0, vec![]));
+    }
+    let parts: Vec<LazyFrame> = frames.iter().map(|f| f.clone().lazy()).collect();
+    let key: Vec<Expr> = schema.key.iter().map(|k| col(*k)).collect();
+    let dup = concat(parts, UnionArgs::default())
+        .context(|| format!("combining `{}`", schema.name))?
+        .group_by(key)
+        .agg([len().alias("__n")])
+        .filter(col("__n").gt(lit(1)))
+        .cache();
+    let counts = dup
+        .clone()
+        .select([(col("__n") - lit(1))
+            .sum()
+            .cast(DataType::UInt64)
+            .alias("n")])
+        .collect()
+        .context(|| format!("counting duplicates in `{}`", schema.name))?;
+    let n = counts
+        .column("n")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<u64>())
+        .unwrap_or(0);
+    let first = schema.key[0];
+    let ex = dup
+        .select([col(first).cast(DataType::String)])
+        .unique(None, UniqueKeepStrategy::First)
+        .sort([first], SortMultipleOptions::default())
+        .limit(5)
+        .collect()
+        .context(|| format!("listing duplicates in `{}`", schema.name))?;
+    let examples = ex
+        .column(first)
+        .map(|c| {
+            (0..c.len())
+                .filter_map(|i| c.get(i).ok().and_then(|v| v.get_str().map(String::from)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((n, examples))
 }
 
 /// Merges rows by the table key (SPEC §3): among rows with one key the latest

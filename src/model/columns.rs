@@ -187,3 +187,21 @@ pub const TABLES: &[&TableSchema] = &[
 pub fn table(name: &str) -> Option<&'static TableSchema> {
     TABLES.iter().copied().find(|t| t.name == name)
 }
+
+impl TableSchema {
+    /// The stored polars type of each column.
+    pub fn polars_schema(&self) -> polars::prelude::Schema {
+        use polars::prelude::{DataType, Field, TimeUnit, TimeZone};
+        polars::prelude::Schema::from_iter(self.columns.iter().map(|c| {
+            let dtype = match c.ty {
+                ColumnType::Text | ColumnType::Enum(_) => DataType::String,
+                ColumnType::Timestamp => {
+                    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+                }
+                ColumnType::Date => DataType::Date,
+                ColumnType::Number => DataType::Float64,
+            };
+            Field::new(c.name.into(), dtype)
+        }))
+    }
+}

@@ -63,7 +63,7 @@ pub struct InputRecord {
 }
 
 /// Row counts of one table in one run.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
 pub struct TableCounts {
     /// Data rows in the input files.
     pub read: u64,
@@ -77,6 +77,12 @@ pub struct TableCounts {
     pub deleted: u64,
     /// Rows in the table after the run.
     pub rows: u64,
+    /// Loaded rows whose key another loaded row of this run also had.
+    #[serde(default)]
+    pub duplicates: u64,
+    /// Up to five such keys, smallest first.
+    #[serde(default)]
+    pub duplicate_examples: Vec<String>,
 }
 
 impl Warehouse {

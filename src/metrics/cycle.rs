@@ -1,0 +1,340 @@
+//! How long things take: `cycle` (sales cycle, lead to customer) and `stage-time`
+//! (opportunity stage durations), SPEC §5.
+
+use polars::prelude::*;
+
+use super::model::{
+    collect, days_between, in_range, lead_funnel, opportunities, split, us, Tables,
+};
+use super::params::Params;
+use super::stats::{aggregate, distribution, histogram};
+use crate::config::norm;
+use crate::error::Result;
+
+const CYCLE_STATS: &[&str] = &["mean", "median", "p25", "p75", "p90", "min", "max"];
+
+/// **cycle** — `sales_cycle`: won opportunities (status `won`) with `closed_at` in
+/// range, `closed_at − created_at` in days. `lead_to_customer`: leads whose
+/// `reached_at(customer)` is in range, `reached_at(customer) − reached_at(lead)`.
+/// count, mean, median, p25, p75, p90, min, max.
+pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let opps = opportunities(tables, p)
+        .expect("opportunities checked")
+        .filter(
+            col("status")
+                .eq(lit("won"))
+                .and(in_range(us("closed_at"), p)),
+        );
+    let (opps, keys) = split(opps, Some("closed_at"), p)?;
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.push(lit("sales_cycle").alias("measure"));
+    sel.push(days_between(us("created_at"), us("closed_at")).alias("__days"));
+    let mut items = vec![opps.select(sel)];
+    if let Some(funnel) = lead_funnel(tables, p) {
+        let leads = funnel
+            .filter(in_range(us("reached_customer"), p).and(col("reached_lead").is_not_null()));
+        let (leads, keys) = split(leads, Some("reached_customer"), p)?;
+        let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+        sel.push(lit("lead_to_customer").alias("measure"));
+        sel.push(days_between(us("reached_lead"), us("reached_customer")).alias("__days"));
+        items.push(leads.select(sel));
+    }
+    let items = concat(items, UnionArgs::default())
+        .expect("same schema")
+        .cache();
+    if p.histogram {
+        return histogram(items, &keys, &["measure"], "__days", "cycle");
+    }
+    let mut aggs = vec![len().cast(DataType::Int64).alias("count")];
+    aggs.extend(distribution("__days", "days", CYCLE_STATS));
+    let mut out_parts = Vec::new();
+    for measure in ["lead_to_customer", "sales_cycle"] {
+        let part = items.clone().filter(col("measure").eq(lit(measure)));
+        let agg = aggregate(part, &keys, aggs.clone());
+        out_parts.push(agg.with_column(lit(measure).alias("measure")));
+    }
+    let out = concat(out_parts, UnionArgs::default()).expect("same schema");
+    let mut order: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    order.push(col("measure"));
+    order.push(col("count"));
+    order.extend(CYCLE_STATS.iter().map(|s| col(format!("{s}_days"))));
+    let by: Vec<PlSmallStr> = keys
+        .iter()
+        .map(|k| k.as_str().into())
+        .chain(["measure".into()])
+        .collect();
+    collect(
+        out.select(order)
+            .sort(by, SortMultipleOptions::default().with_maintain_order(true)),
+        "cycle",
+    )
+}
+
+/// The configured opportunity stages: (pipeline key, stage key, index, terminal) rows
+/// and the report's row order (default list, then stages only other pipelines have).
+fn stage_table(p: &Params) -> (DataFrame, Vec<String>) {
+    let o = &p.config.opportunity;
+    let mut pipelines: Vec<(String, &Vec<String>, Vec<String>)> = vec![(
+        String::new(),
+        &o.stages,
+        o.won_stages
+            .iter()
+            .chain(&o.lost_stages)
+            .map(|s| norm(s))
+            .collect(),
+    )];
+    for (name, pl) in &o.pipelines {
+        pipelines.push((
+            norm(name),
+            &pl.stages,
+            pl.won_stages
+                .iter()
+                .chain(&pl.lost_stages)
+                .map(|s| norm(s))
+                .collect(),
+        ));
+    }
+    let (mut pk, mut sk, mut idx, mut term) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rows: Vec<String> = Vec::new();
+    for (key, stages, terminal) in &pipelines {
+        for (i, stage) in stages.iter().enumerate() {
+            let s = norm(stage);
+            if sk
+                .iter()
+                .zip(&pk)
+                .any(|(a, b): (&String, &String)| a == &s && b == key)
+            {
+                continue; // listed twice in one pipeline: the first position counts
+            }
+            pk.push(key.clone());
+            sk.push(s.clone());
+            idx.push(i as i32);
+            term.push(terminal.contains(&s));
+            if !rows.iter().any(|r| norm(r) == s) {
+                rows.push(stage.clone());
+            }
+        }
+    }
+    let n = pk.len();
+    let df = DataFrame::new(
+        n,
+        vec![
+            Column::new("__pkey".into(), pk),
+            Column::new("__skey".into(), sk),
+            Column::new("stage_idx".into(), idx),
+            Column::new("__terminal".into(), term),
+        ],
+    )
+    .expect("equal lengths");
+    (df, rows)
+}
+
+/// The pipeline key of an opportunity: its pipeline when configured, else the default.
+fn pipeline_key(p: &Params) -> Expr {
+    let names: Vec<String> = p
+        .config
+        .opportunity
+        .pipelines
+        .keys()
+        .map(|k| norm(k))
+        .collect();
+    let pl = col("pipeline").str().to_lowercase();
+    if names.is_empty() {
+        lit("")
+    } else {
+        let series = Series::new("".into(), names);
+        when(pl.clone().is_in(lit(series).implode(false), false))
+            .then(pl)
+            .otherwise(lit(""))
+    }
+}
+
+/// **stage-time** — Opportunity stays from `opportunity_stage_events` (of known
+/// opportunities, mapped through the stage list of the opportunity's pipeline),
+/// ordered by (time, stage index); consecutive events of one stage are one stay. A
+/// stay lasts until the next stay starts. The last stay: of an open opportunity it is
+/// open (counted in `open_stays`, not in the statistics); of a closed one it has no
+/// duration when its stage is won/lost, else ends at `closed_at` (none without one).
+/// `stays` = completed stays ending in range; a move to a lower stage index is a
+/// regression of the stage left, counted when the move is in range. One row per
+/// configured stage, in stage order.
+pub fn stage_time(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let (stage_df, rows) = stage_table(p);
+    let opps = opportunities(tables, p)
+        .expect("opportunities checked")
+        .with_column(pipeline_key(p).alias("__pkey"));
+    let events = tables
+        .opportunity_stage_events
+        .clone()
+        .expect("stage events checked")
+        .with_column(col("stage").str().to_lowercase().alias("__skey"));
+    let mut opp_cols: Vec<Expr> = vec![
+        col("opportunity_id"),
+        col("status"),
+        col("closed_at"),
+        col("__pkey"),
+    ];
+    opp_cols.extend(super::params::Dim::ALL.iter().map(|d| col(d.column())));
+    let ev = events
+        .join(
+            opps.select(opp_cols),
+            [col("opportunity_id")],
+            [col("opportunity_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .join(
+            stage_df.lazy(),
+            [col("__pkey"), col("__skey")],
+            [col("__pkey"), col("__skey")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .sort(
+            ["opportunity_id", "entered_at", "stage_idx"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        );
+    let opp = || [col("opportunity_id")];
+    let mut firsts = vec![
+        col("stage_idx").first(),
+        col("__skey").first(),
+        col("__terminal").first(),
+        col("entered_at").min().alias("__start"),
+        col("status").first(),
+        col("closed_at").first(),
+    ];
+    firsts.extend(
+        super::params::Dim::ALL
+            .iter()
+            .map(|d| col(d.column()).first()),
+    );
+    let stays = ev
+        .with_column(
+            col("stage_idx")
+                .shift(lit(1))
+                .over(opp())
+                .expect("partitioned")
+                .alias("__prev"),
+        )
+        .with_column(
+            col("__prev")
+                .is_null()
+                .or(col("__prev").neq(col("stage_idx")))
+                .cast(DataType::Int32)
+                .cum_sum(false)
+                .over(opp())
+                .expect("partitioned")
+                .alias("__stay"),
+        )
+        .group_by_stable([col("opportunity_id"), col("__stay")])
+        .agg(firsts)
+        .sort(
+            ["opportunity_id", "__stay"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .with_columns([
+            us("__start")
+                .shift(lit(-1))
+                .over(opp())
+                .expect("partitioned")
+                .alias("__next"),
+            col("stage_idx")
+                .shift(lit(-1))
+                .over(opp())
+                .expect("partitioned")
+                .alias("__next_idx"),
+        ])
+        .with_column(
+            when(col("__next").is_not_null())
+                .then(col("__next"))
+                .when(col("status").eq(lit("open")).or(col("__terminal")))
+                .then(super::model::null_of(DataType::Int64))
+                .otherwise(us("closed_at"))
+                .alias("__end"),
+        )
+        .with_columns([
+            col("__next")
+                .is_null()
+                .and(col("status").eq(lit("open")))
+                .alias("__open"),
+            col("__end")
+                .is_not_null()
+                .and(in_range(col("__end"), p))
+                .alias("__done"),
+            col("__next_idx")
+                .lt(col("stage_idx"))
+                .fill_null(lit(false))
+                .and(in_range(col("__next"), p))
+                .alias("__regression"),
+            days_between(us("__start"), col("__end")).alias("__days"),
+        ])
+        .cache();
+    let (stays, keys) = split(stays, None, p)?;
+    if p.histogram {
+        let done = stays
+            .filter(col("__done"))
+            .with_column(col("__skey").alias("stage"));
+        return histogram(done, &keys, &["stage"], "__days", "stage-time");
+    }
+    let done = || col("__days").filter(col("__done"));
+    let aggs = vec![
+        col("__done").cast(DataType::Int64).sum().alias("stays"),
+        done().mean().alias("mean_days"),
+        super::model::quantile(done(), 0.5).alias("median_days"),
+        super::model::quantile(done(), 0.9).alias("p90_days"),
+        col("__open")
+            .cast(DataType::Int64)
+            .sum()
+            .alias("open_stays"),
+        col("__regression")
+            .cast(DataType::Int64)
+            .sum()
+            .alias("regressions"),
+    ];
+    let mut group = keys.clone();
+    group.push("__skey".into());
+    let agg = aggregate(stays, &group, aggs);
+    // One row per configured stage (per group when split).
+    let order: Vec<i32> = (0..rows.len() as i32).collect();
+    let skeys: Vec<String> = rows.iter().map(|r| norm(r)).collect();
+    let n = rows.len();
+    let row_frame = DataFrame::new(
+        n,
+        vec![
+            Column::new("stage".into(), rows),
+            Column::new("__skey".into(), skeys),
+            Column::new("__order".into(), order),
+        ],
+    )
+    .expect("equal lengths")
+    .lazy();
+    let grid = if keys.is_empty() {
+        row_frame
+    } else {
+        let sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+        agg.clone()
+            .select(sel)
+            .unique(None, UniqueKeepStrategy::First)
+            .cross_join(row_frame, None)
+    };
+    let on: Vec<Expr> = group.iter().map(|k| col(k.as_str())).collect();
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.extend([
+        col("stage"),
+        col("stays").fill_null(lit(0i64)),
+        col("mean_days"),
+        col("median_days"),
+        col("p90_days"),
+        col("open_stays").fill_null(lit(0i64)),
+        col("regressions").fill_null(lit(0i64)),
+    ]);
+    let by: Vec<PlSmallStr> = keys
+        .iter()
+        .map(|k| k.as_str().into())
+        .chain(["__order".into()])
+        .collect();
+    collect(
+        grid.join(agg, on.clone(), on, super::model::left_join_nulls_equal())
+            .sort(by, SortMultipleOptions::default().with_maintain_order(true))
+            .select(sel),
+        "stage-time",
+    )
+}

@@ -1,0 +1,563 @@
+//! The shared derived frames every metric builds on, with the definitions applied at
+//! query time: stage mapping, linked opportunities, amounts in the base currency,
+//! counted touches, and the lead funnel (one row per lead with its reach times).
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, NaiveDate};
+use polars::prelude::*;
+
+use super::params::{local_midnight, Dim, Params, Period};
+use crate::config::{norm, Config, SkippedStages};
+use crate::error::{PolarsContext, Result};
+
+/// Funnel stages in order, then the side states (their tie order at one instant).
+pub const STAGES: [&str; 8] = [
+    "lead",
+    "mql",
+    "sal",
+    "sql",
+    "opportunity",
+    "customer",
+    "recycled",
+    "disqualified",
+];
+pub const FUNNEL: usize = 6;
+pub const RECYCLED: i32 = 6;
+pub const DISQUALIFIED: i32 = 7;
+
+/// The warehouse tables as lazy scans. A table absent from the warehouse is an empty
+/// frame with its canonical schema (so joins work) and is not in `present`.
+#[derive(Clone, Default)]
+pub struct Tables {
+    pub present: std::collections::BTreeSet<&'static str>,
+    pub leads: Option<LazyFrame>,
+    pub lead_stage_events: Option<LazyFrame>,
+    pub touches: Option<LazyFrame>,
+    pub campaigns: Option<LazyFrame>,
+    pub opportunities: Option<LazyFrame>,
+    pub opportunity_stage_events: Option<LazyFrame>,
+    pub quotas: Option<LazyFrame>,
+    pub owners: Option<LazyFrame>,
+}
+
+impl Tables {
+    pub fn from_map(mut map: BTreeMap<&'static str, LazyFrame>) -> Tables {
+        let present = map.keys().copied().collect();
+        for schema in crate::model::columns::TABLES {
+            map.entry(schema.name)
+                .or_insert_with(|| DataFrame::empty_with_schema(&schema.polars_schema()).lazy());
+        }
+        Tables {
+            present,
+            leads: map.remove("leads"),
+            lead_stage_events: map.remove("lead_stage_events"),
+            touches: map.remove("touches"),
+            campaigns: map.remove("campaigns"),
+            opportunities: map.remove("opportunities"),
+            opportunity_stage_events: map.remove("opportunity_stage_events"),
+            quotas: map.remove("quotas"),
+            owners: map.remove("owners"),
+        }
+    }
+
+    pub fn has(&self, table: &str) -> bool {
+        self.present.contains(table)
+    }
+}
+
+/// A left join in which null keys match each other (null split groups).
+pub fn left_join_nulls_equal() -> JoinArgs {
+    JoinArgs {
+        nulls_equal: true,
+        ..JoinArgs::new(JoinType::Left)
+    }
+}
+
+/// Microseconds of a timestamp column (UTC).
+pub fn us(name: &str) -> Expr {
+    col(name).cast(DataType::Int64)
+}
+
+/// `(b − a)` in days as a float, from microsecond expressions.
+pub fn days_between(a: Expr, b: Expr) -> Expr {
+    (b - a).cast(DataType::Float64) / lit(86_400_000_000.0)
+}
+
+/// `start ≤ t < end` on a microsecond expression.
+pub fn in_span(t: Expr, start: i64, end: i64) -> Expr {
+    t.clone().gt_eq(lit(start)).and(t.lt(lit(end)))
+}
+
+/// In the selected range (whole days `from..to` in the calendar time zone).
+pub fn in_range(t: Expr, p: &Params) -> Expr {
+    in_span(t, p.range_start, p.range_end)
+}
+
+/// In the lookback `as_of − days < t ≤ as_of`.
+pub fn in_lookback(t: Expr, p: &Params, days: u32) -> Expr {
+    let (start, end) = p.lookback(days);
+    t.clone().gt(lit(start)).and(t.lt_eq(lit(end)))
+}
+
+/// A null literal of a type.
+pub fn null_of(dtype: DataType) -> Expr {
+    lit(Null {}).cast(dtype)
+}
+
+/// `num ÷ den`, null when the denominator is 0 or null.
+pub fn ratio(num: Expr, den: Expr) -> Expr {
+    when(den.clone().eq(lit(0.0)).or(den.clone().is_null()))
+        .then(null_of(DataType::Float64))
+        .otherwise(num.cast(DataType::Float64) / den.cast(DataType::Float64))
+}
+
+/// z for a two-sided 95 % interval (the exact 0.975 normal quantile).
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// Wilson score interval of `k` successes in `n` trials: `(low, high)`, null when n = 0.
+pub fn wilson(k: Expr, n: Expr, name: &str) -> [Expr; 2] {
+    let z2 = Z95 * Z95;
+    let nf = n.clone().cast(DataType::Float64);
+    let p = k.cast(DataType::Float64) / nf.clone();
+    let denom = lit(1.0) + lit(z2) / nf.clone();
+    let center = (p.clone() + lit(z2) / (lit(2.0) * nf.clone())) / denom.clone();
+    let half = lit(Z95)
+        * ((p.clone() * (lit(1.0) - p) / nf.clone()) + lit(z2) / (lit(4.0) * nf.clone() * nf))
+            .sqrt()
+        / denom;
+    let guard = |e: Expr| {
+        when(n.clone().eq(lit(0)).or(n.clone().is_null()))
+            .then(null_of(DataType::Float64))
+            .otherwise(e)
+    };
+    [
+        guard(center.clone() - half.clone()).alias(format!("{name}_low")),
+        guard(center + half).alias(format!("{name}_high")),
+    ]
+}
+
+/// A rate with its Wilson interval and its denominator (for the table's small-n mark).
+pub fn rate_columns(k: Expr, n: Expr, name: &str) -> Vec<Expr> {
+    let [low, high] = wilson(k.clone(), n.clone(), name);
+    vec![
+        ratio(k, n.clone()).alias(name),
+        low,
+        high,
+        n.cast(DataType::Int64).alias(format!("__n_{name}")),
+    ]
+}
+
+/// The linear-interpolation quantile (numpy's default).
+pub fn quantile(e: Expr, q: f64) -> Expr {
+    e.quantile(lit(q), QuantileMethod::Linear)
+}
+
+/// Maps raw lifecycle values to canonical stage indices (SPEC §1, §5.1): trimmed,
+/// case-insensitive; a value listed under two stages maps to the first in order.
+pub fn stage_map(config: &Config) -> DataFrame {
+    let s = &config.stages;
+    let lists = [
+        &s.lead,
+        &s.mql,
+        &s.sal,
+        &s.sql,
+        &s.opportunity,
+        &s.customer,
+        &s.recycled,
+        &s.disqualified,
+    ];
+    let mut seen = BTreeMap::new();
+    let mut raw = Vec::new();
+    let mut idx = Vec::new();
+    for (i, list) in lists.iter().enumerate() {
+        for value in list.iter() {
+            let key = norm(value);
+            if seen.insert(key.clone(), i).is_none() {
+                raw.push(key);
+                idx.push(i as i32);
+            }
+        }
+    }
+    let height = raw.len();
+    DataFrame::new(
+        height,
+        vec![
+            Column::new("__stage_norm".into(), raw),
+            Column::new("stage_idx".into(), idx),
+        ],
+    )
+    .expect("equal lengths")
+}
+
+/// Maps a source to its team via `[sources]`; anything unlisted (or null) is `other`.
+pub fn source_team(source: Expr, config: &Config) -> Expr {
+    let normed = source.str().to_lowercase();
+    let mut chain: Option<Then> = None;
+    let mut chained: Option<ChainedThen> = None;
+    for (team, list) in &config.sources {
+        let values: Vec<String> = list.iter().map(|v| norm(v)).collect();
+        let series = Series::new("".into(), values);
+        let cond = normed.clone().is_in(lit(series).implode(false), false);
+        match (chain.take(), chained.take()) {
+            (None, None) => chain = Some(when(cond).then(lit(team.clone()))),
+            (Some(t), _) => chained = Some(t.when(cond).then(lit(team.clone()))),
+            (None, Some(c)) => chained = Some(c.when(cond).then(lit(team.clone()))),
+        }
+    }
+    match (chain, chained) {
+        (Some(t), _) => t.otherwise(lit("other")),
+        (None, Some(c)) => c.otherwise(lit("other")),
+        (None, None) => lit("other"),
+    }
+}
+
+/// An amount converted to the base currency (SPEC §5.1): empty currency or the base
+/// itself is 1:1, a listed currency uses its rate, any other becomes null.
+pub fn to_base(amount: Expr, currency: Expr, config: &Config) -> Expr {
+    let cur = currency.str().to_uppercase();
+    let base = config.currency.base.trim().to_uppercase();
+    let mut chained = when(cur.clone().is_null().or(cur.clone().eq(lit(base))))
+        .then(amount.clone())
+        .when(lit(false))
+        .then(null_of(DataType::Float64));
+    for (code, rate) in &config.currency.rates {
+        chained = chained
+            .when(cur.clone().eq(lit(code.trim().to_uppercase())))
+            .then(amount.clone() * lit(*rate));
+    }
+    chained.otherwise(null_of(DataType::Float64))
+}
+
+/// Dates → period start, as a join table over 1900–2199 (a few hundred KB).
+pub fn period_table(period: Period, p: &Params) -> LazyFrame {
+    let start = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid");
+    let end = NaiveDate::from_ymd_opt(2200, 1, 1).expect("valid");
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    let mut dates = Vec::new();
+    let mut starts = Vec::new();
+    let mut ends = Vec::new();
+    let mut d = start;
+    while d < end {
+        let s = period.start_of(d, &p.config);
+        let e = period.next(s, &p.config);
+        let mut cur = d;
+        while cur < e && cur < end {
+            dates.push((cur - epoch).num_days() as i32);
+            starts.push((s - epoch).num_days() as i32);
+            ends.push(local_midnight(e, p.tz));
+            cur += Duration::days(1);
+        }
+        d = cur;
+    }
+    let n = dates.len();
+    let df = DataFrame::new(
+        n,
+        vec![
+            Column::new("__date".into(), dates)
+                .cast(&DataType::Date)
+                .expect("cast"),
+            Column::new("period".into(), starts)
+                .cast(&DataType::Date)
+                .expect("cast"),
+            Column::new("__period_end".into(), ends),
+        ],
+    )
+    .expect("equal lengths");
+    df.lazy()
+}
+
+/// The local date of a UTC timestamp column, in the calendar time zone.
+pub fn local_date_expr(t: Expr, p: &Params) -> Expr {
+    let tz = TimeZone::opt_try_new(Some(p.config.calendar.timezone.as_str()))
+        .ok()
+        .flatten()
+        .unwrap_or(TimeZone::UTC);
+    t.dt().convert_time_zone(tz).dt().date()
+}
+
+/// Adds `period` (start date) and `__period_end` (exclusive end, UTC µs) for the
+/// timestamp column `t`.
+pub fn with_period(lf: LazyFrame, t: &str, period: Period, p: &Params) -> LazyFrame {
+    lf.with_column(local_date_expr(col(t), p).alias("__date"))
+        .join(
+            period_table(period, p),
+            [col("__date")],
+            [col("__date")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .drop(cols(["__date"]))
+}
+
+/// The leads table with its dimensions (`__dim_*` columns).
+pub fn leads(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+    let leads = tables.leads.clone()?;
+    let mut lf = leads.with_columns([
+        col("source").alias(Dim::Source.column()),
+        source_team(col("source"), &p.config).alias(Dim::SourceTeam.column()),
+        col("segment").alias(Dim::Segment.column()),
+        col("region").alias(Dim::Region.column()),
+        col("owner_id").alias(Dim::OwnerId.column()),
+        col("campaign_id").alias(Dim::CampaignId.column()),
+    ]);
+    lf = match &tables.campaigns {
+        Some(c) => lf.join(
+            c.clone().select([
+                col("campaign_id").alias("__cid"),
+                col("channel").alias(Dim::Channel.column()),
+            ]),
+            [col("campaign_id")],
+            [col("__cid")],
+            JoinArgs::new(JoinType::Left),
+        ),
+        None => lf.with_column(null_of(DataType::String).alias(Dim::Channel.column())),
+    };
+    Some(lf)
+}
+
+/// Lifecycle events of known leads with `stage_idx` (null when unmapped), ordered
+/// within a lead by (time, stage order).
+pub fn lead_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+    let events = tables.lead_stage_events.clone()?;
+    let leads = tables.leads.clone()?;
+    Some(
+        events
+            .semi_join(
+                leads.select([col("lead_id")]),
+                col("lead_id"),
+                col("lead_id"),
+            )
+            .with_column(col("stage").str().to_lowercase().alias("__stage_norm"))
+            .join(
+                stage_map(&p.config).lazy(),
+                [col("__stage_norm")],
+                [col("__stage_norm")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .drop(cols(["__stage_norm"])),
+    )
+}
+
+/// Opportunities with `amount_base`, `linked` (its lead exists), the split dimensions
+/// (owner and source from the opportunity, falling back to the lead's source; the
+/// rest from the linked lead), and the lead's `__lead_created_at`.
+pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+    let opps = tables.opportunities.clone()?;
+    let mut lf =
+        opps.with_column(to_base(col("amount"), col("currency"), &p.config).alias("amount_base"));
+    lf = match leads(tables, p) {
+        Some(l) => lf.join(
+            l.select([
+                col("lead_id").alias("__lid"),
+                lit(true).alias("linked"),
+                col("created_at").alias("__lead_created_at"),
+                col("source").alias("__lead_source"),
+                col(Dim::Segment.column()),
+                col(Dim::Region.column()),
+                col(Dim::CampaignId.column()),
+                col(Dim::Channel.column()),
+            ]),
+            [col("lead_id")],
+            [col("__lid")],
+            JoinArgs::new(JoinType::Left),
+        ),
+        None => lf.with_columns([
+            null_of(DataType::Boolean).alias("linked"),
+            null_of(DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            ))
+            .alias("__lead_created_at"),
+            null_of(DataType::String).alias("__lead_source"),
+            null_of(DataType::String).alias(Dim::Segment.column()),
+            null_of(DataType::String).alias(Dim::Region.column()),
+            null_of(DataType::String).alias(Dim::CampaignId.column()),
+            null_of(DataType::String).alias(Dim::Channel.column()),
+        ]),
+    };
+    let source = coalesce(&[col("source"), col("__lead_source")]);
+    Some(lf.with_columns([
+        col("linked").fill_null(lit(false)),
+        source.clone().alias(Dim::Source.column()),
+        source_team(source, &p.config).alias(Dim::SourceTeam.column()),
+        col("owner_id").alias(Dim::OwnerId.column()),
+    ]))
+}
+
+/// Counted touches (SPEC §5.1): rows of known leads whose action is in
+/// `count_actions`, after `dedupe_minutes`.
+pub fn counted_touches(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+    let touches = tables.touches.clone()?;
+    let leads = tables.leads.clone()?;
+    let actions: Vec<String> = p
+        .config
+        .touches
+        .count_actions
+        .iter()
+        .map(|a| norm(a))
+        .collect();
+    let actions = lit(Series::new("".into(), actions)).implode(false);
+    let mut lf = touches
+        .semi_join(
+            leads.select([col("lead_id")]),
+            col("lead_id"),
+            col("lead_id"),
+        )
+        .filter(col("action").str().to_lowercase().is_in(actions, false));
+    let minutes = p.config.touches.dedupe_minutes;
+    if minutes > 0 {
+        let group = [col("lead_id"), col("action"), col("campaign_id")];
+        lf = lf
+            .sort(
+                ["occurred_at", "touch_id"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .with_column(
+                us("occurred_at")
+                    .shift(lit(1))
+                    .over(group)
+                    .expect("partitioned")
+                    .alias("__prev"),
+            )
+            .filter(
+                col("__prev")
+                    .is_null()
+                    .or((us("occurred_at") - col("__prev"))
+                        .gt(lit(i64::from(minutes) * 60_000_000))),
+            )
+            .drop(cols(["__prev"]));
+    }
+    Some(lf)
+}
+
+/// One row per lead: its dimensions, `created_at`, the first sighting of each funnel
+/// stage (`seen_<stage>`) and its reach time (`reached_<stage>`), SPEC §5.
+pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+    let leads = leads(tables, p)?;
+    let mut lf = leads;
+    // First sighting of each exact funnel stage in lifecycle events.
+    if let Some(events) = lead_events(tables, p) {
+        let aggs: Vec<Expr> = (0..FUNNEL)
+            .map(|i| {
+                col("entered_at")
+                    .filter(col("stage_idx").eq(lit(i as i32)))
+                    .min()
+                    .alias(format!("__ev_{}", STAGES[i]))
+            })
+            .collect();
+        lf = lf.join(
+            events.group_by([col("lead_id")]).agg(aggs),
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Left),
+        );
+    } else {
+        lf = lf.with_columns(
+            (0..FUNNEL)
+                .map(|i| {
+                    null_of(DataType::Datetime(
+                        TimeUnit::Microseconds,
+                        Some(TimeZone::UTC),
+                    ))
+                    .alias(format!("__ev_{}", STAGES[i]))
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    // Linked opportunities: created (opportunity) and won with a closed_at (customer).
+    let ts_null = || {
+        null_of(DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))
+    };
+    if let Some(opps) = tables.opportunities.clone() {
+        let by_lead = opps
+            .filter(col("lead_id").is_not_null())
+            .group_by([col("lead_id")])
+            .agg([
+                col("created_at").min().alias("__opp_created"),
+                col("closed_at")
+                    .filter(col("status").eq(lit("won")))
+                    .min()
+                    .alias("__won_closed"),
+            ]);
+        lf = lf.join(
+            by_lead,
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Left),
+        );
+    } else {
+        lf = lf.with_columns([
+            ts_null().alias("__opp_created"),
+            ts_null().alias("__won_closed"),
+        ]);
+    }
+    let min2 =
+        |a: &str, b: &str| polars::lazy::dsl::min_horizontal([col(a), col(b)]).expect("two inputs");
+    let seen: Vec<Expr> = (0..FUNNEL)
+        .map(|i| {
+            let name = format!("seen_{}", STAGES[i]);
+            let ev = format!("__ev_{}", STAGES[i]);
+            match i {
+                0 => min2(&ev, "created_at").alias(name),
+                4 => min2(&ev, "__opp_created").alias(name),
+                5 => min2(&ev, "__won_closed").alias(name),
+                _ => col(ev).alias(name),
+            }
+        })
+        .collect();
+    lf = lf.with_columns(seen);
+    let reached: Vec<Expr> = (0..FUNNEL)
+        .map(|i| {
+            let name = format!("reached_{}", STAGES[i]);
+            match p.config.funnel.skipped_stages {
+                SkippedStages::Strict => col(format!("seen_{}", STAGES[i])).alias(name),
+                SkippedStages::Backfill => polars::lazy::dsl::min_horizontal(
+                    (i..FUNNEL)
+                        .map(|j| col(format!("seen_{}", STAGES[j])))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("non-empty")
+                .alias(name),
+            }
+        })
+        .collect();
+    lf = lf.with_columns(reached);
+    let drop: Vec<String> = (0..FUNNEL)
+        .map(|i| format!("__ev_{}", STAGES[i]))
+        .chain(["__opp_created".to_string(), "__won_closed".to_string()])
+        .collect();
+    Some(lf.drop(cols(drop)))
+}
+
+/// Keeps the rows matching every `--where` filter.
+pub fn apply_filters(mut lf: LazyFrame, p: &Params) -> LazyFrame {
+    for (dim, values) in &p.filters {
+        let series = Series::new("".into(), values.clone());
+        lf = lf.filter(col(dim.column()).is_in(lit(series).implode(false), false));
+    }
+    lf
+}
+
+/// The grouping keys for `--by` and `--period` (period from the timestamp `t`),
+/// after applying the filters. Returns the frame and the key column names.
+pub fn split(lf: LazyFrame, t: Option<&str>, p: &Params) -> Result<(LazyFrame, Vec<String>)> {
+    let mut lf = apply_filters(lf, p);
+    let mut keys = Vec::new();
+    if let (Some(period), Some(t)) = (p.period, t) {
+        lf = with_period(lf, t, period, p).drop(cols(["__period_end"]));
+        keys.push("period".to_string());
+    }
+    if let Some(by) = p.by {
+        lf = lf.with_column(col(by.column()).alias(by.name()));
+        keys.insert(0, by.name().to_string());
+    }
+    Ok((lf, keys))
+}
+
+/// Collects a frame, naming the metric in errors.
+pub fn collect(lf: LazyFrame, metric: &str) -> Result<DataFrame> {
+    lf.collect().context(|| format!("computing `{metric}`"))
+}

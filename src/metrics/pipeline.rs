@@ -1,0 +1,659 @@
+//! Pipeline and quota metrics: `win-rate`, `quota`, `reverse-funnel`, `velocity`
+//! (SPEC §5, §5.1).
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+
+use super::funnel::default_pairs;
+use super::model::{
+    collect, days_between, in_lookback, in_range, lead_funnel, opportunities, quantile,
+    rate_columns, ratio, split, us, with_period, Tables, STAGES,
+};
+use super::params::{local_date, local_midnight, Params, Period, MICROS_PER_DAY};
+use super::stats::aggregate;
+use crate::error::Result;
+
+/// **win-rate** — Opportunities with status won/lost and `closed_at` in range:
+/// win_rate = won ÷ (won + lost) by count (Wilson bounds), win_rate_amount by amount
+/// in the base currency (amounts without a rate count 0).
+pub fn win_rate(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let opps = opportunities(tables, p)
+        .expect("opportunities checked")
+        .filter(
+            col("status")
+                .eq(lit("won"))
+                .or(col("status").eq(lit("lost")))
+                .and(in_range(us("closed_at"), p)),
+        );
+    let (opps, keys) = split(opps, Some("closed_at"), p)?;
+    let won = || col("status").eq(lit("won"));
+    let agg = aggregate(
+        opps,
+        &keys,
+        vec![
+            len().cast(DataType::Int64).alias("closed"),
+            won().cast(DataType::Int64).sum().alias("won"),
+            won().not().cast(DataType::Int64).sum().alias("lost"),
+            col("amount_base").filter(won()).sum().alias("won_amount"),
+            col("amount_base")
+                .filter(won().not())
+                .sum()
+                .alias("lost_amount"),
+        ],
+    );
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.extend(["closed", "won", "lost"].map(col));
+    sel.extend(rate_columns(col("won"), col("closed"), "win_rate"));
+    sel.extend([
+        col("won_amount").fill_null(lit(0.0)),
+        col("lost_amount").fill_null(lit(0.0)),
+        ratio(col("won_amount"), col("won_amount") + col("lost_amount")).alias("win_rate_amount"),
+    ]);
+    let mut out = agg.select(sel);
+    if !keys.is_empty() {
+        let by: Vec<PlSmallStr> = keys.iter().map(|k| k.as_str().into()).collect();
+        out = out.sort(by, SortMultipleOptions::default().with_maintain_order(true));
+    }
+    collect(out, "win-rate")
+}
+
+/// Closed-opportunity figures of one owner, team or the company over the quota
+/// lookback.
+#[derive(Debug, Clone, Copy, Default)]
+struct Closed {
+    won: i64,
+    closed: i64,
+    won_amount: f64,
+    won_with_amount: i64,
+}
+
+impl Closed {
+    fn win_rate(&self) -> Option<f64> {
+        (self.closed > 0).then(|| self.won as f64 / self.closed as f64)
+    }
+    fn avg_deal(&self) -> Option<f64> {
+        (self.won_with_amount > 0).then(|| self.won_amount / self.won_with_amount as f64)
+    }
+}
+
+/// Win rates with the fallbacks of SPEC §5.1: the owner's own with ≥ 10 closed, else
+/// the owner's team's (when it has any closed), else the company's.
+struct RateBook {
+    company: Closed,
+    owners: BTreeMap<String, Closed>,
+    teams: BTreeMap<String, Closed>,
+    team_of: BTreeMap<String, String>,
+}
+
+fn str_at(df: &DataFrame, column: &str, i: usize) -> Option<String> {
+    df.column(column)
+        .ok()?
+        .get(i)
+        .ok()
+        .and_then(|v| v.get_str().map(String::from))
+}
+
+fn f64_at(df: &DataFrame, column: &str, i: usize) -> Option<f64> {
+    df.column(column)
+        .ok()?
+        .get(i)
+        .ok()
+        .and_then(|v| v.extract::<f64>())
+}
+
+fn i64_at(df: &DataFrame, column: &str, i: usize) -> Option<i64> {
+    df.column(column)
+        .ok()?
+        .get(i)
+        .ok()
+        .and_then(|v| v.extract::<i64>())
+}
+
+impl RateBook {
+    fn new(tables: &Tables, p: &Params) -> Result<RateBook> {
+        let opps = opportunities(tables, p)
+            .expect("opportunities checked")
+            .filter(
+                col("status")
+                    .eq(lit("won"))
+                    .or(col("status").eq(lit("lost")))
+                    .and(in_lookback(
+                        us("closed_at"),
+                        p,
+                        p.config.quota.lookback_days,
+                    )),
+            );
+        let team_of: BTreeMap<String, String> = match &tables.owners {
+            Some(owners) => {
+                let df = collect(
+                    owners.clone().select([col("owner_id"), col("team")]),
+                    "owners",
+                )?;
+                (0..df.height())
+                    .filter_map(|i| Some((str_at(&df, "owner_id", i)?, str_at(&df, "team", i)?)))
+                    .collect()
+            }
+            None => BTreeMap::new(),
+        };
+        let won = || col("status").eq(lit("won"));
+        let df = collect(
+            opps.group_by([col("owner_id")]).agg([
+                won().cast(DataType::Int64).sum().alias("won"),
+                len().cast(DataType::Int64).alias("closed"),
+                col("amount_base").filter(won()).sum().alias("won_amount"),
+                col("amount_base")
+                    .filter(won())
+                    .count()
+                    .cast(DataType::Int64)
+                    .alias("won_n"),
+            ]),
+            "win rates",
+        )?;
+        let mut book = RateBook {
+            company: Closed::default(),
+            owners: BTreeMap::new(),
+            teams: BTreeMap::new(),
+            team_of,
+        };
+        for i in 0..df.height() {
+            let c = Closed {
+                won: i64_at(&df, "won", i).unwrap_or(0),
+                closed: i64_at(&df, "closed", i).unwrap_or(0),
+                won_amount: f64_at(&df, "won_amount", i).unwrap_or(0.0),
+                won_with_amount: i64_at(&df, "won_n", i).unwrap_or(0),
+            };
+            let add = |into: &mut Closed| {
+                into.won += c.won;
+                into.closed += c.closed;
+                into.won_amount += c.won_amount;
+                into.won_with_amount += c.won_with_amount;
+            };
+            add(&mut book.company);
+            if let Some(owner) = str_at(&df, "owner_id", i) {
+                if let Some(team) = book.team_of.get(&owner).cloned() {
+                    add(book.teams.entry(team).or_default());
+                }
+                book.owners.insert(owner, c);
+            }
+        }
+        Ok(book)
+    }
+
+    fn for_owner(&self, owner: &str) -> Closed {
+        if let Some(own) = self.owners.get(owner) {
+            if own.closed >= 10 {
+                return *own;
+            }
+        }
+        if let Some(team) = self.team_of.get(owner).and_then(|t| self.teams.get(t)) {
+            if team.closed > 0 {
+                return *team;
+            }
+        }
+        self.company
+    }
+}
+
+/// A quota row with its period as instants.
+struct QuotaRow {
+    owner: String,
+    start: chrono::NaiveDate,
+    end: chrono::NaiveDate,
+    amount: f64,
+}
+
+fn quota_rows(tables: &Tables) -> Result<Vec<QuotaRow>> {
+    let df = collect(tables.quotas.clone().expect("quotas checked"), "quotas")?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    let date = |c: &str, i: usize| -> Option<chrono::NaiveDate> {
+        match df.column(c).ok()?.get(i).ok()? {
+            AnyValue::Date(d) => Some(epoch + chrono::Duration::days(i64::from(d))),
+            _ => None,
+        }
+    };
+    Ok((0..df.height())
+        .filter_map(|i| {
+            Some(QuotaRow {
+                owner: str_at(&df, "owner_id", i)?,
+                start: date("period_start", i)?,
+                end: date("period_end", i)?,
+                amount: f64_at(&df, "amount", i)?,
+            })
+        })
+        .collect())
+}
+
+/// Won amount per (owner, quota period) and open pipeline at as_of by close date.
+fn won_and_open(tables: &Tables, p: &Params, rows: &[QuotaRow]) -> Result<(Vec<f64>, Vec<f64>)> {
+    let n = rows.len();
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    let q = DataFrame::new(
+        n,
+        vec![
+            Column::new("__row".into(), (0..n as i64).collect::<Vec<_>>()),
+            Column::new(
+                "owner_id".into(),
+                rows.iter().map(|r| r.owner.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "__ps".into(),
+                rows.iter()
+                    .map(|r| local_midnight(r.start, p.tz))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "__pe".into(),
+                rows.iter()
+                    .map(|r| local_midnight(r.end + chrono::Duration::days(1), p.tz))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "__ds".into(),
+                rows.iter()
+                    .map(|r| (r.start - epoch).num_days() as i32)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "__de".into(),
+                rows.iter()
+                    .map(|r| (r.end - epoch).num_days() as i32)
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .expect("equal lengths")
+    .lazy();
+    let opps = opportunities(tables, p)
+        .expect("opportunities checked")
+        .select([
+            col("owner_id"),
+            col("status"),
+            us("created_at").alias("__created"),
+            us("closed_at").alias("__closed"),
+            col("close_date")
+                .cast(DataType::Int32)
+                .alias("__close_date"),
+            col("amount_base").fill_null(lit(0.0)),
+        ]);
+    let joined = q
+        .join(
+            opps,
+            [col("owner_id")],
+            [col("owner_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .cache();
+    let won = joined
+        .clone()
+        .filter(
+            col("status")
+                .eq(lit("won"))
+                .and(col("__closed").gt_eq(col("__ps")))
+                .and(col("__closed").lt(col("__pe"))),
+        )
+        .group_by([col("__row")])
+        .agg([col("amount_base").sum().alias("__v")]);
+    let open_at = col("__created").lt_eq(lit(p.as_of)).and(
+        col("status")
+            .eq(lit("open"))
+            .or(col("__closed").gt(lit(p.as_of))),
+    );
+    let open = joined
+        .filter(
+            open_at
+                .and(col("__close_date").gt_eq(col("__ds")))
+                .and(col("__close_date").lt_eq(col("__de"))),
+        )
+        .group_by([col("__row")])
+        .agg([col("amount_base").sum().alias("__v")]);
+    let to_vec = |lf: LazyFrame| -> Result<Vec<f64>> {
+        let df = collect(lf, "quota")?;
+        let mut out = vec![0.0; n];
+        for i in 0..df.height() {
+            if let (Some(r), Some(v)) = (i64_at(&df, "__row", i), f64_at(&df, "__v", i)) {
+                out[r as usize] = v;
+            }
+        }
+        Ok(out)
+    };
+    Ok((to_vec(won)?, to_vec(open)?))
+}
+
+fn opt_col(name: &str, values: Vec<Option<f64>>) -> Column {
+    Column::new(name.into(), values)
+}
+
+/// **quota** — Per owner and quota period overlapping the range: won_amount = won
+/// opportunities of the owner with `closed_at` in the whole period; attainment = won
+/// ÷ quota (null when quota is 0); open_pipeline = opportunities open at as_of
+/// (`created_at ≤ as_of` and status open or `closed_at > as_of`) with `close_date` in
+/// the period; remaining = max(quota − won, 0); coverage = open_pipeline ÷ remaining
+/// (null when remaining is 0); required_coverage = 1 ÷ win_rate, the owner's win rate
+/// by count over `quota.lookback_days` before as_of with the §5.1 fallbacks.
+pub fn quota(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let mut rows = quota_rows(tables)?;
+    rows.retain(|r| r.start <= p.to && r.end >= p.from);
+    for (dim, values) in &p.filters {
+        if dim.name() == "owner_id" {
+            rows.retain(|r| values.contains(&r.owner));
+        }
+    }
+    rows.sort_by(|a, b| (&a.owner, a.start).cmp(&(&b.owner, b.start)));
+    let (won, open) = won_and_open(tables, p, &rows)?;
+    let book = RateBook::new(tables, p)?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    let mut cols = Vec::new();
+    let n = rows.len();
+    cols.push(Column::new(
+        "owner_id".into(),
+        rows.iter().map(|r| r.owner.clone()).collect::<Vec<_>>(),
+    ));
+    for (name, f) in [("period_start", 0), ("period_end", 1)] {
+        let days: Vec<i32> = rows
+            .iter()
+            .map(|r| ((if f == 0 { r.start } else { r.end }) - epoch).num_days() as i32)
+            .collect();
+        cols.push(
+            Column::new(name.into(), days)
+                .cast(&DataType::Date)
+                .expect("cast"),
+        );
+    }
+    let quota: Vec<f64> = rows.iter().map(|r| r.amount).collect();
+    let remaining: Vec<f64> = quota
+        .iter()
+        .zip(&won)
+        .map(|(q, w)| (q - w).max(0.0))
+        .collect();
+    let rates: Vec<Option<f64>> = rows
+        .iter()
+        .map(|r| book.for_owner(&r.owner).win_rate())
+        .collect();
+    cols.push(Column::new("quota".into(), quota.clone()));
+    cols.push(Column::new("won_amount".into(), won.clone()));
+    cols.push(opt_col(
+        "attainment",
+        quota
+            .iter()
+            .zip(&won)
+            .map(|(q, w)| (*q != 0.0).then(|| w / q))
+            .collect(),
+    ));
+    cols.push(Column::new("open_pipeline".into(), open.clone()));
+    cols.push(Column::new("remaining".into(), remaining.clone()));
+    cols.push(opt_col(
+        "coverage",
+        remaining
+            .iter()
+            .zip(&open)
+            .map(|(r, o)| (*r > 0.0).then(|| o / r))
+            .collect(),
+    ));
+    cols.push(opt_col(
+        "required_coverage",
+        rates
+            .iter()
+            .map(|r| r.filter(|r| *r > 0.0).map(|r| 1.0 / r))
+            .collect(),
+    ));
+    cols.push(opt_col("win_rate", rates));
+    Ok(DataFrame::new(n, cols).expect("equal lengths"))
+}
+
+/// Step rates for the reverse funnel: company-wide, leads whose `reached_at(from)` is in
+/// the quota lookback, monthly cohorts, mature cohorts only: Σ converted ÷ Σ entered.
+fn step_rate(tables: &Tables, p: &Params, from: usize, to: usize) -> Result<Option<f64>> {
+    let reach_from = format!("reached_{}", STAGES[from]);
+    let reach_to = format!("reached_{}", STAGES[to]);
+    let window = p.config.funnel.conversion_window_days;
+    let wait = i64::from(window.max(p.config.funnel.maturity_days)) * MICROS_PER_DAY;
+    let lf = lead_funnel(tables, p)
+        .expect("leads checked")
+        .filter(in_lookback(
+            us(&reach_from),
+            p,
+            p.config.quota.lookback_days,
+        ));
+    let lf = with_period(lf, &reach_from, Period::Month, p)
+        .filter(lit(p.as_of).gt_eq(col("__period_end") + lit(wait)));
+    let mut conv = col(&reach_to).is_not_null();
+    if window > 0 {
+        conv = conv
+            .and(us(&reach_to).lt_eq(us(&reach_from) + lit(i64::from(window) * MICROS_PER_DAY)));
+    }
+    let df = collect(
+        lf.select([
+            len().cast(DataType::Int64).alias("entered"),
+            conv.cast(DataType::Int64).sum().alias("converted"),
+        ]),
+        "reverse-funnel",
+    )?;
+    let entered = i64_at(&df, "entered", 0).unwrap_or(0);
+    let converted = i64_at(&df, "converted", 0).unwrap_or(0);
+    Ok((entered > 0).then(|| converted as f64 / entered as f64))
+}
+
+/// `ceil(previous ÷ rate − 1e-9)`; a need of 0 is 0; a missing or zero rate gives null.
+fn need(previous: Option<f64>, rate: Option<f64>) -> Option<f64> {
+    let previous = previous?;
+    if previous == 0.0 {
+        return Some(0.0);
+    }
+    let rate = rate.filter(|r| *r > 0.0)?;
+    Some((previous / rate - 1e-9).ceil())
+}
+
+/// **reverse-funnel** — Per owner with a quota period containing as_of (the latest
+/// `period_start` if several) and `all`: remaining quota, then wins, opportunities,
+/// SQLs, SALs, MQLs and leads needed, each `ceil(next ÷ rate − 1e-9)` with the average
+/// won amount and win rate of quota (same fallbacks) and company-wide mature monthly
+/// cohort step rates over the lookback; `mql_deadline` = date(period end + 1 day −
+/// median mql→customer days over leads reaching customer in the lookback).
+pub fn reverse_funnel(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let today = local_date(p.as_of, p.tz);
+    let mut current: BTreeMap<String, QuotaRow> = BTreeMap::new();
+    for r in quota_rows(tables)? {
+        if r.start <= today && today <= r.end {
+            let replace = current.get(&r.owner).is_none_or(|c| r.start > c.start);
+            if replace {
+                current.insert(r.owner.clone(), r);
+            }
+        }
+    }
+    for (dim, values) in &p.filters {
+        if dim.name() == "owner_id" {
+            current.retain(|o, _| values.contains(o));
+        }
+    }
+    let rows: Vec<QuotaRow> = current.into_values().collect();
+    let (won, _) = won_and_open(tables, p, &rows)?;
+    let book = RateBook::new(tables, p)?;
+    let pairs = default_pairs();
+    let rate_of = |from: usize| -> Result<Option<f64>> {
+        let (a, b) = pairs
+            .iter()
+            .find(|(a, _)| *a == from)
+            .copied()
+            .expect("pair exists");
+        step_rate(tables, p, a, b)
+    };
+    let steps = [rate_of(3)?, rate_of(2)?, rate_of(1)?, rate_of(0)?];
+    // Median mql → customer days over leads reaching customer in the lookback.
+    let median = {
+        let lf = lead_funnel(tables, p).expect("leads checked").filter(
+            in_lookback(us("reached_customer"), p, p.config.quota.lookback_days)
+                .and(col("reached_mql").is_not_null()),
+        );
+        let df = collect(
+            lf.select([
+                quantile(days_between(us("reached_mql"), us("reached_customer")), 0.5).alias("m"),
+            ]),
+            "reverse-funnel",
+        )?;
+        f64_at(&df, "m", 0)
+    };
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    let deadline = |end: chrono::NaiveDate| -> Option<i32> {
+        let m = median?;
+        let exclusive = local_midnight(end + chrono::Duration::days(1), p.tz);
+        let t = exclusive - (m * MICROS_PER_DAY as f64).round() as i64;
+        Some((local_date(t, p.tz) - epoch).num_days() as i32)
+    };
+    // (owner, remaining, average deal, win rate, MQL deadline)
+    type Need = (String, f64, Option<f64>, Option<f64>, Option<i32>);
+    let mut out: Vec<Need> = Vec::new();
+    for (r, w) in rows.iter().zip(&won) {
+        let c = book.for_owner(&r.owner);
+        out.push((
+            r.owner.clone(),
+            (r.amount - w).max(0.0),
+            c.avg_deal(),
+            c.win_rate(),
+            deadline(r.end),
+        ));
+    }
+    let total: f64 = out.iter().map(|o| o.1).sum();
+    let latest_end = rows.iter().map(|r| r.end).max();
+    out.push((
+        "all".into(),
+        total,
+        book.company.avg_deal(),
+        book.company.win_rate(),
+        latest_end.and_then(deadline),
+    ));
+    let n = out.len();
+    let mut needs: Vec<[Option<f64>; 6]> = Vec::with_capacity(n);
+    for (_, remaining, avg, rate, _) in &out {
+        let wins = need(Some(*remaining), *avg);
+        let opps = need(wins, *rate);
+        let sqls = need(opps, steps[0]);
+        let sals = need(sqls, steps[1]);
+        let mqls = need(sals, steps[2]);
+        let leads = need(mqls, steps[3]);
+        needs.push([wins, opps, sqls, sals, mqls, leads]);
+    }
+    let as_int = |v: Option<f64>| v.map(|x| x as i64);
+    let mut cols = vec![
+        Column::new(
+            "owner_id".into(),
+            out.iter().map(|o| o.0.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "remaining".into(),
+            out.iter().map(|o| o.1).collect::<Vec<_>>(),
+        ),
+        opt_col("avg_deal_size", out.iter().map(|o| o.2).collect()),
+    ];
+    for (i, name) in [
+        "wins_needed",
+        "opportunities_needed",
+        "sqls_needed",
+        "sals_needed",
+        "mqls_needed",
+        "leads_needed",
+    ]
+    .iter()
+    .enumerate()
+    {
+        cols.push(Column::new(
+            (*name).into(),
+            needs.iter().map(|n| as_int(n[i])).collect::<Vec<_>>(),
+        ));
+    }
+    cols.push(
+        Column::new(
+            "mql_deadline".into(),
+            out.iter().map(|o| o.4).collect::<Vec<_>>(),
+        )
+        .cast(&DataType::Date)
+        .expect("cast"),
+    );
+    Ok(DataFrame::new(n, cols).expect("equal lengths"))
+}
+
+/// **velocity** — open opportunities at as_of × win rate × average won amount ÷
+/// median sales cycle days, the last three over won/lost opportunities closed in
+/// range. Null when a factor is null or the median is 0.
+pub fn velocity(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let opps = opportunities(tables, p)
+        .expect("opportunities checked")
+        .cache();
+    let open_at = us("created_at").lt_eq(lit(p.as_of)).and(
+        col("status")
+            .eq(lit("open"))
+            .or(us("closed_at").gt(lit(p.as_of))),
+    );
+    let (open, keys) = split(opps.clone().filter(open_at), None, p)?;
+    let open = aggregate(
+        open,
+        &keys,
+        vec![len().cast(DataType::Int64).alias("open_opportunities")],
+    );
+    let closed = opps.filter(
+        col("status")
+            .eq(lit("won"))
+            .or(col("status").eq(lit("lost")))
+            .and(in_range(us("closed_at"), p)),
+    );
+    let (closed, _) = split(closed, None, p)?;
+    let won = || col("status").eq(lit("won"));
+    let closed = aggregate(
+        closed,
+        &keys,
+        vec![
+            won().cast(DataType::Int64).sum().alias("__won"),
+            len().cast(DataType::Int64).alias("__closed"),
+            col("amount_base")
+                .filter(won())
+                .mean()
+                .alias("avg_deal_size"),
+            quantile(
+                days_between(us("created_at"), us("closed_at")).filter(won()),
+                0.5,
+            )
+            .alias("median_cycle_days"),
+        ],
+    );
+    let joined = if keys.is_empty() {
+        open.cross_join(closed, None)
+    } else {
+        let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+        open.join(
+            closed,
+            on.clone(),
+            on,
+            JoinArgs {
+                nulls_equal: true,
+                ..JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns)
+            },
+        )
+    };
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.push(col("open_opportunities").fill_null(lit(0i64)));
+    sel.extend(rate_columns(
+        col("__won").fill_null(lit(0i64)),
+        col("__closed").fill_null(lit(0i64)),
+        "win_rate",
+    ));
+    sel.extend([col("avg_deal_size"), col("median_cycle_days")]);
+    let win_rate = ratio(col("__won"), col("__closed"));
+    let v = col("open_opportunities")
+        .fill_null(lit(0i64))
+        .cast(DataType::Float64)
+        * win_rate
+        * col("avg_deal_size")
+        / col("median_cycle_days");
+    sel.push(
+        when(col("median_cycle_days").eq(lit(0.0)))
+            .then(super::model::null_of(DataType::Float64))
+            .otherwise(v)
+            .alias("velocity_per_day"),
+    );
+    let mut out = joined.select(sel);
+    if !keys.is_empty() {
+        let by: Vec<PlSmallStr> = keys.iter().map(|k| k.as_str().into()).collect();
+        out = out.sort(by, SortMultipleOptions::default().with_maintain_order(true));
+    }
+    collect(out, "velocity")
+}

@@ -1,0 +1,314 @@
+//! Marketing touches before milestones (`touches`) and the MQL service level (`sla`),
+//! SPEC §5.
+
+use polars::prelude::*;
+
+use super::model::{
+    collect, counted_touches, in_range, lead_events, lead_funnel, null_of, quantile, rate_columns,
+    split, us, Tables, DISQUALIFIED, RECYCLED,
+};
+use super::params::Params;
+use super::stats::{aggregate, histogram};
+use crate::error::Result;
+
+/// **touches** — For each milestone: the cohort is leads whose reach time is in range
+/// (`lead`: `reached_at(lead)`, `mql`, `sql` likewise); for each, the number of
+/// counted touches (§5.1) with team `marketing` and `occurred_at ≤` the cutoff
+/// (`lead`: `leads.created_at`, so the creating touch counts; `mql`/`sql`: the reach
+/// time). No lookback. `leads`, mean, median, p90 of touches, `zero_touch_leads`.
+pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let funnel = lead_funnel(tables, p).expect("leads checked").cache();
+    let counted = counted_touches(tables, p)
+        .expect("touches checked")
+        .filter(col("team").eq(lit("marketing")))
+        .select([col("lead_id"), col("occurred_at")])
+        .cache();
+    let milestones = [
+        ("lead", "created_at", 0),
+        ("mql", "reached_mql", 1),
+        ("sql", "reached_sql", 3),
+    ];
+    let mut parts = Vec::new();
+    let mut keys = Vec::new();
+    for (order, (name, cutoff, _)) in milestones.iter().enumerate() {
+        let reach = format!("reached_{name}");
+        let cohort = funnel
+            .clone()
+            .filter(in_range(us(&reach), p))
+            .with_column(col(*cutoff).alias("__cutoff"));
+        let per_lead = counted
+            .clone()
+            .join(
+                cohort.clone().select([col("lead_id"), col("__cutoff")]),
+                [col("lead_id")],
+                [col("lead_id")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .filter(us("occurred_at").lt_eq(us("__cutoff")))
+            .group_by([col("lead_id")])
+            .agg([len().cast(DataType::Int64).alias("__n")]);
+        let cohort = cohort
+            .join(
+                per_lead,
+                [col("lead_id")],
+                [col("lead_id")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .with_column(col("__n").fill_null(lit(0i64)));
+        let (cohort, k) = split(cohort, Some(&reach), p)?;
+        keys = k;
+        let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+        sel.extend([
+            lit(*name).alias("milestone"),
+            lit(order as i32).alias("__order"),
+            col("__n"),
+        ]);
+        parts.push(cohort.select(sel));
+    }
+    let items = concat(parts, UnionArgs::default())
+        .expect("same schema")
+        .cache();
+    if p.histogram {
+        return histogram(items, &keys, &["__order", "milestone"], "__n", "touches")
+            .map(|df| df.drop("__order").unwrap_or(df));
+    }
+    let n = || col("__n").cast(DataType::Float64);
+    let aggs = vec![
+        len().cast(DataType::Int64).alias("leads"),
+        n().mean().alias("mean_touches"),
+        quantile(n(), 0.5).alias("median_touches"),
+        quantile(n(), 0.9).alias("p90_touches"),
+        col("__n")
+            .eq(lit(0i64))
+            .cast(DataType::Int64)
+            .sum()
+            .alias("zero_touch_leads"),
+    ];
+    let mut out = Vec::new();
+    for (order, (name, _, _)) in milestones.iter().enumerate() {
+        let part = items.clone().filter(col("__order").eq(lit(order as i32)));
+        out.push(aggregate(part, &keys, aggs.clone()).with_columns([
+            lit(*name).alias("milestone"),
+            lit(order as i32).alias("__order"),
+        ]));
+    }
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.extend(
+        [
+            "milestone",
+            "leads",
+            "mean_touches",
+            "median_touches",
+            "p90_touches",
+            "zero_touch_leads",
+        ]
+        .map(col),
+    );
+    let by: Vec<PlSmallStr> = keys
+        .iter()
+        .map(|k| k.as_str().into())
+        .chain(["__order".into()])
+        .collect();
+    collect(
+        concat(out, UnionArgs::default())
+            .expect("same schema")
+            .sort(by, SortMultipleOptions::default().with_maintain_order(true))
+            .select(sel),
+        "touches",
+    )
+}
+
+/// **sla** — MQL episodes: one starts at `reached_at(mql)`, and another at every
+/// `mql` event whose preceding lifecycle event (by time, then stage order) is
+/// `recycled` or `disqualified`. Episodes starting in range count. The decision is the
+/// first sighting at or after the start of `sal` or a later funnel stage (accepted;
+/// events, linked opportunities' creation, won opportunities' close) or of
+/// `recycled`/`disqualified` (rejected); a tie is accepted; neither is pending.
+/// response = decision − start in hours. due = start + `sla_hours` ≤ as_of; breached =
+/// due and not decided within `sla_hours`. within_sla_rate = (due − breached) ÷ due.
+pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let funnel = lead_funnel(tables, p).expect("leads checked").cache();
+    let events = lead_events(tables, p)
+        .expect("events checked")
+        .filter(col("stage_idx").is_not_null())
+        .sort(
+            ["lead_id", "entered_at", "stage_idx"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .cache();
+    let re_mql = events
+        .clone()
+        .with_column(
+            col("stage_idx")
+                .shift(lit(1))
+                .over([col("lead_id")])
+                .expect("partitioned")
+                .alias("__prev"),
+        )
+        .filter(
+            col("stage_idx").eq(lit(1)).and(
+                col("__prev")
+                    .eq(lit(RECYCLED))
+                    .or(col("__prev").eq(lit(DISQUALIFIED))),
+            ),
+        )
+        .select([col("lead_id"), us("entered_at").alias("__start")]);
+    let first = funnel
+        .clone()
+        .filter(col("reached_mql").is_not_null())
+        .select([col("lead_id"), us("reached_mql").alias("__start")]);
+    let episodes = concat([first, re_mql], UnionArgs::default())
+        .expect("same schema")
+        .unique_stable(None, UniqueKeepStrategy::First)
+        .filter(in_range(col("__start"), p))
+        .cache();
+
+    // Sightings that decide an episode.
+    let mut sightings = vec![events
+        .clone()
+        .filter(col("stage_idx").gt_eq(lit(2)))
+        .select([
+            col("lead_id"),
+            us("entered_at").alias("__t"),
+            col("stage_idx").lt(lit(RECYCLED)).alias("__accept"),
+        ])];
+    if let Some(opps) = tables.opportunities.clone() {
+        let linked = opps.filter(col("lead_id").is_not_null());
+        sightings.push(linked.clone().select([
+            col("lead_id"),
+            us("created_at").alias("__t"),
+            lit(true).alias("__accept"),
+        ]));
+        sightings.push(
+            linked
+                .filter(
+                    col("status")
+                        .eq(lit("won"))
+                        .and(col("closed_at").is_not_null()),
+                )
+                .select([
+                    col("lead_id"),
+                    us("closed_at").alias("__t"),
+                    lit(true).alias("__accept"),
+                ]),
+        );
+    }
+    let sightings = concat(sightings, UnionArgs::default()).expect("same schema");
+    let decisions = episodes
+        .clone()
+        .join(
+            sightings,
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("__t").gt_eq(col("__start")))
+        .group_by([col("lead_id"), col("__start")])
+        .agg([
+            col("__t").filter(col("__accept")).min().alias("__acc"),
+            col("__t")
+                .filter(col("__accept").not())
+                .min()
+                .alias("__rej"),
+        ]);
+    let sla_us = p.config.mql.sla_hours * 3_600_000_000.0;
+    let dims: Vec<Expr> = std::iter::once(col("lead_id"))
+        .chain(super::params::Dim::ALL.iter().map(|d| col(d.column())))
+        .collect();
+    let eps = episodes
+        .join(
+            decisions,
+            [col("lead_id"), col("__start")],
+            [col("lead_id"), col("__start")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            funnel.select(dims),
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            col("__acc")
+                .is_not_null()
+                .and(col("__rej").is_null().or(col("__acc").lt_eq(col("__rej"))))
+                .alias("__accepted"),
+            col("__rej")
+                .is_not_null()
+                .and(col("__acc").is_null().or(col("__rej").lt(col("__acc"))))
+                .alias("__rejected"),
+        ])
+        .with_column(
+            when(col("__accepted"))
+                .then(col("__acc"))
+                .when(col("__rejected"))
+                .then(col("__rej"))
+                .otherwise(null_of(DataType::Int64))
+                .alias("__decision"),
+        )
+        .with_columns([
+            ((col("__decision") - col("__start")).cast(DataType::Float64) / lit(3_600_000_000.0))
+                .alias("__hours"),
+            ((lit(p.as_of) - col("__start")).cast(DataType::Float64))
+                .gt_eq(lit(sla_us))
+                .alias("__due"),
+            col("__start")
+                .cast(DataType::Datetime(
+                    TimeUnit::Microseconds,
+                    Some(TimeZone::UTC),
+                ))
+                .alias("__start_ts"),
+        ])
+        .with_column(
+            col("__decision")
+                .is_not_null()
+                .and(col("__hours").lt_eq(lit(p.config.mql.sla_hours)))
+                .fill_null(lit(false))
+                .alias("__in_time"),
+        );
+    let (eps, keys) = split(eps, Some("__start_ts"), p)?;
+    if p.histogram {
+        return histogram(eps, &keys, &[], "__hours", "sla");
+    }
+    let sum = |e: Expr| e.cast(DataType::Int64).sum();
+    let agg = aggregate(
+        eps,
+        &keys,
+        vec![
+            len().cast(DataType::Int64).alias("mql_episodes"),
+            sum(col("__accepted")).alias("accepted"),
+            sum(col("__accepted").and(col("__in_time"))).alias("accepted_within_sla"),
+            sum(col("__rejected")).alias("rejected"),
+            sum(col("__decision").is_null()).alias("pending"),
+            sum(col("__due")).alias("due"),
+            sum(col("__due").and(col("__in_time").not())).alias("breached"),
+            quantile(col("__hours").filter(col("__decision").is_not_null()), 0.5)
+                .alias("median_response_hours"),
+        ],
+    );
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.extend(
+        [
+            "mql_episodes",
+            "accepted",
+            "accepted_within_sla",
+            "rejected",
+            "pending",
+            "due",
+            "breached",
+        ]
+        .map(col),
+    );
+    sel.extend(rate_columns(
+        col("due") - col("breached"),
+        col("due"),
+        "within_sla_rate",
+    ));
+    sel.push(col("median_response_hours"));
+    let by: Vec<PlSmallStr> = keys.iter().map(|k| k.as_str().into()).collect();
+    let mut out = agg.select(sel);
+    if !by.is_empty() {
+        out = out.sort(by, SortMultipleOptions::default().with_maintain_order(true));
+    }
+    collect(out, "sla")
+}
