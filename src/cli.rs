@@ -83,6 +83,7 @@ enum FormatArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
 enum DimArg {
     Source,
     SourceTeam,
@@ -108,6 +109,7 @@ impl DimArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
 enum PeriodArg {
     Week,
     Month,
@@ -117,6 +119,7 @@ enum PeriodArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
 enum ModelArg {
     FirstTouch,
     LastTouch,

@@ -1,9 +1,12 @@
 //! The one integration test binary: runs the real `funnel` on tiny fixtures.
 
+mod fixture;
 mod workdir;
 
 mod test_cli;
 mod test_generate;
 mod test_ingest;
 mod test_init;
+mod test_metrics_funnel;
+mod test_metrics_pipeline;
 mod test_sql;

@@ -1,0 +1,70 @@
+//! Hand-written metric fixtures (`tests/fixtures/<name>/`): ingest them into a fresh
+//! workdir and read metrics back as JSON.
+
+use serde_json::Value;
+
+use crate::workdir::Workdir;
+
+/// A workdir with `tests/fixtures/<name>` ingested (its `funnel.toml`, if any, in place).
+pub fn ingested(name: &str) -> Workdir {
+    let wd = Workdir::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(&path).unwrap();
+        if file == "funnel.toml" {
+            wd.write("funnel.toml", bytes);
+        } else {
+            wd.write(&format!("export/{file}"), bytes);
+        }
+    }
+    wd.run(&["ingest", "export", "-q"]).ok();
+    wd
+}
+
+/// `funnel metrics ARGS --format json`, parsed.
+pub fn metric(wd: &Workdir, args: &[&str]) -> Value {
+    let mut all = vec!["metrics"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json", "-q"]);
+    let run = wd.run(&all).ok();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{}", run.stdout))
+}
+
+/// The rows of a metric document.
+pub fn rows(doc: &Value) -> &Vec<Value> {
+    doc["rows"].as_array().expect("rows array")
+}
+
+/// Asserts a JSON number is within 1e-9 (relative) of `expected`, or null for `None`.
+#[track_caller]
+pub fn approx(actual: &Value, expected: Option<f64>) {
+    match expected {
+        None => assert!(actual.is_null(), "expected null, got {actual}"),
+        Some(e) => {
+            let a = actual
+                .as_f64()
+                .unwrap_or_else(|| panic!("expected {e}, got {actual}"));
+            assert!(
+                (a - e).abs() <= 1e-9 * e.abs().max(1.0),
+                "expected {e}, got {a}"
+            );
+        }
+    }
+}
+
+/// The row whose `key` column equals `value`.
+#[track_caller]
+pub fn row<'a>(rows: &'a [Value], key: &str, value: &str) -> &'a Value {
+    rows.iter()
+        .find(|r| r[key] == value)
+        .unwrap_or_else(|| panic!("no row with {key} = {value} in {rows:#?}"))
+}
+
+/// A column of all rows as integers.
+pub fn ints(rows: &[Value], key: &str) -> Vec<i64> {
+    rows.iter().map(|r| r[key].as_i64().unwrap_or(-1)).collect()
+}
