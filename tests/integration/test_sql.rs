@@ -61,3 +61,18 @@ fn sql_errors_are_clear_usage_errors() {
     assert!(run.stderr.contains("nope"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+#[test]
+fn lead_funnel_view_has_reach_times() {
+    let wd = crate::fixture::ingested("funnel");
+    let out = wd.sql(
+        "SELECT lead_id, source_team, seen_sal, reached_sal, reached_customer FROM lead_funnel \
+         WHERE lead_id IN ('L1', 'L4') ORDER BY lead_id",
+    );
+    assert_eq!(
+        out,
+        "lead_id,source_team,seen_sal,reached_sal,reached_customer\n\
+         L1,marketing,2025-01-07T12:00:00Z,2025-01-07T12:00:00Z,2025-02-14T00:00:00Z\n\
+         L4,marketing,,2025-02-12T00:00:00Z,\n"
+    );
+}
