@@ -4,13 +4,13 @@
 ci:
     bash .ci/run
 
-# The tests (the README's test command).
+# The tests alone (Chromium must be installed; `just ci` installs it).
 test:
     cargo test
 
-# Query the bundled sample (no warehouse needed).
-sample:
-    cargo run --release -- sql "SELECT source, count(*) AS leads FROM leads GROUP BY source ORDER BY leads DESC"
+# The report on the bundled sample (the README's main command).
+report:
+    cargo run --release -- report
 
 # Regenerate the bundled sample export (data/sample).
 regen-sample:

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::query::QueryFlags;
 use crate::commands::{
-    Command, GenerateArgs, GlobalOptions, IngestArgs, InitArgs, Invocation, MetricsArgs, SqlArgs,
+    ChartArgs, Command, GenerateArgs, GlobalOptions, IngestArgs, InitArgs, Invocation, MetricsArgs,
+    ReportArgs, RunArgs, SqlArgs,
 };
 use crate::config::AttributionModel;
 use crate::metrics::params::{Dim, Period};
@@ -245,6 +247,63 @@ Example:
     /// Compute a metric: waterfall, conversion, sla, attribution, …
     #[command(long_about = METRICS_LONG)]
     Metrics(MetricsCmd),
+
+    /// Write the shared report: every metric, chart and table, one HTML page
+    #[command(long_about = "\
+Write the shared report into <OUT>/<as-of date>/ and point <OUT>/latest at it: \
+index.html (one self-contained page: headline numbers and their change since the \
+previous report, a section per metric with its chart, table and definition, data \
+quality, the glossary, the manifest), charts/*.svg and *.png (1600×900, for slides), \
+tables/*.csv and *.parquet, summary.json, definitions.md and lint.csv. With no \
+warehouse it reports on the bundled sample.")]
+    Report {
+        /// The reports folder
+        #[arg(long, value_name = "DIR", default_value = "reports")]
+        out: PathBuf,
+
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+
+    /// Draw one chart for a slide (SVG or PNG, 1600×900)
+    #[command(long_about = "\
+Draw one of the report's charts into FILE (.svg or .png, 1600×900): waterfall, \
+conversion, funnel-time, sales-cycle, stage-time, touches-to-mql, sla, quota, \
+reverse-funnel, revenue-share, attribution, campaign-cost. A metric name selects its \
+chart (cycle → sales-cycle, touches → touches-to-mql). The metric flags apply.")]
+    Chart {
+        /// The chart (or its metric)
+        #[arg(value_name = "NAME")]
+        name: String,
+
+        /// Output file, .svg or .png
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+
+        #[command(flatten)]
+        query: QueryArgs,
+    },
+
+    /// The nightly job: ingest, then write the report
+    #[command(long_about = "\
+Ingest INPUT... into the warehouse, then write the report. If the ingest fails, \
+nothing is written and the exit code says why (3 for bad input data).")]
+    Run {
+        /// Export folders or table CSV files
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<PathBuf>,
+
+        /// Replace the tables present in the input instead of merging into them
+        #[arg(long)]
+        replace: bool,
+
+        /// The reports folder
+        #[arg(long, value_name = "DIR", default_value = "reports")]
+        out: PathBuf,
+    },
+
+    /// Print the glossary and the rules that implement it, as Markdown
+    Definitions,
 }
 
 fn format_of(format: FormatArg) -> Format {
@@ -255,16 +314,9 @@ fn format_of(format: FormatArg) -> Format {
     }
 }
 
-#[derive(Debug, Args)]
-struct MetricsCmd {
-    /// The metric (see --list)
-    #[arg(value_name = "NAME", required_unless_present = "list")]
-    name: Option<String>,
-
-    /// List the metrics with their one-line definitions
-    #[arg(long)]
-    list: bool,
-
+/// The flags that shape a metric: range, as-of, split, filters, period.
+#[derive(Debug, Args, Clone)]
+struct QueryArgs {
     /// First day of the range (YYYY-MM-DD, in calendar.timezone)
     #[arg(long, value_name = "DATE")]
     from: Option<chrono::NaiveDate>,
@@ -292,6 +344,75 @@ struct MetricsCmd {
     /// Attribution: only this model (default: all six)
     #[arg(long, value_enum)]
     model: Option<ModelArg>,
+}
+
+/// Range and as-of only (the report computes every metric with its defaults).
+#[derive(Debug, Args, Clone)]
+struct RangeArgs {
+    /// First day of the range (YYYY-MM-DD, in calendar.timezone)
+    #[arg(long, value_name = "DATE")]
+    from: Option<chrono::NaiveDate>,
+
+    /// Last day of the range, inclusive
+    #[arg(long, value_name = "DATE")]
+    to: Option<chrono::NaiveDate>,
+
+    /// The as-of instant: YYYY-MM-DD, `now`, or an ISO timestamp [default: latest event]
+    #[arg(long, value_name = "WHEN")]
+    as_of: Option<String>,
+}
+
+impl QueryArgs {
+    fn flags(self, histogram: bool) -> QueryFlags {
+        QueryFlags {
+            from: self.from,
+            to: self.to,
+            as_of: self.as_of,
+            by: self.by.map(DimArg::dim),
+            filters: self.filters,
+            period: self.period.map(|p| match p {
+                PeriodArg::Week => Period::Week,
+                PeriodArg::Month => Period::Month,
+                PeriodArg::Quarter => Period::Quarter,
+                PeriodArg::FiscalQuarter => Period::FiscalQuarter,
+                PeriodArg::Year => Period::Year,
+            }),
+            model: self.model.map(|x| match x {
+                ModelArg::FirstTouch => AttributionModel::FirstTouch,
+                ModelArg::LastTouch => AttributionModel::LastTouch,
+                ModelArg::Linear => AttributionModel::Linear,
+                ModelArg::UShaped => AttributionModel::UShaped,
+                ModelArg::WShaped => AttributionModel::WShaped,
+                ModelArg::TimeDecay => AttributionModel::TimeDecay,
+            }),
+            histogram,
+        }
+    }
+}
+
+impl RangeArgs {
+    fn flags(self) -> QueryFlags {
+        QueryFlags {
+            from: self.from,
+            to: self.to,
+            as_of: self.as_of,
+            ..QueryFlags::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct MetricsCmd {
+    /// The metric (see --list)
+    #[arg(value_name = "NAME", required_unless_present = "list")]
+    name: Option<String>,
+
+    /// List the metrics with their one-line definitions
+    #[arg(long)]
+    list: bool,
+
+    #[command(flatten)]
+    query: QueryArgs,
 
     /// Distribution metrics: histogram bins instead of statistics
     #[arg(long)]
@@ -336,29 +457,28 @@ impl Cli {
             Commands::Metrics(m) => Command::Metrics(MetricsArgs {
                 name: m.name,
                 list: m.list,
-                from: m.from,
-                to: m.to,
-                as_of: m.as_of,
-                by: m.by.map(DimArg::dim),
-                filters: m.filters,
-                period: m.period.map(|p| match p {
-                    PeriodArg::Week => Period::Week,
-                    PeriodArg::Month => Period::Month,
-                    PeriodArg::Quarter => Period::Quarter,
-                    PeriodArg::FiscalQuarter => Period::FiscalQuarter,
-                    PeriodArg::Year => Period::Year,
-                }),
-                model: m.model.map(|x| match x {
-                    ModelArg::FirstTouch => AttributionModel::FirstTouch,
-                    ModelArg::LastTouch => AttributionModel::LastTouch,
-                    ModelArg::Linear => AttributionModel::Linear,
-                    ModelArg::UShaped => AttributionModel::UShaped,
-                    ModelArg::WShaped => AttributionModel::WShaped,
-                    ModelArg::TimeDecay => AttributionModel::TimeDecay,
-                }),
-                histogram: m.histogram,
+                query: m.query.flags(m.histogram),
                 format: format_of(m.format),
             }),
+            Commands::Report { out, range } => Command::Report(ReportArgs {
+                out,
+                query: range.flags(),
+            }),
+            Commands::Chart { name, out, query } => Command::Chart(ChartArgs {
+                name,
+                out,
+                query: query.flags(false),
+            }),
+            Commands::Run {
+                inputs,
+                replace,
+                out,
+            } => Command::Run(RunArgs {
+                inputs,
+                replace,
+                out,
+            }),
+            Commands::Definitions => Command::Definitions,
         };
         Invocation { global, command }
     }

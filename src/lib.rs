@@ -8,6 +8,8 @@
 //!   merges them into a new version of the Parquet warehouse ([`model::warehouse`]);
 //! - [`metrics`] computes the SPEC §5 metrics from the tables, applying the
 //!   definitions at query time;
+//! - [`report`] draws the charts and writes the shared HTML report from computed
+//!   metric frames;
 //! - [`commands`] holds one module per subcommand;
 //! - [`output`] writes result frames as tables, CSV or JSON on stdout;
 //! - [`progress`] is everything printed for people on stderr.
@@ -22,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod output;
 pub mod progress;
+pub mod report;
 pub mod sample;
 
 pub use commands::{Command, GlobalOptions, Invocation};

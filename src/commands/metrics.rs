@@ -1,10 +1,9 @@
 //! `funnel metrics`: computes one metric and prints it with its parameters.
 
+use super::query::prepare;
 use super::{Context, MetricsArgs};
 use crate::error::{Error, Result};
 use crate::ingest::parse::format_timestamp;
-use crate::metrics::model::Tables;
-use crate::metrics::params::{local_midnight, AsOf, Params};
 use crate::metrics::revenue::model_name;
 use crate::metrics::{self, METRICS};
 use crate::output::{self, MetricHeader};
@@ -30,34 +29,10 @@ pub fn run(args: &MetricsArgs, ctx: &Context) -> Result<()> {
             "unknown metric `{name}`; see `funnel metrics --list`"
         ))
     })?;
-    let (config, source) = ctx.config()?;
-    let opened = crate::sample::open_or_sample(ctx.warehouse(), &config, &ctx.progress)?;
-    let manifest = opened.warehouse.manifest()?;
-    let tables = Tables::from_map(opened.warehouse.scan_all()?);
-    let tz = config.calendar.tz();
-    let as_of = match AsOf::parse(args.as_of.as_deref().unwrap_or("latest"), tz) {
-        _ if args.as_of.is_none() => metrics::latest_event(&tables)?.ok_or_else(|| {
-            Error::Data("the warehouse holds no events to date the report by; pass --as-of".into())
-        })?,
-        Ok(AsOf::Now) => chrono::Utc::now().timestamp_micros(),
-        Ok(AsOf::Date(d)) => local_midnight(d + chrono::Duration::days(1), tz) - 1,
-        Ok(AsOf::Instant(t)) => t,
-        Ok(AsOf::Latest) => unreachable!("not parsed from text"),
-        Err(e) => return Err(e),
-    };
-    let p = Params::resolve(
-        config.clone(),
-        as_of,
-        args.from,
-        args.to,
-        args.by,
-        group_filters(&args.filters),
-        args.period,
-        args.model,
-        args.histogram,
-    )?;
+    let prep = prepare(ctx, &args.query)?;
+    let (config, p) = (&prep.config, &prep.params);
     let step = ctx.progress.step(&format!("computing {name}"));
-    let df = metrics::compute(name, &tables, &p, manifest.as_ref())?;
+    let df = metrics::compute(name, &prep.tables, p, prep.manifest.as_ref())?;
     step.finish();
     let hash = config.definitions_hash();
     let params = serde_json::json!({
@@ -74,40 +49,27 @@ pub fn run(args: &MetricsArgs, ctx: &Context) -> Result<()> {
         "base_currency": config.currency.base,
         "attribution_model": model_name(config.attribution.model),
         "definitions_hash": hash,
-        "definitions": source.to_string(),
-        "data": if opened.is_sample { "bundled sample" } else { "warehouse" },
+        "definitions": prep.source.to_string(),
+        "data": if prep.opened.is_sample { "bundled sample" } else { "warehouse" },
     });
     let header = MetricHeader {
         metric: name.to_string(),
-        as_of: format_timestamp(as_of),
+        as_of: format_timestamp(p.as_of),
         from: p.from.to_string(),
         to: p.to.to_string(),
         params,
         footer: vec![
             format!("{name}: {}", info.summary),
             format!(
-                "range {} to {} ({}) · as of {} · definitions {} ({source})",
+                "range {} to {} ({}) · as of {} · definitions {} ({})",
                 p.from,
                 p.to,
                 config.calendar.timezone,
-                format_timestamp(as_of),
-                &hash[..12]
+                format_timestamp(p.as_of),
+                &hash[..12],
+                prep.source
             ),
         ],
     };
     output::write_metric(&df, args.format, &header, &mut std::io::stdout().lock())
-}
-
-/// `--where source=a --where source=b` is one filter accepting either value.
-fn group_filters(
-    filters: &[(crate::metrics::params::Dim, String)],
-) -> Vec<(crate::metrics::params::Dim, Vec<String>)> {
-    let mut out: Vec<(crate::metrics::params::Dim, Vec<String>)> = Vec::new();
-    for (dim, value) in filters {
-        match out.iter_mut().find(|(d, _)| d == dim) {
-            Some((_, values)) => values.push(value.clone()),
-            None => out.push((*dim, vec![value.clone()])),
-        }
-    }
-    out
 }

@@ -2,9 +2,11 @@
 //! The plain argument structs here are what `cli.rs` fills in.
 
 mod generate;
-mod ingest;
+pub(crate) mod ingest;
 mod init;
 mod metrics;
+pub mod query;
+mod report;
 mod sql;
 
 use std::path::PathBuf;
@@ -39,6 +41,10 @@ pub enum Command {
     Ingest(IngestArgs),
     Sql(SqlArgs),
     Metrics(MetricsArgs),
+    Report(ReportArgs),
+    Chart(ChartArgs),
+    Run(RunArgs),
+    Definitions,
 }
 
 #[derive(Debug, Clone)]
@@ -71,16 +77,29 @@ pub struct SqlArgs {
 pub struct MetricsArgs {
     pub name: Option<String>,
     pub list: bool,
-    pub from: Option<chrono::NaiveDate>,
-    pub to: Option<chrono::NaiveDate>,
-    /// `YYYY-MM-DD`, `now` or an ISO timestamp; `None` = the latest event.
-    pub as_of: Option<String>,
-    pub by: Option<crate::metrics::params::Dim>,
-    pub filters: Vec<(crate::metrics::params::Dim, String)>,
-    pub period: Option<crate::metrics::params::Period>,
-    pub model: Option<crate::config::AttributionModel>,
-    pub histogram: bool,
+    pub query: query::QueryFlags,
     pub format: Format,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportArgs {
+    /// The reports folder; the report goes into `<out>/<as-of date>/`.
+    pub out: PathBuf,
+    pub query: query::QueryFlags,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChartArgs {
+    pub name: String,
+    pub out: PathBuf,
+    pub query: query::QueryFlags,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub inputs: Vec<PathBuf>,
+    pub replace: bool,
+    pub out: PathBuf,
 }
 
 /// What every command may need: the reporter, and on demand the definitions.
@@ -111,5 +130,9 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Ingest(args) => ingest::run(args, &ctx),
         Command::Sql(args) => sql::run(args, &ctx),
         Command::Metrics(args) => metrics::run(args, &ctx),
+        Command::Report(args) => report::report(args, &ctx),
+        Command::Chart(args) => report::chart(args, &ctx),
+        Command::Run(args) => report::run(args, &ctx),
+        Command::Definitions => report::definitions(&ctx),
     }
 }

@@ -53,7 +53,8 @@ pub fn nice_width(range: f64) -> f64 {
 }
 
 /// Histogram bins of `value` per (`keys` + `groups`): one row per non-empty bin with
-/// `bin_start`, `bin_end` and `count`. The width is chosen per group from its range.
+/// `bin_start`, `bin_end` and `count`. The width is chosen per group: about 20 bins
+/// across its 5th to 95th percentile.
 pub fn histogram(
     lf: LazyFrame,
     keys: &[String],
@@ -70,6 +71,8 @@ pub fn histogram(
             vec![
                 col(value).min().alias("__min"),
                 col(value).max().alias("__max"),
+                quantile(col(value).cast(DataType::Float64), 0.05).alias("__q05"),
+                quantile(col(value).cast(DataType::Float64), 0.95).alias("__q95"),
             ],
         ),
         metric,
@@ -87,15 +90,31 @@ pub fn histogram(
     };
     let mins = mins.f64().expect("f64").clone();
     let maxs = maxs.f64().expect("f64").clone();
+    let q05 = ranges
+        .column("__q05")
+        .ok()
+        .and_then(|c| c.cast(&DataType::Float64).ok());
+    let q95 = ranges
+        .column("__q95")
+        .ok()
+        .and_then(|c| c.cast(&DataType::Float64).ok());
+    let (Some(q05), Some(q95)) = (q05, q95) else {
+        return Ok(DataFrame::empty());
+    };
+    let q05 = q05.f64().expect("f64").clone();
+    let q95 = q95.f64().expect("f64").clone();
     let mut widths = Vec::new();
     let mut origins = Vec::new();
     for i in 0..ranges.height() {
         let (lo, hi) = (mins.get(i).unwrap_or(0.0), maxs.get(i).unwrap_or(0.0));
-        let w = nice_width(hi - lo);
+        // The width follows the bulk (5th to 95th percentile), so one outlier does
+        // not squeeze everything into a bin; the tail keeps its own bins.
+        let bulk = q95.get(i).unwrap_or(hi) - q05.get(i).unwrap_or(lo);
+        let w = nice_width(if bulk > 0.0 { bulk } else { hi - lo });
         widths.push(w);
         origins.push((lo / w).floor() * w);
     }
-    let mut table = ranges.drop_many(["__min", "__max"]);
+    let mut table = ranges.drop_many(["__min", "__max", "__q05", "__q95"]);
     table
         .with_column(Column::new("__w".into(), widths))
         .expect("same height");

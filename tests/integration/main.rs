@@ -9,4 +9,5 @@ mod test_ingest;
 mod test_init;
 mod test_metrics_funnel;
 mod test_metrics_pipeline;
+mod test_report;
 mod test_sql;

@@ -1,0 +1,83 @@
+//! What the reading commands share: the definitions, the warehouse (or the bundled
+//! sample), the tables, and the parameters resolved from the flags.
+
+use super::Context;
+use crate::config::{AttributionModel, Config, ConfigSource};
+use crate::error::{Error, Result};
+use crate::metrics::model::Tables;
+use crate::metrics::params::{local_midnight, AsOf, Dim, Params, Period};
+use crate::model::warehouse::Manifest;
+use crate::sample::Opened;
+
+/// The metric flags of `metrics`, `chart` and `report`.
+#[derive(Debug, Clone, Default)]
+pub struct QueryFlags {
+    pub from: Option<chrono::NaiveDate>,
+    pub to: Option<chrono::NaiveDate>,
+    /// `YYYY-MM-DD`, `now` or an ISO timestamp; `None` = the latest event.
+    pub as_of: Option<String>,
+    pub by: Option<Dim>,
+    pub filters: Vec<(Dim, String)>,
+    pub period: Option<Period>,
+    pub model: Option<AttributionModel>,
+    pub histogram: bool,
+}
+
+pub struct Prepared {
+    pub config: Config,
+    pub source: ConfigSource,
+    pub opened: Opened,
+    pub manifest: Option<Manifest>,
+    pub tables: Tables,
+    pub params: Params,
+}
+
+pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
+    let (config, source) = ctx.config()?;
+    let opened = crate::sample::open_or_sample(ctx.warehouse(), &config, &ctx.progress)?;
+    let manifest = opened.warehouse.manifest()?;
+    let tables = Tables::from_map(opened.warehouse.scan_all()?);
+    let tz = config.calendar.tz();
+    let as_of = match flags.as_of.as_deref() {
+        None => crate::metrics::latest_event(&tables)?.ok_or_else(|| {
+            Error::Data("the warehouse holds no events to date the numbers by; pass --as-of".into())
+        })?,
+        Some(text) => match AsOf::parse(text, tz)? {
+            AsOf::Now => chrono::Utc::now().timestamp_micros(),
+            AsOf::Date(d) => local_midnight(d + chrono::Duration::days(1), tz) - 1,
+            AsOf::Instant(t) => t,
+            AsOf::Latest => unreachable!("never parsed from text"),
+        },
+    };
+    let params = Params::resolve(
+        config.clone(),
+        as_of,
+        flags.from,
+        flags.to,
+        flags.by,
+        group_filters(&flags.filters),
+        flags.period,
+        flags.model,
+        flags.histogram,
+    )?;
+    Ok(Prepared {
+        config,
+        source,
+        opened,
+        manifest,
+        tables,
+        params,
+    })
+}
+
+/// `--where source=a --where source=b` is one filter accepting either value.
+fn group_filters(filters: &[(Dim, String)]) -> Vec<(Dim, Vec<String>)> {
+    let mut out: Vec<(Dim, Vec<String>)> = Vec::new();
+    for (dim, value) in filters {
+        match out.iter_mut().find(|(d, _)| d == dim) {
+            Some((_, values)) => values.push(value.clone()),
+            None => out.push((*dim, vec![value.clone()])),
+        }
+    }
+    out
+}

@@ -1,0 +1,106 @@
+//! `funnel report`, `funnel chart`, `funnel run` and `funnel definitions`: the shared
+//! report and what feeds it.
+
+use super::query::{prepare, QueryFlags};
+use super::{ChartArgs, Context, IngestArgs, ReportArgs, RunArgs};
+use crate::error::{Error, Result};
+use crate::report::{self, chart, figures, Inputs};
+
+pub fn report(args: &ReportArgs, ctx: &Context) -> Result<()> {
+    let prep = prepare(ctx, &args.query)?;
+    let inputs = Inputs {
+        tables: &prep.tables,
+        params: &prep.params,
+        config: &prep.config,
+        source: &prep.source,
+        manifest: prep.manifest.as_ref(),
+        is_sample: prep.opened.is_sample,
+    };
+    let dir = report::build(&inputs, &args.out, &ctx.progress)?;
+    ctx.progress
+        .info(format!("wrote `{}`", dir.join("index.html").display()));
+    println!("{}", dir.join("index.html").display());
+    Ok(())
+}
+
+/// The figure a name refers to: a figure name, or the metric it is drawn from.
+fn figure_name(name: &str) -> Option<&'static str> {
+    figures::FIGURES
+        .iter()
+        .find(|(f, m)| *f == name || *m == name)
+        .map(|(f, _)| *f)
+}
+
+pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
+    let figure = figure_name(&args.name).ok_or_else(|| {
+        Error::Usage(format!(
+            "no chart `{}`; charts: {}",
+            args.name,
+            figures::FIGURES
+                .iter()
+                .map(|(f, _)| *f)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let ext = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_lowercase);
+    if !matches!(ext.as_deref(), Some("svg") | Some("png")) {
+        return Err(Error::Usage(format!(
+            "--out `{}` must end in .svg or .png",
+            args.out.display()
+        )));
+    }
+    let prep = prepare(ctx, &args.query)?;
+    let inputs = Inputs {
+        tables: &prep.tables,
+        params: &prep.params,
+        config: &prep.config,
+        source: &prep.source,
+        manifest: prep.manifest.as_ref(),
+        is_sample: prep.opened.is_sample,
+    };
+    let frames = report::frames_for(figure, &inputs)?;
+    let c = figures::figure(figure, &frames, &report::notes(&inputs))
+        .ok_or_else(|| Error::Data(format!("chart `{figure}` has no data to draw")))?;
+    let bytes = if ext.as_deref() == Some("svg") {
+        chart::to_svg(&c)?.into_bytes()
+    } else {
+        chart::to_png(&c)?
+    };
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    }
+    std::fs::write(&args.out, bytes).map_err(|e| Error::io("cannot write", &args.out, e))?;
+    ctx.progress.info(format!("wrote `{}`", args.out.display()));
+    Ok(())
+}
+
+pub fn run(args: &RunArgs, ctx: &Context) -> Result<()> {
+    super::ingest::run(
+        &IngestArgs {
+            inputs: args.inputs.clone(),
+            replace: args.replace,
+        },
+        ctx,
+    )?;
+    report(
+        &ReportArgs {
+            out: args.out.clone(),
+            query: QueryFlags::default(),
+        },
+        ctx,
+    )
+}
+
+pub fn definitions(ctx: &Context) -> Result<()> {
+    let (config, _) = ctx.config()?;
+    print!(
+        "{}",
+        report::definitions::markdown(&config, &config.definitions_hash())
+    );
+    Ok(())
+}

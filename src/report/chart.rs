@@ -1,0 +1,588 @@
+//! The chart kit: a few chart kinds every figure is described in, drawn with plotters
+//! on any backend (deterministic SVG for the report, PNG for slides).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::theme::*;
+use crate::error::{Error, Result};
+
+/// One named series of values (None = missing), with optional per-value labels.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub values: Vec<Option<f64>>,
+    pub labels: Vec<String>,
+}
+
+impl Series {
+    pub fn new(name: impl Into<String>, values: Vec<Option<f64>>) -> Series {
+        Series {
+            name: name.into(),
+            values,
+            labels: vec![],
+        }
+    }
+
+    pub fn labelled(mut self, labels: Vec<String>) -> Series {
+        self.labels = labels;
+        self
+    }
+}
+
+/// A reference line across the plot (an SLA, a target).
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub value: f64,
+    pub label: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// Categories along x, one bar per series in each (grouped).
+    Bars {
+        categories: Vec<String>,
+        series: Vec<Series>,
+        reference: Option<Reference>,
+    },
+    /// Categories along x, series stacked.
+    Stacked {
+        categories: Vec<String>,
+        series: Vec<Series>,
+    },
+    /// Categories along x, one line per series; `hollow[i]` marks category i as
+    /// provisional (drawn with open markers and a dashed segment).
+    Lines {
+        categories: Vec<String>,
+        series: Vec<Series>,
+        hollow: Vec<bool>,
+    },
+    /// Bins `(start, end, count)` on a continuous x axis.
+    Histogram {
+        bins: Vec<(f64, f64, f64)>,
+        reference: Option<Reference>,
+    },
+    /// Categories down the y axis, bars to the right (one series).
+    HBars {
+        categories: Vec<String>,
+        series: Series,
+    },
+}
+
+/// A figure: what it shows, its axes and the footnote that makes it reproducible.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub title: String,
+    pub subtitle: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    /// Basis, window, range, as-of, definitions hash.
+    pub footnote: String,
+    /// Values are fractions shown as percentages.
+    pub percent: bool,
+    pub kind: Kind,
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Runtime(format!("cannot draw chart: {e:?}"))
+}
+
+fn font(size: f64) -> TextStyle<'static> {
+    (FONT, size).into_font().color(&INK)
+}
+
+/// A number as people read it on a chart.
+pub fn human(v: f64, percent: bool) -> String {
+    if percent {
+        return format!("{:.0}%", v * 100.0);
+    }
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 10.0 || v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// Renders the chart as an SVG document.
+pub fn to_svg(chart: &Chart) -> Result<String> {
+    register_fonts();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, chart)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// Renders the chart as PNG bytes.
+pub fn to_png(chart: &Chart) -> Result<Vec<u8>> {
+    register_fonts();
+    let mut buf = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, chart)?;
+        root.present().map_err(err)?;
+    }
+    let mut png = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png, WIDTH, HEIGHT);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(err)?;
+        writer.write_image_data(&buf).map_err(err)?;
+    }
+    Ok(png)
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<()> {
+    root.fill(&BACKGROUND).map_err(err)?;
+    let (header, rest) = root.split_vertically(120);
+    let (body, footer) = rest.split_vertically(HEIGHT as i32 - 120 - 56);
+    header
+        .draw(&Text::new(
+            chart.title.clone(),
+            (40, 24),
+            (FONT, TITLE_SIZE, FontStyle::Bold).into_font().color(&INK),
+        ))
+        .map_err(err)?;
+    header
+        .draw(&Text::new(
+            chart.subtitle.clone(),
+            (40, 80),
+            font(SUBTITLE_SIZE).color(&MUTED),
+        ))
+        .map_err(err)?;
+    footer
+        .draw(&Text::new(
+            chart.footnote.clone(),
+            (40, 18),
+            font(FOOTNOTE_SIZE).color(&MUTED),
+        ))
+        .map_err(err)?;
+    match &chart.kind {
+        Kind::Bars {
+            categories,
+            series,
+            reference,
+        } => bars(&body, chart, categories, series, reference.as_ref(), false),
+        Kind::Stacked { categories, series } => bars(&body, chart, categories, series, None, true),
+        Kind::Lines {
+            categories,
+            series,
+            hollow,
+        } => lines(&body, chart, categories, series, hollow),
+        Kind::Histogram { bins, reference } => histogram(&body, chart, bins, reference.as_ref()),
+        Kind::HBars { categories, series } => hbars(&body, chart, categories, series),
+    }
+}
+
+fn y_max(values: impl Iterator<Item = f64>) -> f64 {
+    let m = values.fold(0.0f64, f64::max);
+    if m <= 0.0 {
+        1.0
+    } else {
+        m * 1.15
+    }
+}
+
+fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) -> Result<()> {
+    if series.len() < 2 {
+        return Ok(());
+    }
+    let mut x = 150;
+    for (i, s) in series.iter().enumerate() {
+        area.draw(&Rectangle::new([(x, 4), (x + 22, 26)], color(i).filled()))
+            .map_err(err)?;
+        area.draw(&Text::new(s.name.clone(), (x + 30, 4), font(LEGEND_SIZE)))
+            .map_err(err)?;
+        x += 60 + (s.name.chars().count() as i32) * 14;
+    }
+    Ok(())
+}
+
+type Plane =
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>;
+
+fn category_labels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &ChartContext<DB, Plane>,
+    categories: &[String],
+) -> Result<()> {
+    let size = if categories.len() > 12 {
+        TICK_SIZE * 0.8
+    } else {
+        TICK_SIZE
+    };
+    for (i, c) in categories.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        let (ox, oy) = root.get_base_pixel();
+        let style = font(size).pos(Pos::new(HPos::Center, VPos::Top));
+        root.draw(&Text::new(c.clone(), (px - ox, py - oy + 10), style))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn bars<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    categories: &[String],
+    series: &[Series],
+    reference: Option<&Reference>,
+    stacked: bool,
+) -> Result<()> {
+    let (legend_area, plot) = area.split_vertically(if series.len() > 1 { 40 } else { 0 });
+    legend(&legend_area, series)?;
+    let n = categories.len().max(1);
+    let top = if stacked {
+        y_max((0..n).map(|i| {
+            series
+                .iter()
+                .map(|s| s.values.get(i).copied().flatten().unwrap_or(0.0))
+                .sum()
+        }))
+    } else {
+        y_max(
+            series
+                .iter()
+                .flat_map(|s| s.values.iter().flatten().copied())
+                .chain(reference.map(|r| r.value)),
+        )
+    };
+    let mut ctx = ChartBuilder::on(&plot)
+        .margin_left(30)
+        .margin_right(40)
+        .margin_top(10)
+        .x_label_area_size(70)
+        .y_label_area_size(110)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)
+        .map_err(err)?;
+    let percent = chart.percent;
+    ctx.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_labels(6)
+        .y_label_formatter(&|v| human(*v, percent))
+        .y_desc(chart.y_desc.clone())
+        .x_desc(chart.x_desc.clone())
+        .axis_desc_style(font(AXIS_DESC_SIZE))
+        .label_style(font(TICK_SIZE))
+        .light_line_style(BACKGROUND)
+        .bold_line_style(GRID)
+        .draw()
+        .map_err(err)?;
+    let k = if stacked { 1 } else { series.len().max(1) };
+    let width = 0.7 / k as f64;
+    let mut base = vec![0.0; n];
+    for (j, s) in series.iter().enumerate() {
+        for (i, v) in s.values.iter().enumerate() {
+            let Some(v) = v else { continue };
+            let (x0, y0) = if stacked {
+                (i as f64 + 0.15, base[i])
+            } else {
+                (i as f64 + 0.15 + j as f64 * width, 0.0)
+            };
+            let y1 = y0 + v;
+            ctx.draw_series(std::iter::once(Rectangle::new(
+                [(x0, y0), (x0 + width, y1)],
+                color(j).filled(),
+            )))
+            .map_err(err)?;
+            let label = s
+                .labels
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| human(*v, percent));
+            if !label.is_empty() && *v != 0.0 && (!stacked || *v > top * 0.04) {
+                let (y, vpos) = if stacked {
+                    ((y0 + y1) / 2.0, VPos::Center)
+                } else {
+                    (y1, VPos::Bottom)
+                };
+                let (px, py) = ctx.backend_coord(&(x0 + width / 2.0, y));
+                let (ox, oy) = area.get_base_pixel();
+                let style = font(VALUE_SIZE).pos(Pos::new(HPos::Center, vpos));
+                let lift = if stacked { 0 } else { 6 };
+                area.draw(&Text::new(label, (px - ox, py - oy - lift), style))
+                    .map_err(err)?;
+            }
+            if stacked {
+                base[i] = y1;
+            }
+        }
+    }
+    if let Some(r) = reference {
+        ctx.draw_series(LineSeries::new(
+            [(0.0, r.value), (n as f64, r.value)],
+            ALERT.stroke_width(3),
+        ))
+        .map_err(err)?;
+        let (px, py) = ctx.backend_coord(&(n as f64, r.value));
+        let (ox, oy) = area.get_base_pixel();
+        let style = font(VALUE_SIZE)
+            .color(&ALERT)
+            .pos(Pos::new(HPos::Right, VPos::Bottom));
+        area.draw(&Text::new(
+            r.label.clone(),
+            (px - ox - 4, py - oy - 4),
+            style,
+        ))
+        .map_err(err)?;
+    }
+    category_labels(area, &ctx, categories)
+}
+
+fn lines<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    categories: &[String],
+    series: &[Series],
+    hollow: &[bool],
+) -> Result<()> {
+    let (legend_area, plot) = area.split_vertically(if series.len() > 1 { 40 } else { 0 });
+    legend(&legend_area, series)?;
+    let n = categories.len().max(1);
+    let top = y_max(
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied()),
+    );
+    let mut ctx = ChartBuilder::on(&plot)
+        .margin_left(30)
+        .margin_right(40)
+        .margin_top(10)
+        .x_label_area_size(70)
+        .y_label_area_size(110)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)
+        .map_err(err)?;
+    let percent = chart.percent;
+    ctx.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_labels(6)
+        .y_label_formatter(&|v| human(*v, percent))
+        .y_desc(chart.y_desc.clone())
+        .x_desc(chart.x_desc.clone())
+        .axis_desc_style(font(AXIS_DESC_SIZE))
+        .label_style(font(TICK_SIZE))
+        .light_line_style(BACKGROUND)
+        .bold_line_style(GRID)
+        .draw()
+        .map_err(err)?;
+    for (j, s) in series.iter().enumerate() {
+        let c = color(j);
+        let points: Vec<(usize, f64)> = s
+            .values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (i, v)))
+            .collect();
+        for w in points.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let provisional = hollow.get(b.0).copied().unwrap_or(false);
+            let seg = [(a.0 as f64 + 0.5, a.1), (b.0 as f64 + 0.5, b.1)];
+            if provisional {
+                ctx.draw_series(DashedLineSeries::new(seg, 10, 8, c.stroke_width(3)))
+                    .map_err(err)?;
+            } else {
+                ctx.draw_series(LineSeries::new(seg, c.stroke_width(4)))
+                    .map_err(err)?;
+            }
+        }
+        for (i, v) in points {
+            let p = (i as f64 + 0.5, v);
+            if hollow.get(i).copied().unwrap_or(false) {
+                ctx.draw_series(std::iter::once(Circle::new(p, 8, BACKGROUND.filled())))
+                    .map_err(err)?;
+                ctx.draw_series(std::iter::once(Circle::new(p, 8, c.stroke_width(3))))
+                    .map_err(err)?;
+            } else {
+                ctx.draw_series(std::iter::once(Circle::new(p, 8, c.filled())))
+                    .map_err(err)?;
+            }
+        }
+    }
+    // Long cohort lists: label every other category.
+    let step = if categories.len() > 14 { 2 } else { 1 };
+    let shown: Vec<String> = categories
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % step == 0 {
+                c.clone()
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    category_labels(area, &ctx, &shown)
+}
+
+fn histogram<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    bins: &[(f64, f64, f64)],
+    reference: Option<&Reference>,
+) -> Result<()> {
+    // A long tail squeezes the bulk into one bar: show bins up to 98 % of the count.
+    let total: f64 = bins.iter().map(|b| b.2).sum();
+    let mut seen = 0.0;
+    let mut cut = bins.len();
+    for (i, b) in bins.iter().enumerate() {
+        seen += b.2;
+        if seen >= total * 0.98 {
+            cut = i + 1;
+            break;
+        }
+    }
+    let hidden: f64 = bins[cut..].iter().map(|b| b.2).sum();
+    let bins = &bins[..cut];
+    let x_desc = if hidden > 0.0 {
+        format!(
+            "{} ({} longer ones not shown)",
+            chart.x_desc,
+            human(hidden, false)
+        )
+    } else {
+        chart.x_desc.clone()
+    };
+    let lo = bins.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
+    let hi = bins.iter().map(|b| b.1).fold(f64::NEG_INFINITY, f64::max);
+    let (mut lo, mut hi) = if bins.is_empty() {
+        (0.0, 1.0)
+    } else {
+        (lo, hi)
+    };
+    if let Some(r) = reference {
+        lo = lo.min(r.value);
+        hi = hi.max(r.value * 1.05);
+    }
+    let top = y_max(bins.iter().map(|b| b.2));
+    let mut ctx = ChartBuilder::on(area)
+        .margin_left(30)
+        .margin_right(40)
+        .margin_top(10)
+        .x_label_area_size(80)
+        .y_label_area_size(110)
+        .build_cartesian_2d(lo..hi, 0f64..top)
+        .map_err(err)?;
+    ctx.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(10)
+        .y_labels(6)
+        .x_label_formatter(&|v| human(*v, false))
+        .y_label_formatter(&|v| human(*v, false))
+        .y_desc(chart.y_desc.clone())
+        .x_desc(x_desc)
+        .axis_desc_style(font(AXIS_DESC_SIZE))
+        .label_style(font(TICK_SIZE))
+        .light_line_style(BACKGROUND)
+        .bold_line_style(GRID)
+        .draw()
+        .map_err(err)?;
+    ctx.draw_series(bins.iter().map(|(a, b, c)| {
+        let gap = (b - a) * 0.04;
+        Rectangle::new([(a + gap, 0.0), (b - gap, *c)], color(0).filled())
+    }))
+    .map_err(err)?;
+    if let Some(r) = reference {
+        ctx.draw_series(LineSeries::new(
+            [(r.value, 0.0), (r.value, top)],
+            ALERT.stroke_width(3),
+        ))
+        .map_err(err)?;
+        let (px, py) = ctx.backend_coord(&(r.value, top));
+        let (ox, oy) = area.get_base_pixel();
+        let style = font(VALUE_SIZE)
+            .color(&ALERT)
+            .pos(Pos::new(HPos::Left, VPos::Top));
+        area.draw(&Text::new(
+            r.label.clone(),
+            (px - ox + 8, py - oy + 4),
+            style,
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn hbars<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    categories: &[String],
+    series: &Series,
+) -> Result<()> {
+    let n = categories.len().max(1);
+    let right = y_max(series.values.iter().flatten().copied()) * 1.1;
+    let mut ctx = ChartBuilder::on(area)
+        .margin_left(30)
+        .margin_right(60)
+        .margin_top(10)
+        .x_label_area_size(70)
+        .y_label_area_size(260)
+        .build_cartesian_2d(0f64..right, 0f64..n as f64)
+        .map_err(err)?;
+    ctx.configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_labels(6)
+        .x_label_formatter(&|v| human(*v, false))
+        .x_desc(chart.x_desc.clone())
+        .axis_desc_style(font(AXIS_DESC_SIZE))
+        .label_style(font(TICK_SIZE))
+        .light_line_style(BACKGROUND)
+        .bold_line_style(GRID)
+        .draw()
+        .map_err(err)?;
+    let (ox, oy) = area.get_base_pixel();
+    for (i, c) in categories.iter().enumerate() {
+        // First category at the top.
+        let y = (n - 1 - i) as f64;
+        let (px, py) = ctx.backend_coord(&(0.0, y + 0.5));
+        area.draw(&Text::new(
+            c.clone(),
+            (px - ox - 14, py - oy),
+            font(TICK_SIZE).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))
+        .map_err(err)?;
+        let Some(v) = series.values.get(i).copied().flatten() else {
+            let (qx, qy) = ctx.backend_coord(&(0.0, y + 0.5));
+            area.draw(&Text::new(
+                "no rate to compute it",
+                (qx - ox + 10, qy - oy),
+                font(VALUE_SIZE)
+                    .color(&MUTED)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(err)?;
+            continue;
+        };
+        ctx.draw_series(std::iter::once(Rectangle::new(
+            [(0.0, y + 0.18), (v, y + 0.82)],
+            color(i).filled(),
+        )))
+        .map_err(err)?;
+        let label = series
+            .labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| human(v, false));
+        let (qx, qy) = ctx.backend_coord(&(v, y + 0.5));
+        area.draw(&Text::new(
+            label,
+            (qx - ox + 10, qy - oy),
+            font(VALUE_SIZE).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,532 @@
+//! The twelve figures of the report (SPEC §7), each built from computed metric frames
+//! only: the report never recomputes a number.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::DataFrame;
+
+use super::chart::{human, Chart, Kind, Reference, Series};
+use super::frame::{filter_eq, first, floats, strings};
+
+/// What every footnote says: range, as-of and definitions hash.
+pub struct Notes {
+    pub range: String,
+    pub as_of: String,
+    pub hash: String,
+    pub window_days: u32,
+    pub sla_hours: f64,
+    pub model: String,
+}
+
+impl Notes {
+    fn foot(&self, basis: &str) -> String {
+        self.note(basis, false)
+    }
+
+    /// With `funnel`, the conversion window is part of the basis.
+    fn note(&self, basis: &str, funnel: bool) -> String {
+        let window = match (funnel, self.window_days) {
+            (false, _) => String::new(),
+            (true, 0) => " · no conversion window".to_string(),
+            (true, d) => format!(" · {d}-day conversion window"),
+        };
+        format!(
+            "Basis: {basis}{window} · range {} · as of {} · definitions {}",
+            self.range,
+            self.as_of,
+            &self.hash[..12.min(self.hash.len())]
+        )
+    }
+}
+
+/// The figure names, in report order, with the metric each is drawn from.
+pub const FIGURES: &[(&str, &str)] = &[
+    ("waterfall", "waterfall"),
+    ("conversion", "conversion"),
+    ("funnel-time", "funnel-time"),
+    ("sales-cycle", "cycle"),
+    ("stage-time", "stage-time"),
+    ("touches-to-mql", "touches"),
+    ("sla", "sla"),
+    ("quota", "quota"),
+    ("reverse-funnel", "reverse-funnel"),
+    ("revenue-share", "revenue-share"),
+    ("attribution", "attribution"),
+    ("campaign-cost", "campaign-cost"),
+];
+
+/// Metric frames keyed by name; `<name>:histogram`, `<name>:quarter`, `<name>:channel`
+/// hold the variants figures need.
+pub type Frames = BTreeMap<String, DataFrame>;
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.0}%", v * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn thousands(v: f64) -> String {
+    crate::progress::thousands(v.round().max(0.0) as u64)
+}
+
+/// Builds figure `name`, or None when its metric was not computed.
+pub fn figure(name: &str, frames: &Frames, n: &Notes) -> Option<Chart> {
+    match name {
+        "waterfall" => waterfall(frames.get("waterfall")?, n),
+        "conversion" => conversion(frames.get("conversion")?, n),
+        "funnel-time" => funnel_time(frames.get("funnel-time")?, n),
+        "sales-cycle" => sales_cycle(frames.get("cycle:histogram")?, frames.get("cycle")?, n),
+        "stage-time" => stage_time(frames.get("stage-time")?, n),
+        "touches-to-mql" => touches(frames.get("touches:histogram")?, frames.get("touches")?, n),
+        "sla" => sla(frames.get("sla:histogram")?, frames.get("sla")?, n),
+        "quota" => quota(frames.get("quota")?, n),
+        "reverse-funnel" => reverse_funnel(frames.get("reverse-funnel")?, n),
+        "revenue-share" => revenue_share(frames.get("revenue-share:quarter")?, n),
+        "attribution" => attribution(frames.get("attribution")?, n),
+        "campaign-cost" => campaign_cost(frames.get("campaign-cost:channel")?, n),
+        _ => None,
+    }
+}
+
+fn waterfall(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let stages = strings(df, "stage");
+    let reached = floats(df, "reached");
+    let step = floats(df, "step_rate");
+    let labels = reached
+        .iter()
+        .zip(&step)
+        .map(|(r, s)| match (r, s) {
+            (Some(r), Some(s)) => format!("{} ({} of previous)", thousands(*r), pct(Some(*s))),
+            (Some(r), None) => thousands(*r),
+            _ => String::new(),
+        })
+        .collect();
+    let leads = reached.first().copied().flatten().unwrap_or(0.0);
+    let customers = reached.last().copied().flatten().unwrap_or(0.0);
+    Some(Chart {
+        title: "Funnel: how far this period's leads got".into(),
+        subtitle: format!(
+            "{} leads; {} became customers ({} overall)",
+            thousands(leads),
+            thousands(customers),
+            pct(floats(df, "cumulative_rate").last().copied().flatten())
+        ),
+        x_desc: "funnel stage".into(),
+        y_desc: "leads reaching the stage".into(),
+        footnote: n.note("cohort of leads created in range", true),
+        percent: false,
+        kind: Kind::Bars {
+            categories: stages,
+            series: vec![Series::new("leads", reached).labelled(labels)],
+            reference: None,
+        },
+    })
+}
+
+fn conversion(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let cohorts: Vec<String> = {
+        let mut c = strings(df, "cohort");
+        c.dedup();
+        c
+    };
+    let from = strings(df, "from_stage");
+    let to = strings(df, "to_stage");
+    let rate = floats(df, "rate");
+    let mature = strings(df, "mature");
+    let cohort_col = strings(df, "cohort");
+    let pairs = [
+        ("lead", "mql"),
+        ("mql", "sal"),
+        ("sal", "sql"),
+        ("sql", "opportunity"),
+        ("mql", "customer"),
+    ];
+    let series = pairs
+        .iter()
+        .map(|(a, b)| {
+            let values = cohorts
+                .iter()
+                .map(|c| {
+                    (0..df.height())
+                        .find(|i| &cohort_col[*i] == c && from[*i] == *a && to[*i] == *b)
+                        .and_then(|i| rate[i])
+                })
+                .collect();
+            Series::new(format!("{a}→{b}"), values)
+        })
+        .collect();
+    let hollow = cohorts
+        .iter()
+        .map(|c| (0..df.height()).any(|i| &cohort_col[i] == c && mature[i] == "false"))
+        .collect();
+    let labels = cohorts
+        .iter()
+        .map(|c| c.get(..7).unwrap_or(c).to_string())
+        .collect();
+    Some(Chart {
+        title: "Conversion by monthly cohort".into(),
+        subtitle: "Open markers, dashed lines: immature cohorts, still converting".into(),
+        x_desc: "cohort (month the leads reached the first stage)".into(),
+        y_desc: "converted".into(),
+        footnote: n.note("monthly cohorts by reach time of the first stage", true),
+        percent: true,
+        kind: Kind::Lines {
+            categories: labels,
+            series,
+            hollow,
+        },
+    })
+}
+
+fn funnel_time(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let from = strings(df, "from_stage");
+    let to = strings(df, "to_stage");
+    let categories = from
+        .iter()
+        .zip(&to)
+        .map(|(a, b)| format!("{a}→{b}"))
+        .collect();
+    Some(Chart {
+        title: "Days between funnel stages".into(),
+        subtitle: "Median and 90th percentile, for steps completed in range".into(),
+        x_desc: "funnel step".into(),
+        y_desc: "days".into(),
+        footnote: n.foot("leads reaching the later stage in range"),
+        percent: false,
+        kind: Kind::Bars {
+            categories,
+            series: vec![
+                Series::new("median", floats(df, "median_days")),
+                Series::new("90th percentile", floats(df, "p90_days")),
+            ],
+            reference: None,
+        },
+    })
+}
+
+fn bins(df: &DataFrame) -> Vec<(f64, f64, f64)> {
+    let a = floats(df, "bin_start");
+    let b = floats(df, "bin_end");
+    let c = floats(df, "count");
+    (0..df.height())
+        .filter_map(|i| Some((a[i]?, b[i]?, c[i]?)))
+        .collect()
+}
+
+fn sales_cycle(hist: &DataFrame, stats: &DataFrame, n: &Notes) -> Option<Chart> {
+    let hist = filter_eq(hist, "measure", "sales_cycle");
+    let s = filter_eq(stats, "measure", "sales_cycle");
+    Some(Chart {
+        title: "Sales cycle: days from opportunity to win".into(),
+        subtitle: format!(
+            "{} won opportunities · median {} days · 90% close within {} days",
+            human(first(&s, "count").unwrap_or(0.0), false),
+            first(&s, "median_days")
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "—".into()),
+            first(&s, "p90_days")
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "—".into())
+        ),
+        x_desc: "days from created to won".into(),
+        y_desc: "won opportunities".into(),
+        footnote: n.foot("won opportunities closed in range"),
+        percent: false,
+        kind: Kind::Histogram {
+            bins: bins(&hist),
+            reference: None,
+        },
+    })
+}
+
+fn stage_time(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    Some(Chart {
+        title: "Days opportunities spend in each stage".into(),
+        subtitle: format!(
+            "Median and 90th percentile of completed stays · {} regressions to an earlier stage",
+            human(floats(df, "regressions").iter().flatten().sum(), false)
+        ),
+        x_desc: "opportunity stage".into(),
+        y_desc: "days in stage".into(),
+        footnote: n.foot("stays that ended in range"),
+        percent: false,
+        kind: Kind::Bars {
+            categories: strings(df, "stage"),
+            series: vec![
+                Series::new("median", floats(df, "median_days")),
+                Series::new("90th percentile", floats(df, "p90_days")),
+            ],
+            reference: None,
+        },
+    })
+}
+
+fn touches(hist: &DataFrame, stats: &DataFrame, n: &Notes) -> Option<Chart> {
+    let hist = filter_eq(hist, "milestone", "mql");
+    let s = filter_eq(stats, "milestone", "mql");
+    Some(Chart {
+        title: "Marketing touches before becoming an MQL".into(),
+        subtitle: format!(
+            "{} MQLs · median {} touches · {} with none",
+            human(first(&s, "leads").unwrap_or(0.0), false),
+            first(&s, "median_touches")
+                .map(|v| human(v, false))
+                .unwrap_or_else(|| "—".into()),
+            human(first(&s, "zero_touch_leads").unwrap_or(0.0), false)
+        ),
+        x_desc: "marketing touches up to the MQL".into(),
+        y_desc: "MQLs".into(),
+        footnote: n.foot("leads reaching MQL in range"),
+        percent: false,
+        kind: Kind::Histogram {
+            bins: bins(&hist),
+            reference: None,
+        },
+    })
+}
+
+fn sla(hist: &DataFrame, stats: &DataFrame, n: &Notes) -> Option<Chart> {
+    Some(Chart {
+        title: format!(
+            "MQL response time vs the {} h SLA",
+            human(n.sla_hours, false)
+        ),
+        subtitle: format!(
+            "{} within SLA · {} of {} due episodes breached · {} pending",
+            pct(first(stats, "within_sla_rate")),
+            human(first(stats, "breached").unwrap_or(0.0), false),
+            human(first(stats, "due").unwrap_or(0.0), false),
+            human(first(stats, "pending").unwrap_or(0.0), false)
+        ),
+        x_desc: "hours from MQL to acceptance or rejection".into(),
+        y_desc: "MQL episodes".into(),
+        footnote: n.foot("MQL episodes starting in range"),
+        percent: false,
+        kind: Kind::Histogram {
+            bins: bins(hist),
+            reference: Some(Reference {
+                value: n.sla_hours,
+                label: format!("SLA {} h", human(n.sla_hours, false)),
+            }),
+        },
+    })
+}
+
+/// Attainment and coverage per rep in the latest quota period of the range (at most
+/// 25 reps, lowest attainment first).
+fn quota(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let starts = strings(df, "period_start");
+    let latest = starts.iter().max()?.clone();
+    let cur = filter_eq(df, "period_start", &latest);
+    let owners = strings(&cur, "owner_id");
+    let att = floats(&cur, "attainment");
+    let cov = floats(&cur, "coverage");
+    let mut idx: Vec<usize> = (0..cur.height()).collect();
+    idx.sort_by(|a, b| {
+        att[*a]
+            .unwrap_or(f64::MAX)
+            .total_cmp(&att[*b].unwrap_or(f64::MAX))
+            .then(owners[*a].cmp(&owners[*b]))
+    });
+    let total = idx.len();
+    idx.truncate(25);
+    let pick = |v: &[Option<f64>]| idx.iter().map(|i| v[*i]).collect::<Vec<_>>();
+    Some(Chart {
+        title: format!("Quota attainment and pipeline coverage, period from {latest}"),
+        subtitle: format!(
+            "{} reps{} · coverage = open pipeline closing in the period ÷ remaining quota",
+            total,
+            if total > 25 {
+                " (25 lowest attainment shown)"
+            } else {
+                ""
+            }
+        ),
+        x_desc: "rep".into(),
+        y_desc: "% of quota / coverage".into(),
+        footnote: n.foot("won deals closed in the quota period; pipeline open at as-of"),
+        percent: true,
+        kind: Kind::Bars {
+            categories: idx.iter().map(|i| owners[*i].clone()).collect(),
+            series: vec![
+                Series::new("attainment", pick(&att)),
+                Series::new("coverage", pick(&cov)),
+            ],
+            reference: Some(Reference {
+                value: 1.0,
+                label: "100% of quota".into(),
+            }),
+        },
+    })
+}
+
+fn reverse_funnel(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let all = filter_eq(df, "owner_id", "all");
+    if all.height() == 0 {
+        return None;
+    }
+    let steps = [
+        ("wins", "wins_needed"),
+        ("opportunities", "opportunities_needed"),
+        ("SQLs", "sqls_needed"),
+        ("SALs", "sals_needed"),
+        ("MQLs", "mqls_needed"),
+        ("leads", "leads_needed"),
+    ];
+    let values: Vec<Option<f64>> = steps.iter().map(|(_, c)| first(&all, c)).collect();
+    let deadline = strings(&all, "mql_deadline")
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    Some(Chart {
+        title: format!(
+            "What closing the gap takes: {} of quota still open",
+            human(first(&all, "remaining").unwrap_or(0.0), false)
+        ),
+        subtitle: if deadline.is_empty() {
+            "Working back from the average deal, win rate and cohort conversion rates".into()
+        } else {
+            format!(
+                "MQLs must arrive by {deadline} to close in the period (median MQL→customer time)"
+            )
+        },
+        x_desc: "needed this quota period".into(),
+        y_desc: String::new(),
+        footnote: n.foot("reps' current quota periods; rates over the quota lookback"),
+        percent: false,
+        kind: Kind::HBars {
+            categories: steps.iter().map(|(l, _)| l.to_string()).collect(),
+            series: Series::new("needed", values.clone()).labelled(
+                values
+                    .iter()
+                    .map(|v| v.map(thousands).unwrap_or_default())
+                    .collect(),
+            ),
+        },
+    })
+}
+
+fn revenue_share(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let periods: Vec<String> = {
+        let mut p = strings(df, "period");
+        p.dedup();
+        p
+    };
+    let period = strings(df, "period");
+    let team = strings(df, "source_team");
+    let amount = floats(df, "won_amount");
+    let mut teams: Vec<String> = team
+        .iter()
+        .filter(|t| *t != "influenced")
+        .cloned()
+        .collect();
+    teams.sort();
+    teams.dedup();
+    let series = teams
+        .iter()
+        .map(|t| {
+            let values = periods
+                .iter()
+                .map(|p| {
+                    (0..df.height())
+                        .find(|i| &period[*i] == p && &team[*i] == t)
+                        .and_then(|i| amount[i])
+                })
+                .collect();
+            Series::new(t.clone(), values)
+        })
+        .collect();
+    Some(Chart {
+        title: "Won revenue by source team, per quarter".into(),
+        subtitle: "Source: the opportunity's, else its lead's, mapped by [sources]".into(),
+        x_desc: "quarter".into(),
+        y_desc: "won amount (base currency)".into(),
+        footnote: n.foot("won opportunities closed in range"),
+        percent: false,
+        kind: Kind::Stacked {
+            categories: periods,
+            series,
+        },
+    })
+}
+
+fn attribution(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let won = filter_eq(df, "basis", "won");
+    let model = strings(&won, "model");
+    let channel = strings(&won, "channel");
+    let share = floats(&won, "share");
+    let mut channels: Vec<String> = channel.clone();
+    channels.sort();
+    channels.dedup();
+    let models = [
+        "first_touch",
+        "last_touch",
+        "linear",
+        "u_shaped",
+        "w_shaped",
+        "time_decay",
+    ];
+    let series = models
+        .iter()
+        .filter(|m| model.iter().any(|x| x == *m))
+        .map(|m| {
+            let values = channels
+                .iter()
+                .map(|c| {
+                    (0..won.height())
+                        .find(|i| &model[*i] == m && &channel[*i] == c)
+                        .and_then(|i| share[i])
+                })
+                .collect();
+            Series::new(*m, values).labelled(vec![String::new(); channels.len()])
+        })
+        .collect();
+    Some(Chart {
+        title: "Won revenue credited to channels, by attribution model".into(),
+        subtitle: format!("Share of won amount · headline model: {}", n.model),
+        x_desc: "channel".into(),
+        y_desc: "share of won revenue".into(),
+        footnote: n.foot("won opportunities closed in range; touches before creation"),
+        percent: true,
+        kind: Kind::Bars {
+            categories: channels,
+            series,
+            reference: None,
+        },
+    })
+}
+
+fn campaign_cost(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let channels = strings(df, "channel");
+    let roi = floats(df, "roi");
+    let cpm = floats(df, "cost_per_mql");
+    let labels = roi
+        .iter()
+        .zip(&cpm)
+        .map(|(r, c)| {
+            format!(
+                "ROI {} · {} per MQL",
+                r.map(|r| format!("{r:.1}×")).unwrap_or_else(|| "—".into()),
+                c.map(|c| human(c, false)).unwrap_or_else(|| "—".into())
+            )
+        })
+        .collect();
+    Some(Chart {
+        title: "Return on campaign spend by channel".into(),
+        subtitle: format!(
+            "ROI = won revenue credited by {} ÷ cost; label: cost per MQL",
+            n.model
+        ),
+        x_desc: "channel".into(),
+        y_desc: "ROI (× cost)".into(),
+        footnote: n.foot("campaigns started in range"),
+        percent: false,
+        kind: Kind::Bars {
+            categories: channels,
+            series: vec![Series::new("ROI", roi).labelled(labels)],
+            reference: Some(Reference {
+                value: 1.0,
+                label: "break-even".into(),
+            }),
+        },
+    })
+}

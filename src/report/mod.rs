@@ -1,0 +1,494 @@
+//! The shared report (SPEC §7): every metric computed once, its charts (SVG and PNG),
+//! its tables (CSV and Parquet), `summary.json`, `definitions.md`, `lint.csv` and one
+//! self-contained `index.html`, written to `<out>/<as-of date>/` with `<out>/latest`
+//! pointing at it.
+
+pub mod chart;
+pub mod definitions;
+pub mod figures;
+pub mod frame;
+pub mod html;
+pub mod theme;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::config::{Config, ConfigSource};
+use crate::error::{Error, PolarsContext, Result};
+use crate::ingest::parse::format_timestamp;
+use crate::metrics::model::Tables;
+use crate::metrics::params::{local_date, Dim, Params, Period};
+use crate::metrics::{self, METRICS};
+use crate::model::warehouse::Manifest;
+use crate::output::{write_frame, Format};
+use crate::progress::Progress;
+use figures::{Frames, Notes, FIGURES};
+
+/// What a report is built from.
+pub struct Inputs<'a> {
+    pub tables: &'a Tables,
+    pub params: &'a Params,
+    pub config: &'a Config,
+    pub source: &'a ConfigSource,
+    pub manifest: Option<&'a Manifest>,
+    pub is_sample: bool,
+}
+
+/// Every metric's frame (default parameters), plus the variants the figures draw.
+/// Metrics whose tables are missing are reported with the reason.
+pub fn compute_frames(
+    inputs: &Inputs<'_>,
+    progress: &Progress,
+) -> Result<(Frames, BTreeMap<String, String>)> {
+    let p = inputs.params;
+    let mut frames = Frames::new();
+    let mut skipped = BTreeMap::new();
+    let bar = progress.count(METRICS.len() as u64 + 5, "metrics");
+    let variants: [(&str, &str, Params); 5] = [
+        (
+            "cycle:histogram",
+            "cycle",
+            Params {
+                histogram: true,
+                ..p.clone()
+            },
+        ),
+        (
+            "touches:histogram",
+            "touches",
+            Params {
+                histogram: true,
+                ..p.clone()
+            },
+        ),
+        (
+            "sla:histogram",
+            "sla",
+            Params {
+                histogram: true,
+                ..p.clone()
+            },
+        ),
+        (
+            "revenue-share:quarter",
+            "revenue-share",
+            Params {
+                period: Some(Period::Quarter),
+                ..p.clone()
+            },
+        ),
+        (
+            "campaign-cost:channel",
+            "campaign-cost",
+            Params {
+                by: Some(Dim::Channel),
+                ..p.clone()
+            },
+        ),
+    ];
+    for m in METRICS {
+        bar.set_message(m.name);
+        match metrics::compute(m.name, inputs.tables, p, inputs.manifest) {
+            Ok(df) => {
+                frames.insert(m.name.to_string(), df);
+            }
+            Err(Error::Data(why)) => {
+                skipped.insert(m.name.to_string(), why);
+            }
+            Err(e) => return Err(e),
+        }
+        bar.inc(1);
+    }
+    for (key, name, params) in variants {
+        if frames.contains_key(name) {
+            frames.insert(
+                key.to_string(),
+                metrics::compute(name, inputs.tables, &params, inputs.manifest)?,
+            );
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+    Ok((frames, skipped))
+}
+
+/// Only the frames one figure needs (for `funnel chart`).
+pub fn frames_for(figure: &str, inputs: &Inputs<'_>) -> Result<Frames> {
+    let p = inputs.params;
+    let metric = FIGURES
+        .iter()
+        .find(|(f, _)| *f == figure)
+        .map(|(_, m)| *m)
+        .unwrap_or(figure);
+    let mut frames = Frames::new();
+    frames.insert(
+        metric.to_string(),
+        metrics::compute(metric, inputs.tables, p, inputs.manifest)?,
+    );
+    let variant = match metric {
+        "cycle" | "touches" | "sla" => Some((
+            format!("{metric}:histogram"),
+            Params {
+                histogram: true,
+                ..p.clone()
+            },
+        )),
+        "revenue-share" => Some((
+            format!("{metric}:quarter"),
+            Params {
+                period: Some(Period::Quarter),
+                ..p.clone()
+            },
+        )),
+        "campaign-cost" => Some((
+            format!("{metric}:channel"),
+            Params {
+                by: Some(Dim::Channel),
+                ..p.clone()
+            },
+        )),
+        _ => None,
+    };
+    if let Some((key, params)) = variant {
+        frames.insert(
+            key,
+            metrics::compute(metric, inputs.tables, &params, inputs.manifest)?,
+        );
+    }
+    Ok(frames)
+}
+
+/// The notes every chart footnote carries.
+pub fn notes(inputs: &Inputs<'_>) -> Notes {
+    let p = inputs.params;
+    Notes {
+        range: format!("{} to {}", p.from, p.to),
+        as_of: format_timestamp(p.as_of),
+        hash: inputs.config.definitions_hash(),
+        window_days: inputs.config.funnel.conversion_window_days,
+        sla_hours: inputs.config.mql.sla_hours,
+        model: metrics::revenue::model_name(inputs.config.attribution.model).to_string(),
+    }
+}
+
+fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io("cannot write", path, e))
+}
+
+fn mkdir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| Error::io("cannot create", path, e))
+}
+
+/// The metric frame without its hidden `__` columns.
+fn public(df: &DataFrame) -> DataFrame {
+    let keep: Vec<PlSmallStr> = df
+        .get_column_names()
+        .iter()
+        .filter(|n| !n.starts_with("__"))
+        .map(|n| (*n).clone())
+        .collect();
+    df.select(keep).unwrap_or_else(|_| df.clone())
+}
+
+/// How a headline number reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Unit {
+    Count,
+    Rate,
+    Money,
+    Days,
+}
+
+/// The headline numbers: (key, label, value, unit).
+fn headline_values(frames: &Frames) -> Vec<(&'static str, &'static str, Option<f64>, Unit)> {
+    let get = |metric: &str, key: Option<(&str, &str)>, column: &str| -> Option<f64> {
+        let df = frames.get(metric)?;
+        let df = match key {
+            Some((k, v)) => frame::filter_eq(df, k, v),
+            None => df.clone(),
+        };
+        frame::first(&df, column)
+    };
+    vec![
+        (
+            "leads",
+            "new leads in range",
+            get("waterfall", Some(("stage", "lead")), "reached"),
+            Unit::Count,
+        ),
+        (
+            "mqls",
+            "of them became MQLs",
+            get("waterfall", Some(("stage", "mql")), "reached"),
+            Unit::Count,
+        ),
+        (
+            "mql_to_sal",
+            "MQL → SAL (accepted by sales)",
+            get("waterfall", Some(("stage", "sal")), "step_rate"),
+            Unit::Rate,
+        ),
+        (
+            "within_sla",
+            "MQLs handled within the SLA",
+            get("sla", None, "within_sla_rate"),
+            Unit::Rate,
+        ),
+        (
+            "win_rate",
+            "win rate (count)",
+            get("win-rate", None, "win_rate"),
+            Unit::Rate,
+        ),
+        (
+            "median_sales_cycle_days",
+            "median sales cycle, days",
+            get("cycle", Some(("measure", "sales_cycle")), "median_days"),
+            Unit::Days,
+        ),
+        (
+            "won_amount",
+            "won revenue",
+            get("win-rate", None, "won_amount"),
+            Unit::Money,
+        ),
+        (
+            "marketing_sourced_share",
+            "won revenue sourced by marketing",
+            get("revenue-share", Some(("source_team", "marketing")), "share"),
+            Unit::Rate,
+        ),
+        (
+            "velocity_per_day",
+            "pipeline velocity per day",
+            get("velocity", None, "velocity_per_day"),
+            Unit::Money,
+        ),
+    ]
+}
+
+/// The previous report's headline numbers: the newest other dated folder in `root`.
+fn previous_summary(root: &Path, current: &str) -> Option<(String, serde_json::Value)> {
+    let mut dates: Vec<String> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| {
+            n.len() == 10 && n.as_bytes()[4] == b'-' && n != current && n.as_str() < current
+        })
+        .collect();
+    dates.sort();
+    let date = dates.pop()?;
+    let text = std::fs::read_to_string(root.join(&date).join("summary.json")).ok()?;
+    Some((date, serde_json::from_str(&text).ok()?))
+}
+
+/// Builds the whole report into `root/<as-of date>/`; returns that folder.
+pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<PathBuf> {
+    let p = inputs.params;
+    let (frames, skipped) = compute_frames(inputs, progress)?;
+    let date = local_date(p.as_of, p.tz).to_string();
+    let dir = root.join(&date);
+    for sub in ["charts", "tables"] {
+        mkdir(&dir.join(sub))?;
+    }
+    let notes = notes(inputs);
+    let hash = inputs.config.definitions_hash();
+
+    // Tables.
+    for m in METRICS {
+        let Some(df) = frames.get(m.name) else {
+            continue;
+        };
+        let mut df = public(df);
+        let mut csv = Vec::new();
+        write_frame(&df, Format::Csv, &mut csv)?;
+        write(&dir.join("tables").join(format!("{}.csv", m.name)), &csv)?;
+        let path = dir.join("tables").join(format!("{}.parquet", m.name));
+        let file =
+            std::fs::File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+        ParquetWriter::new(file)
+            .finish(&mut df)
+            .context(|| format!("cannot write `{}`", path.display()))?;
+        if m.name == "lint" {
+            write(&dir.join("lint.csv"), &csv)?;
+        }
+    }
+
+    // Charts.
+    let bar = progress.count(FIGURES.len() as u64, "charts");
+    let mut svgs: BTreeMap<&str, String> = BTreeMap::new();
+    for (name, _) in FIGURES {
+        bar.set_message(name);
+        if let Some(c) = figures::figure(name, &frames, &notes) {
+            let svg = chart::to_svg(&c)?;
+            write(&dir.join("charts").join(format!("{name}.svg")), &svg)?;
+            write(
+                &dir.join("charts").join(format!("{name}.png")),
+                chart::to_png(&c)?,
+            )?;
+            svgs.insert(name, svg);
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+
+    // Summary with the change since the previous report.
+    let previous = previous_summary(root, &date);
+    let values = headline_values(&frames);
+    let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut headline = serde_json::Map::new();
+    for (key, _, v, unit) in &values {
+        let json = match (v, unit) {
+            (Some(x), Unit::Count) => serde_json::Value::from(x.round() as i64),
+            (Some(x), _) => serde_json::Value::from(*x),
+            (None, _) => serde_json::Value::Null,
+        };
+        headline.insert(key.to_string(), json);
+    }
+    let summary = serde_json::json!({
+        "as_of": format_timestamp(p.as_of),
+        "from": p.from.to_string(),
+        "to": p.to.to_string(),
+        "definitions_hash": hash,
+        "headline": headline,
+        "previous_report": previous.as_ref().map(|(d, _)| d.clone()),
+        "generated_at": generated_at,
+    });
+    write(
+        &dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary).expect("json") + "\n",
+    )?;
+    let definitions_md = definitions::markdown(inputs.config, &hash);
+    write(&dir.join("definitions.md"), &definitions_md)?;
+
+    // The page.
+    let headlines = values
+        .iter()
+        .map(|(key, label, v, unit)| {
+            let rate = &(*unit == Unit::Rate);
+            let show = |x: f64| match unit {
+                Unit::Rate => format!("{:.1}%", x * 100.0),
+                Unit::Count => crate::progress::thousands(x.round().max(0.0) as u64),
+                Unit::Days => format!("{x:.1}"),
+                Unit::Money => chart::human(x, false),
+            };
+            let change = previous.as_ref().and_then(|(d, prev)| {
+                let before = prev["headline"][*key].as_f64()?;
+                let now = (*v)?;
+                let delta = if *rate {
+                    format!("{:+.1} pts", (now - before) * 100.0)
+                } else {
+                    format!("{:+}", chart::human(now - before, false))
+                };
+                Some(format!("{delta} since {d}"))
+            });
+            html::Headline {
+                label: label.to_string(),
+                value: v.map(show).unwrap_or_else(|| "—".into()),
+                change,
+            }
+        })
+        .collect();
+    let figure_of = |metric: &str| -> Vec<String> {
+        FIGURES
+            .iter()
+            .filter(|(_, m)| *m == metric)
+            .filter_map(|(f, _)| svgs.get(f).cloned())
+            .collect()
+    };
+    let sections = METRICS
+        .iter()
+        .filter(|m| m.name != "lint")
+        .map(|m| html::Section {
+            id: m.name.to_string(),
+            title: m.name.to_string(),
+            definition: format!("{} (exact rules: docs/metrics.md)", capitalise(m.summary)),
+            charts: figure_of(m.name),
+            table: frames.get(m.name).cloned(),
+            skipped: skipped.get(m.name).cloned(),
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    if inputs.is_sample {
+        warnings.push(
+            "This report is built on the bundled synthetic sample, not your data.".to_string(),
+        );
+    }
+    if crate::config::Config::default().definitions == inputs.config.definitions {
+        warnings.push("The glossary still holds funnel init's placeholder definitions: nobody has reviewed them.".into());
+    }
+    let mut manifest_rows = vec![
+        (
+            "definitions".to_string(),
+            format!("{} ({})", hash, inputs.source),
+        ),
+        ("as of".to_string(), format_timestamp(p.as_of)),
+        ("range".to_string(), notes.range.clone()),
+    ];
+    if let Some(m) = inputs.manifest {
+        for (t, n) in &m.tables {
+            manifest_rows.push((
+                format!("table {t}"),
+                format!("{} rows", crate::progress::thousands(*n)),
+            ));
+        }
+        if let Some(run) = m.runs.last() {
+            manifest_rows.push((
+                "last ingest".into(),
+                format!("{} ({})", run.finished_at, run.version),
+            ));
+            for input in &run.inputs {
+                manifest_rows.push((
+                    format!("input {}", input.table),
+                    format!(
+                        "{} · {} rows · blake3 {}",
+                        input.path,
+                        input.rows,
+                        &input.blake3[..16]
+                    ),
+                ));
+            }
+        }
+    }
+    let page = html::Page {
+        title: format!("Funnel report — as of {date}"),
+        subtitle: format!(
+            "Range {} · definitions {} · time zone {} · amounts in {}",
+            notes.range,
+            &hash[..12],
+            inputs.config.calendar.timezone,
+            inputs.config.currency.base
+        ),
+        warnings,
+        headlines,
+        sections,
+        lint: frames.get("lint"),
+        config: inputs.config,
+        manifest_rows,
+        generated_at,
+    };
+    write(&dir.join("index.html"), html::render(&page))?;
+    point_latest(root, &date)?;
+    Ok(dir)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// `root/latest` → the newest report folder (a symlink, replaced atomically).
+fn point_latest(root: &Path, date: &str) -> Result<()> {
+    let tmp = root.join(format!(".latest-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(date, &tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+    let latest = root.join("latest");
+    std::fs::rename(&tmp, &latest).map_err(|e| Error::io("cannot repoint", &latest, e))
+}
