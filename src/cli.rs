@@ -26,10 +26,12 @@ computes the numbers both teams are accountable for, with the definitions from \
 one reviewed file, funnel.toml.
 
 Getting started:
+  funnel report                       the shared report on the bundled sample
   funnel init                         write funnel.toml with documented defaults
   funnel generate --out exports       make a realistic synthetic export to try things on
   funnel ingest exports               load an export into ./data/warehouse
-  funnel sql \"SELECT source, count(*) AS leads FROM leads GROUP BY source\"
+  funnel metrics waterfall            one metric, with its definition
+  funnel run exports                  the nightly job: ingest, then report
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or definitions error, 3 invalid input data.";
 

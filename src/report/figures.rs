@@ -239,6 +239,13 @@ fn sales_cycle(hist: &DataFrame, stats: &DataFrame, n: &Notes) -> Option<Chart> 
 }
 
 fn stage_time(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    // Terminal stages have no durations: the chart shows the stages with stays.
+    let stays = floats(df, "stays");
+    let keep: Vec<usize> = (0..df.height())
+        .filter(|i| stays[*i].unwrap_or(0.0) > 0.0)
+        .collect();
+    let pick = |v: Vec<Option<f64>>| keep.iter().map(|i| v[*i]).collect::<Vec<_>>();
+    let stages = strings(df, "stage");
     Some(Chart {
         title: "Days opportunities spend in each stage".into(),
         subtitle: format!(
@@ -250,10 +257,10 @@ fn stage_time(df: &DataFrame, n: &Notes) -> Option<Chart> {
         footnote: n.foot("stays that ended in range"),
         percent: false,
         kind: Kind::Bars {
-            categories: strings(df, "stage"),
+            categories: keep.iter().map(|i| stages[*i].clone()).collect(),
             series: vec![
-                Series::new("median", floats(df, "median_days")),
-                Series::new("90th percentile", floats(df, "p90_days")),
+                Series::new("median", pick(floats(df, "median_days"))),
+                Series::new("90th percentile", pick(floats(df, "p90_days"))),
             ],
             reference: None,
         },
@@ -443,10 +450,21 @@ fn revenue_share(df: &DataFrame, n: &Notes) -> Option<Chart> {
         footnote: n.foot("won opportunities closed in range"),
         percent: false,
         kind: Kind::Stacked {
-            categories: periods,
+            categories: periods.iter().map(|p| quarter_label(p)).collect(),
             series,
         },
     })
+}
+
+/// `2026-04-01` → `2026 Q2` (calendar quarters).
+fn quarter_label(date: &str) -> String {
+    match (
+        date.get(..4),
+        date.get(5..7).and_then(|m| m.parse::<u32>().ok()),
+    ) {
+        (Some(y), Some(m)) => format!("{y} Q{}", (m - 1) / 3 + 1),
+        _ => date.to_string(),
+    }
 }
 
 fn attribution(df: &DataFrame, n: &Notes) -> Option<Chart> {
