@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::query::QueryFlags;
 use crate::commands::{
-    ChartArgs, Command, GenerateArgs, GlobalOptions, IngestArgs, InitArgs, Invocation, MetricsArgs,
-    ReportArgs, RunArgs, SqlArgs,
+    ChartArgs, Command, DefinitionsAction, DiffFormat, GenerateArgs, GlobalOptions, IngestArgs,
+    InitArgs, Invocation, MetricsArgs, ReportArgs, RunArgs, SqlArgs,
 };
 use crate::config::AttributionModel;
 use crate::metrics::params::{Dim, Period};
@@ -304,8 +304,76 @@ nothing is written and the exit code says why (3 for bad input data).")]
         out: PathBuf,
     },
 
-    /// Print the glossary and the rules that implement it, as Markdown
-    Definitions,
+    /// The definitions: print the glossary, check it, diff two versions, approve
+    #[command(long_about = "\
+With no subcommand, print the glossary from [definitions] beside the rules that \
+implement each definition, as Markdown. `check` validates the definitions against the \
+warehouse; `diff` shows what a change of funnel.toml does to the numbers; `approve` \
+records a team's sign-off in funnel.toml.")]
+    Definitions {
+        #[command(subcommand)]
+        action: Option<DefinitionsCmd>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DefinitionsCmd {
+    /// Check the definitions against the data (exit 0 with warnings, 3 with errors)
+    #[command(long_about = "\
+Check the definitions against the warehouse: raw stage values in the data mapped to \
+nothing (with counts), a raw value mapped to two stages, sources missing from \
+[sources], currencies without a rate, empty or placeholder definitions, an SLA or a \
+conversion window no data satisfies. Exit 0 with warnings only, 3 with errors.")]
+    Check {
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Show a change of definitions and its effect on the headline numbers
+    #[command(long_about = "\
+Compare two definitions files: the changed rules in plain words, then the headline \
+numbers recomputed on the same warehouse under both (no re-ingest needed). OLD and NEW \
+are paths or git revisions such as HEAD~1:funnel.toml; NEW defaults to the current \
+definitions (--config or ./funnel.toml).
+
+Example:
+  funnel definitions diff HEAD~1:funnel.toml funnel.toml --format markdown")]
+    Diff {
+        /// The definitions before the change (path or REV:path)
+        #[arg(value_name = "OLD")]
+        old: String,
+
+        /// The definitions after the change [default: the current definitions]
+        #[arg(value_name = "NEW")]
+        new: Option<String>,
+
+        /// Output format
+        #[arg(long, value_enum, default_value_t = DiffFormatArg::Table)]
+        format: DiffFormatArg,
+
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Record a team's approval in funnel.toml (comments and layout kept)
+    Approve {
+        /// The team approving (marketing, sales, …)
+        #[arg(long)]
+        team: String,
+
+        /// Who approves
+        #[arg(long)]
+        by: String,
+
+        /// The approval date [default: today]
+        #[arg(long, value_name = "DATE")]
+        on: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DiffFormatArg {
+    Table,
+    Markdown,
+    Html,
 }
 
 fn format_of(format: FormatArg) -> Format {
@@ -480,7 +548,29 @@ impl Cli {
                 replace,
                 out,
             }),
-            Commands::Definitions => Command::Definitions,
+            Commands::Definitions { action } => Command::Definitions(action.map(|a| match a {
+                DefinitionsCmd::Check { range } => DefinitionsAction::Check {
+                    query: range.flags(),
+                },
+                DefinitionsCmd::Diff {
+                    old,
+                    new,
+                    format,
+                    range,
+                } => DefinitionsAction::Diff {
+                    old,
+                    new,
+                    format: match format {
+                        DiffFormatArg::Table => DiffFormat::Table,
+                        DiffFormatArg::Markdown => DiffFormat::Markdown,
+                        DiffFormatArg::Html => DiffFormat::Html,
+                    },
+                    query: range.flags(),
+                },
+                DefinitionsCmd::Approve { team, by, on } => {
+                    DefinitionsAction::Approve { team, by, on }
+                }
+            })),
         };
         Invocation { global, command }
     }

@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod generate;
 pub mod ingest;

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with `pub fn run(args, &Context) -> Result<()>`.
 //! The plain argument structs here are what `cli.rs` fills in.
 
+mod definitions;
 mod generate;
 pub(crate) mod ingest;
 mod init;
@@ -44,7 +45,7 @@ pub enum Command {
     Report(ReportArgs),
     Chart(ChartArgs),
     Run(RunArgs),
-    Definitions,
+    Definitions(Option<DefinitionsAction>),
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +103,31 @@ pub struct RunArgs {
     pub out: PathBuf,
 }
 
+#[derive(Debug, Clone)]
+pub enum DefinitionsAction {
+    Check {
+        query: query::QueryFlags,
+    },
+    Diff {
+        old: String,
+        new: Option<String>,
+        format: DiffFormat,
+        query: query::QueryFlags,
+    },
+    Approve {
+        team: String,
+        by: String,
+        on: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffFormat {
+    Table,
+    Markdown,
+    Html,
+}
+
 /// What every command may need: the reporter, and on demand the definitions.
 pub struct Context {
     pub global: GlobalOptions,
@@ -133,6 +159,6 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Report(args) => report::report(args, &ctx),
         Command::Chart(args) => report::chart(args, &ctx),
         Command::Run(args) => report::run(args, &ctx),
-        Command::Definitions => report::definitions(&ctx),
+        Command::Definitions(action) => definitions::run(action, &ctx),
     }
 }

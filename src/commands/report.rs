@@ -95,12 +95,3 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<()> {
         ctx,
     )
 }
-
-pub fn definitions(ctx: &Context) -> Result<()> {
-    let (config, _) = ctx.config()?;
-    print!(
-        "{}",
-        report::definitions::markdown(&config, &config.definitions_hash())
-    );
-    Ok(())
-}

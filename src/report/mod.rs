@@ -193,16 +193,55 @@ fn public(df: &DataFrame) -> DataFrame {
 }
 
 /// How a headline number reads.
-#[derive(Clone, Copy, PartialEq)]
-enum Unit {
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Unit {
     Count,
     Rate,
     Money,
     Days,
 }
 
+/// A headline number as people read it.
+pub fn format_value(x: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Rate => format!("{:.1}%", x * 100.0),
+        Unit::Count => crate::progress::thousands(x.round().max(0.0) as u64),
+        Unit::Days => format!("{x:.1}"),
+        Unit::Money => chart::human(x, false),
+    }
+}
+
+/// The metrics the headline numbers come from.
+pub const HEADLINE_METRICS: [&str; 6] = [
+    "waterfall",
+    "sla",
+    "win-rate",
+    "cycle",
+    "revenue-share",
+    "velocity",
+];
+
+/// A headline number: (key, label, value, unit).
+pub type HeadlineValue = (&'static str, &'static str, Option<f64>, Unit);
+
+/// The headline numbers computed on their own (for `definitions diff`); metrics
+/// whose tables are missing give no value.
+pub fn headline(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
+    let mut frames = Frames::new();
+    for m in HEADLINE_METRICS {
+        match metrics::compute(m, inputs.tables, inputs.params, inputs.manifest) {
+            Ok(df) => {
+                frames.insert(m.to_string(), df);
+            }
+            Err(Error::Data(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(headline_values(&frames))
+}
+
 /// The headline numbers: (key, label, value, unit).
-fn headline_values(frames: &Frames) -> Vec<(&'static str, &'static str, Option<f64>, Unit)> {
+fn headline_values(frames: &Frames) -> Vec<HeadlineValue> {
     let get = |metric: &str, key: Option<(&str, &str)>, column: &str| -> Option<f64> {
         let df = frames.get(metric)?;
         let df = match key {
@@ -369,12 +408,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
         .iter()
         .map(|(key, label, v, unit)| {
             let rate = &(*unit == Unit::Rate);
-            let show = |x: f64| match unit {
-                Unit::Rate => format!("{:.1}%", x * 100.0),
-                Unit::Count => crate::progress::thousands(x.round().max(0.0) as u64),
-                Unit::Days => format!("{x:.1}"),
-                Unit::Money => chart::human(x, false),
-            };
+            let show = |x: f64| format_value(x, *unit);
             let change = previous.as_ref().and_then(|(d, prev)| {
                 let before = prev["headline"][*key].as_f64()?;
                 let now = (*v)?;
@@ -417,9 +451,8 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
             "This report is built on the bundled synthetic sample, not your data.".to_string(),
         );
     }
-    if crate::config::Config::default().definitions == inputs.config.definitions {
-        warnings.push("The glossary still holds funnel init's placeholder definitions: nobody has reviewed them.".into());
-    }
+    let approval = crate::contract::approval::status(inputs.config, &hash);
+    warnings.extend(approval.warnings.iter().cloned());
     let mut manifest_rows = vec![
         (
             "definitions".to_string(),
@@ -456,7 +489,8 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
     let page = html::Page {
         title: format!("Funnel report — as of {date}"),
         subtitle: format!(
-            "Range {} · definitions {} · time zone {} · amounts in {}",
+            "{} · range {} · definitions {} · time zone {} · amounts in {}",
+            approval.headline,
             notes.range,
             &hash[..12],
             inputs.config.calendar.timezone,
