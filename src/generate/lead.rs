@@ -101,7 +101,7 @@ impl<'a> Simulation<'a> {
         let mut touches: Vec<Touch> = Vec::new();
 
         // Marketing touches before the lead exists (anonymous visits, later matched).
-        let pre = rng.count(if marketing_sourced { 4.0 } else { 1.0 });
+        let pre = rng.count(if marketing_sourced { 5.0 } else { 1.5 });
         for _ in 0..pre {
             let t = created - (rng.uniform() * 60.0 * DAY as f64) as i64 - 60;
             touches.push(self.marketing_touch(t, &mut rng));
@@ -248,7 +248,7 @@ impl<'a> Simulation<'a> {
             }
         }
         let mut t = created + rng.lognormal(5.0 * DAY as f64, 0.5) as i64;
-        for _ in 0..rng.count(12.0) + 2 {
+        for _ in 0..rng.count(15.0) + 2 {
             if t >= nurture_until.min(end) {
                 break;
             }
