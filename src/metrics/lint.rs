@@ -73,8 +73,15 @@ fn concat_ids(parts: Vec<LazyFrame>) -> Option<LazyFrame> {
 pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<DataFrame> {
     let mut findings = Vec::new();
     let known_leads = tables.leads.clone().map(|l| l.select([col("lead_id")]));
-    let opps = opportunities(tables, p);
-    let funnel = lead_funnel(tables, p);
+    // Computed once: every check below reads them.
+    let opps = match opportunities(tables, p) {
+        Some(o) => Some(collect(o, "lint")?.lazy()),
+        None => None,
+    };
+    let funnel = match lead_funnel(tables, p) {
+        Some(f) => Some(collect(f, "lint")?.lazy()),
+        None => None,
+    };
 
     // duplicate_keys_merged: rows that collapsed into another with the same key within
     // one input, as recorded by the latest ingest.

@@ -5,10 +5,9 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
-use super::funnel::default_pairs;
 use super::model::{
     collect, days_between, in_lookback, in_range, lead_funnel, opportunities, quantile,
-    rate_columns, ratio, split, us, with_period, Tables, STAGES,
+    rate_columns, ratio, split, us, Tables, STAGES,
 };
 use super::params::{local_date, local_midnight, Params, Period, MICROS_PER_DAY};
 use super::stats::aggregate;
@@ -138,16 +137,18 @@ impl RateBook {
         };
         let won = || col("status").eq(lit("won"));
         let df = collect(
-            opps.group_by([col("owner_id")]).agg([
-                won().cast(DataType::Int64).sum().alias("won"),
-                len().cast(DataType::Int64).alias("closed"),
-                col("amount_base").filter(won()).sum().alias("won_amount"),
-                col("amount_base")
-                    .filter(won())
-                    .count()
-                    .cast(DataType::Int64)
-                    .alias("won_n"),
-            ]),
+            opps.group_by([col("owner_id")])
+                .agg([
+                    won().cast(DataType::Int64).sum().alias("won"),
+                    len().cast(DataType::Int64).alias("closed"),
+                    col("amount_base").filter(won()).sum().alias("won_amount"),
+                    col("amount_base")
+                        .filter(won())
+                        .count()
+                        .cast(DataType::Int64)
+                        .alias("won_n"),
+                ])
+                .sort(["owner_id"], SortMultipleOptions::default()),
             "win rates",
         )?;
         let mut book = RateBook {
@@ -401,37 +402,71 @@ pub fn quota(tables: &Tables, p: &Params) -> Result<DataFrame> {
     Ok(DataFrame::new(n, cols).expect("equal lengths"))
 }
 
-/// Step rates for the reverse funnel: company-wide, leads whose `reached_at(from)` is in
-/// the quota lookback, monthly cohorts, mature cohorts only: Σ converted ÷ Σ entered.
-fn step_rate(tables: &Tables, p: &Params, from: usize, to: usize) -> Result<Option<f64>> {
-    let reach_from = format!("reached_{}", STAGES[from]);
-    let reach_to = format!("reached_{}", STAGES[to]);
+/// Step rates for the reverse funnel, in one pass over the lead funnel: company-wide,
+/// leads whose `reached_at(from)` is in the quota lookback, monthly cohorts, mature
+/// cohorts only (Σ converted ÷ Σ entered) — and the median mql → customer days over
+/// leads reaching customer in the lookback.
+///
+/// A monthly cohort is mature when `as_of ≥ its end + wait`, that is when its month
+/// ends by `as_of − wait`: exactly when `reached_at(from)` is before the start of the
+/// local month containing `as_of − wait`.
+fn step_rates(
+    tables: &Tables,
+    p: &Params,
+    pairs: &[(usize, usize)],
+) -> Result<(Vec<Option<f64>>, Option<f64>)> {
     let window = p.config.funnel.conversion_window_days;
     let wait = i64::from(window.max(p.config.funnel.maturity_days)) * MICROS_PER_DAY;
-    let lf = lead_funnel(tables, p)
-        .expect("leads checked")
-        .filter(in_lookback(
-            us(&reach_from),
-            p,
-            p.config.quota.lookback_days,
-        ));
-    let lf = with_period(lf, &reach_from, Period::Month, p)
-        .filter(lit(p.as_of).gt_eq(col("__period_end") + lit(wait)));
-    let mut conv = col(&reach_to).is_not_null();
-    if window > 0 {
-        conv = conv
-            .and(us(&reach_to).lt_eq(us(&reach_from) + lit(i64::from(window) * MICROS_PER_DAY)));
+    let last = local_date(p.as_of - wait, p.tz);
+    let mature_before = local_midnight(Period::Month.start_of(last, &p.config), p.tz);
+    let mut aggs = Vec::new();
+    for (k, (from, to)) in pairs.iter().enumerate() {
+        let (rf, rt) = (
+            format!("reached_{}", STAGES[*from]),
+            format!("reached_{}", STAGES[*to]),
+        );
+        let cohort = in_lookback(us(&rf), p, p.config.quota.lookback_days)
+            .and(us(&rf).lt(lit(mature_before)));
+        let mut conv = col(rt.as_str()).is_not_null();
+        if window > 0 {
+            conv = conv.and(us(&rt).lt_eq(us(&rf) + lit(i64::from(window) * MICROS_PER_DAY)));
+        }
+        aggs.push(
+            cohort
+                .clone()
+                .cast(DataType::Int64)
+                .sum()
+                .alias(format!("e{k}")),
+        );
+        aggs.push(
+            cohort
+                .and(conv)
+                .cast(DataType::Int64)
+                .sum()
+                .alias(format!("c{k}")),
+        );
     }
+    let to_customer = in_lookback(us("reached_customer"), p, p.config.quota.lookback_days)
+        .and(col("reached_mql").is_not_null());
+    aggs.push(
+        quantile(
+            days_between(us("reached_mql"), us("reached_customer")).filter(to_customer),
+            0.5,
+        )
+        .alias("median"),
+    );
     let df = collect(
-        lf.select([
-            len().cast(DataType::Int64).alias("entered"),
-            conv.cast(DataType::Int64).sum().alias("converted"),
-        ]),
+        lead_funnel(tables, p).expect("leads checked").select(aggs),
         "reverse-funnel",
     )?;
-    let entered = i64_at(&df, "entered", 0).unwrap_or(0);
-    let converted = i64_at(&df, "converted", 0).unwrap_or(0);
-    Ok((entered > 0).then(|| converted as f64 / entered as f64))
+    let rates = (0..pairs.len())
+        .map(|k| {
+            let e = i64_at(&df, &format!("e{k}"), 0).unwrap_or(0);
+            let c = i64_at(&df, &format!("c{k}"), 0).unwrap_or(0);
+            (e > 0).then(|| c as f64 / e as f64)
+        })
+        .collect();
+    Ok((rates, f64_at(&df, "median", 0)))
 }
 
 /// `ceil(previous ÷ rate − 1e-9)`; a need of 0 is 0; a missing or zero rate gives null.
@@ -469,30 +504,8 @@ pub fn reverse_funnel(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let rows: Vec<QuotaRow> = current.into_values().collect();
     let (won, _) = won_and_open(tables, p, &rows)?;
     let book = RateBook::new(tables, p)?;
-    let pairs = default_pairs();
-    let rate_of = |from: usize| -> Result<Option<f64>> {
-        let (a, b) = pairs
-            .iter()
-            .find(|(a, _)| *a == from)
-            .copied()
-            .expect("pair exists");
-        step_rate(tables, p, a, b)
-    };
-    let steps = [rate_of(3)?, rate_of(2)?, rate_of(1)?, rate_of(0)?];
-    // Median mql → customer days over leads reaching customer in the lookback.
-    let median = {
-        let lf = lead_funnel(tables, p).expect("leads checked").filter(
-            in_lookback(us("reached_customer"), p, p.config.quota.lookback_days)
-                .and(col("reached_mql").is_not_null()),
-        );
-        let df = collect(
-            lf.select([
-                quantile(days_between(us("reached_mql"), us("reached_customer")), 0.5).alias("m"),
-            ]),
-            "reverse-funnel",
-        )?;
-        f64_at(&df, "m", 0)
-    };
+    // sql → opportunity, sal → sql, mql → sal, lead → mql.
+    let (steps, median) = step_rates(tables, p, &[(3, 4), (2, 3), (1, 2), (0, 1)])?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
     let deadline = |end: chrono::NaiveDate| -> Option<i32> {
         let m = median?;
