@@ -208,9 +208,9 @@ fn weight(model: AttributionModel) -> Expr {
     }
 }
 
-/// Credits per path touch (or `(no touch)` opportunity) for each model, for the
-/// opportunities of `basis`: columns `model`, `channel`, `campaign_id`, `__w`,
-/// `__credit`, the split keys. Paths: counted touches of the linked lead whose team is
+/// Weights per path touch (or `(no touch)` opportunity) for the opportunities of
+/// `basis`: the split keys, `channel`, `campaign_id`, `amount_base` and one
+/// `__w_<model>` column per model (credit = weight × amount). Paths: counted touches of the linked lead whose team is
 /// in `touch_teams`, `created − lookback < occurred_at ≤ created`, ordered by
 /// (occurred_at, touch_id).
 pub fn credits(
@@ -322,30 +322,23 @@ pub fn credits(
             lit("(no touch)").alias("__channel"),
             lit("(no touch)").alias("__touch_campaign"),
         ]);
-    let mut parts = Vec::new();
+    // One row per path touch (or touchless opportunity), one weight per model.
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.extend([
+        col("__channel").alias("channel"),
+        col("__touch_campaign").alias("campaign_id"),
+        col("amount_base"),
+    ]);
+    let mut touchless = sel.clone();
     for model in models {
-        let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-        sel.extend([
-            lit(model_name(*model)).alias("model"),
-            col("__channel").alias("channel"),
-            col("__touch_campaign").alias("campaign_id"),
-            weight(*model).alias("__w"),
-            col("amount_base"),
-        ]);
-        parts.push(paths.clone().select(sel));
-        let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-        sel.extend([
-            lit(model_name(*model)).alias("model"),
-            col("__channel").alias("channel"),
-            col("__touch_campaign").alias("campaign_id"),
-            lit(1.0).alias("__w"),
-            col("amount_base"),
-        ]);
-        parts.push(no_touch.clone().select(sel));
+        sel.push(weight(*model).alias(format!("__w_{}", model_name(*model))));
+        touchless.push(lit(1.0).alias(format!("__w_{}", model_name(*model))));
     }
-    concat(parts, UnionArgs::default())
-        .expect("same schema")
-        .with_column((col("__w") * col("amount_base")).alias("__credit"))
+    concat(
+        [paths.select(sel), no_touch.select(touchless)],
+        UnionArgs::default(),
+    )
+    .expect("same schema")
 }
 
 /// **attribution** — Bases: `won` (won opportunities with `closed_at` in range) and
@@ -398,13 +391,36 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
             "channel"
         };
         let mut group: Vec<String> = keys.clone();
-        group.extend(["model".to_string(), group_col.to_string()]);
-        let agg = credits(tables, p, b, &keys, &models)
+        group.push(group_col.to_string());
+        let mut aggs = Vec::new();
+        for m in &models {
+            let w = format!("__w_{}", model_name(*m));
+            aggs.push(col(w.as_str()).sum().alias(format!("{w}_n")));
+            aggs.push(
+                (col(w.as_str()) * col("amount_base"))
+                    .sum()
+                    .alias(format!("{w}_a")),
+            );
+        }
+        let wide = credits(tables, p, b, &keys, &models)
             .group_by(group.iter().map(|g| col(g.as_str())).collect::<Vec<_>>())
-            .agg([
-                col("__credit").sum().alias("credited_amount"),
-                col("__w").sum().alias("credited_opportunities"),
-            ])
+            .agg(aggs)
+            .cache();
+        let per_model: Vec<LazyFrame> = models
+            .iter()
+            .map(|m| {
+                let w = format!("__w_{}", model_name(*m));
+                let mut sel: Vec<Expr> = group.iter().map(|g| col(g.as_str())).collect();
+                sel.extend([
+                    lit(model_name(*m)).alias("model"),
+                    col(format!("{w}_a")).alias("credited_amount"),
+                    col(format!("{w}_n")).alias("credited_opportunities"),
+                ]);
+                wide.clone().select(sel)
+            })
+            .collect();
+        let agg = concat(per_model, UnionArgs::default())
+            .expect("same schema")
             .filter(col("credited_opportunities").gt(lit(1e-12)));
         let joined = if keys.is_empty() {
             agg.cross_join(totals, None)
@@ -489,7 +505,12 @@ pub fn campaign_cost(tables: &Tables, p: &Params) -> Result<DataFrame> {
                         .and(col("campaign_id").neq(lit("(no touch)"))),
                 )
                 .group_by([col("campaign_id")])
-                .agg([col("__credit").sum().alias("attributed_won")]),
+                .agg([
+                    (col(format!("__w_{}", model_name(p.config.attribution.model)))
+                        * col("amount_base"))
+                    .sum()
+                    .alias("attributed_won"),
+                ]),
         )
     } else {
         None

@@ -28,33 +28,56 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
         ("mql", "reached_mql", 1),
         ("sql", "reached_sql", 3),
     ];
+    // One join of the touches with every cutoff, for leads in any milestone's cohort.
+    let in_any = milestones
+        .iter()
+        .map(|(name, _, _)| in_range(us(&format!("reached_{name}")), p))
+        .reduce(|a, b| a.or(b))
+        .expect("three milestones");
+    let cutoffs = funnel.clone().filter(in_any).select(
+        std::iter::once(col("lead_id"))
+            .chain(
+                milestones
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (_, c, _))| us(c).alias(format!("__c{k}"))),
+            )
+            .collect::<Vec<_>>(),
+    );
+    let per_lead = counted
+        .join(
+            cutoffs,
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("lead_id")])
+        .agg(
+            (0..milestones.len())
+                .map(|k| {
+                    us("occurred_at")
+                        .lt_eq(col(format!("__c{k}")))
+                        .cast(DataType::Int64)
+                        .sum()
+                        .alias(format!("__n{k}"))
+                })
+                .collect::<Vec<_>>(),
+        )
+        .cache();
     let mut parts = Vec::new();
     let mut keys = Vec::new();
-    for (order, (name, cutoff, _)) in milestones.iter().enumerate() {
+    for (order, (name, _, _)) in milestones.iter().enumerate() {
         let reach = format!("reached_{name}");
         let cohort = funnel
             .clone()
             .filter(in_range(us(&reach), p))
-            .with_column(col(*cutoff).alias("__cutoff"));
-        let per_lead = counted
-            .clone()
             .join(
-                cohort.clone().select([col("lead_id"), col("__cutoff")]),
-                [col("lead_id")],
-                [col("lead_id")],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .filter(us("occurred_at").lt_eq(us("__cutoff")))
-            .group_by([col("lead_id")])
-            .agg([len().cast(DataType::Int64).alias("__n")]);
-        let cohort = cohort
-            .join(
-                per_lead,
+                per_lead.clone(),
                 [col("lead_id")],
                 [col("lead_id")],
                 JoinArgs::new(JoinType::Left),
             )
-            .with_column(col("__n").fill_null(lit(0i64)));
+            .with_column(col(format!("__n{order}")).fill_null(lit(0i64)).alias("__n"));
         let (cohort, k) = split(cohort, Some(&reach), p)?;
         keys = k;
         let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
