@@ -153,7 +153,7 @@ impl<'a> Simulation<'a> {
             };
             events.push((t, if rng.chance(0.15) { "New" } else { "lead" }));
         }
-        if rng.chance(0.005) {
+        if rng.chance(0.005) && created + HOUR < end {
             events.push((created + HOUR, "Working - Contacted"));
         }
         let mut nurture_until = end;

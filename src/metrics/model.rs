@@ -318,15 +318,20 @@ pub fn leads(tables: &Tables, p: &Params) -> Option<LazyFrame> {
 /// Lifecycle events of known leads with `stage_idx` (null when unmapped), ordered
 /// within a lead by (time, stage order).
 pub fn lead_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
-    let events = tables.lead_stage_events.clone()?;
     let leads = tables.leads.clone()?;
+    Some(mapped_events(tables, p)?.semi_join(
+        leads.select([col("lead_id")]),
+        col("lead_id"),
+        col("lead_id"),
+    ))
+}
+
+/// Lifecycle events with `stage_idx`, of any lead (callers that join onto `leads`
+/// drop unknown leads themselves, and save a join).
+fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+    let events = tables.lead_stage_events.clone()?;
     Some(
         events
-            .semi_join(
-                leads.select([col("lead_id")]),
-                col("lead_id"),
-                col("lead_id"),
-            )
             .with_column(col("stage").str().to_lowercase().alias("__stage_norm"))
             .join(
                 stage_map(&p.config).lazy(),
@@ -436,17 +441,28 @@ pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     let leads = leads(tables, p)?;
     let mut lf = leads;
     // First sighting of each exact funnel stage in lifecycle events.
-    if let Some(events) = lead_events(tables, p) {
-        let aggs: Vec<Expr> = (0..FUNNEL)
+    // Unknown leads' events fall away in the left join onto `leads` below.
+    if let Some(events) = mapped_events(tables, p) {
+        // Conditional columns then plain minimums: polars' fast aggregation path
+        // (a filter inside the aggregation runs group by group).
+        let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+        let when_stage: Vec<Expr> = (0..FUNNEL)
             .map(|i| {
-                col("entered_at")
-                    .filter(col("stage_idx").eq(lit(i as i32)))
-                    .min()
+                when(col("stage_idx").eq(lit(i as i32)))
+                    .then(col("entered_at"))
+                    .otherwise(null_of(ts.clone()))
                     .alias(format!("__ev_{}", STAGES[i]))
             })
             .collect();
+        let aggs: Vec<Expr> = (0..FUNNEL)
+            .map(|i| col(format!("__ev_{}", STAGES[i])).min())
+            .collect();
         lf = lf.join(
-            events.group_by([col("lead_id")]).agg(aggs),
+            events
+                .filter(col("stage_idx").lt(lit(FUNNEL as i32)))
+                .with_columns(when_stage)
+                .group_by([col("lead_id")])
+                .agg(aggs),
             [col("lead_id")],
             [col("lead_id")],
             JoinArgs::new(JoinType::Left),
@@ -472,15 +488,19 @@ pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
         ))
     };
     if let Some(opps) = tables.opportunities.clone() {
+        let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
         let by_lead = opps
             .filter(col("lead_id").is_not_null())
+            .with_column(
+                when(col("status").eq(lit("won")))
+                    .then(col("closed_at"))
+                    .otherwise(null_of(ts))
+                    .alias("__won_closed"),
+            )
             .group_by([col("lead_id")])
             .agg([
                 col("created_at").min().alias("__opp_created"),
-                col("closed_at")
-                    .filter(col("status").eq(lit("won")))
-                    .min()
-                    .alias("__won_closed"),
+                col("__won_closed").min(),
             ]);
         lf = lf.join(
             by_lead,

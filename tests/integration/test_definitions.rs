@@ -335,3 +335,40 @@ fn diff_flags_a_time_zone_change_as_needing_reingest() {
         .stdout;
     assert!(out.contains("needs a re-ingest"), "{out}");
 }
+
+#[test]
+fn diff_reads_the_old_file_from_git() {
+    let wd = ingested("funnel");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(wd.path())
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    wd.write("funnel.toml", "[mql]\nsla_hours = 48\n");
+    git(&["init", "-q"]);
+    git(&["add", "funnel.toml"]);
+    git(&["commit", "-q", "-m", "definitions"]);
+    wd.write("funnel.toml", "[mql]\nsla_hours = 24\n");
+    let out = wd
+        .run(&with_range(&[
+            "definitions",
+            "diff",
+            "HEAD:funnel.toml",
+            "-q",
+        ]))
+        .ok()
+        .stdout;
+    assert!(out.contains("MQL SLA: 48 h → 24 h"), "{out}");
+    let run = wd
+        .run(&["definitions", "diff", "HEAD~5:funnel.toml"])
+        .expect_code(2);
+    assert!(run.stderr.contains("git"), "{}", run.stderr);
+}
