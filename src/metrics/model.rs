@@ -392,8 +392,27 @@ pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
 /// Counted touches (SPEC §5.1): rows of known leads whose action is in
 /// `count_actions`, after `dedupe_minutes`.
 pub fn counted_touches(tables: &Tables, p: &Params) -> Option<LazyFrame> {
-    let touches = tables.touches.clone()?;
-    let leads = tables.leads.clone()?;
+    counted_touches_of(tables, p, None)
+}
+
+/// Counted touches of the leads in `only` (a frame with `lead_id`), or of all leads.
+/// Narrowing first saves work on large touch tables; dedupe groups lie within one
+/// lead, so narrowing does not change which touches count.
+pub fn counted_touches_of(
+    tables: &Tables,
+    p: &Params,
+    only: Option<LazyFrame>,
+) -> Option<LazyFrame> {
+    let mut touches = tables.touches.clone()?;
+    let mut leads = tables.leads.clone()?.select([col("lead_id")]);
+    if let Some(only) = only {
+        let only = only
+            .select([col("lead_id")])
+            .filter(col("lead_id").is_not_null())
+            .unique(None, UniqueKeepStrategy::First);
+        leads = leads.semi_join(only, col("lead_id"), col("lead_id"));
+        touches = touches.semi_join(leads.clone(), col("lead_id"), col("lead_id"));
+    }
     let actions: Vec<String> = p
         .config
         .touches

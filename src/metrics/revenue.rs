@@ -4,8 +4,8 @@
 use polars::prelude::*;
 
 use super::model::{
-    collect, counted_touches, days_between, in_range, lead_funnel, null_of, opportunities, ratio,
-    split, to_base, us, Tables,
+    collect, counted_touches_of, days_between, in_range, lead_funnel, null_of, opportunities,
+    ratio, split, to_base, us, Tables,
 };
 use super::params::{Dim, Params, MICROS_PER_DAY};
 use super::stats::aggregate;
@@ -54,7 +54,7 @@ pub fn revenue_share(tables: &Tables, p: &Params) -> Result<DataFrame> {
     );
 
     // The influenced opportunities.
-    let influenced_ids = match counted_touches(tables, p) {
+    let influenced_ids = match counted_touches_of(tables, p, Some(won.clone())) {
         Some(t) => t
             .filter(col("team").eq(lit("marketing")))
             .select([col("lead_id"), us("occurred_at").alias("__t")])
@@ -229,12 +229,15 @@ pub fn credits(
             .map(|t| crate::config::norm(t))
             .collect::<Vec<_>>(),
     );
-    let mut touches = counted_touches(tables, p).expect("touches checked").filter(
-        col("team")
-            .str()
-            .to_lowercase()
-            .is_in(lit(teams).implode(false), false),
-    );
+    let basis = basis.cache();
+    let mut touches = counted_touches_of(tables, p, Some(basis.clone()))
+        .expect("touches checked")
+        .filter(
+            col("team")
+                .str()
+                .to_lowercase()
+                .is_in(lit(teams).implode(false), false),
+        );
     touches = match &tables.campaigns {
         Some(c) => touches.join(
             c.clone().select([

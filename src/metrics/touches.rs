@@ -4,8 +4,8 @@
 use polars::prelude::*;
 
 use super::model::{
-    collect, counted_touches, in_range, lead_events, lead_funnel, null_of, quantile, rate_columns,
-    split, us, Tables, DISQUALIFIED, RECYCLED,
+    collect, counted_touches_of, in_range, lead_events, lead_funnel, null_of, quantile,
+    rate_columns, split, us, Tables, DISQUALIFIED, RECYCLED,
 };
 use super::params::Params;
 use super::stats::{aggregate, histogram};
@@ -18,11 +18,6 @@ use crate::error::Result;
 /// time). No lookback. `leads`, mean, median, p90 of touches, `zero_touch_leads`.
 pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let funnel = lead_funnel(tables, p).expect("leads checked").cache();
-    let counted = counted_touches(tables, p)
-        .expect("touches checked")
-        .filter(col("team").eq(lit("marketing")))
-        .select([col("lead_id"), col("occurred_at")])
-        .cache();
     let milestones = [
         ("lead", "created_at", 0),
         ("mql", "reached_mql", 1),
@@ -44,6 +39,11 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
             )
             .collect::<Vec<_>>(),
     );
+    let cutoffs = cutoffs.cache();
+    let counted = counted_touches_of(tables, p, Some(cutoffs.clone()))
+        .expect("touches checked")
+        .filter(col("team").eq(lit("marketing")))
+        .select([col("lead_id"), col("occurred_at")]);
     let per_lead = counted
         .join(
             cutoffs,
