@@ -242,14 +242,22 @@ fn json_text(names: &[String], rows: &[Vec<Cell>]) -> String {
     )
 }
 
+/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR)
+/// gets a leading `'`; numbers are numbers and stay as they are.
+fn csv_safe(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(t) if t.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{t}"),
+        Cell::List(items) => items.iter().map(csv_safe).collect::<Vec<_>>().join(";"),
+        other => other.text(),
+    }
+}
+
 fn csv_text(names: &[String], rows: &[Vec<Cell>]) -> Result<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| Error::Runtime(format!("cannot write CSV: {e}"));
     writer.write_record(names).map_err(err)?;
     for row in rows {
-        writer
-            .write_record(row.iter().map(Cell::text))
-            .map_err(err)?;
+        writer.write_record(row.iter().map(csv_safe)).map_err(err)?;
     }
     let bytes = writer
         .into_inner()

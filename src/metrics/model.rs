@@ -31,6 +31,10 @@ pub const DISQUALIFIED: i32 = 7;
 #[derive(Clone, Default)]
 pub struct Tables {
     pub present: std::collections::BTreeSet<&'static str>,
+    /// The lead funnel, when computed ahead for one set of definitions (a report
+    /// computes it once for all its metrics). Never set on tables shared between
+    /// definitions.
+    pub funnel: Option<DataFrame>,
     pub leads: Option<LazyFrame>,
     pub lead_stage_events: Option<LazyFrame>,
     pub touches: Option<LazyFrame>,
@@ -50,6 +54,7 @@ impl Tables {
         }
         Tables {
             present,
+            funnel: None,
             leads: map.remove("leads"),
             lead_stage_events: map.remove("lead_stage_events"),
             touches: map.remove("touches"),
@@ -457,6 +462,9 @@ pub fn counted_touches_of(
 /// One row per lead: its dimensions, `created_at`, the first sighting of each funnel
 /// stage (`seen_<stage>`) and its reach time (`reached_<stage>`), SPEC §5.
 pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+    if let Some(df) = &tables.funnel {
+        return Some(df.clone().lazy());
+    }
     let leads = leads(tables, p)?;
     let mut lf = leads;
     // First sighting of each exact funnel stage in lifecycle events.

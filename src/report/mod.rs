@@ -45,6 +45,12 @@ pub fn compute_frames(
     let p = inputs.params;
     let mut frames = Frames::new();
     let mut skipped = BTreeMap::new();
+    // Every metric here shares one set of definitions: compute the lead funnel once.
+    let mut tables = inputs.tables.clone();
+    if let Some(f) = crate::metrics::model::lead_funnel(&tables, p) {
+        tables.funnel = Some(crate::metrics::model::collect(f, "lead funnel")?);
+    }
+    let tables = &tables;
     let bar = progress.count(METRICS.len() as u64 + 5, "metrics");
     let variants: [(&str, &str, Params); 5] = [
         (
@@ -90,7 +96,7 @@ pub fn compute_frames(
     ];
     for m in METRICS {
         bar.set_message(m.name);
-        match metrics::compute(m.name, inputs.tables, p, inputs.manifest) {
+        match metrics::compute(m.name, tables, p, inputs.manifest) {
             Ok(df) => {
                 frames.insert(m.name.to_string(), df);
             }
@@ -105,7 +111,7 @@ pub fn compute_frames(
         if frames.contains_key(name) {
             frames.insert(
                 key.to_string(),
-                metrics::compute(name, inputs.tables, &params, inputs.manifest)?,
+                metrics::compute(name, tables, &params, inputs.manifest)?,
             );
         }
         bar.inc(1);

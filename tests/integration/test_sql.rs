@@ -76,3 +76,29 @@ fn lead_funnel_view_has_reach_times() {
          L4,marketing,,2025-02-12T00:00:00Z,\n"
     );
 }
+
+#[test]
+fn csv_output_defuses_spreadsheet_formulas() {
+    let wd = Workdir::new();
+    wd.write(
+        "e/leads.csv",
+        "lead_id,created_at,source\nL1,2025-01-01,=cmd|' /C calc'!A0\nL2,2025-01-02,@SUM(1)\nL3,2025-01-03,webinar\n",
+    );
+    wd.run(&["ingest", "e", "-q"]).ok();
+    let out = wd.sql("SELECT lead_id, source, -1 AS n FROM leads ORDER BY lead_id");
+    assert_eq!(
+        out,
+        "lead_id,source,n\nL1,'=cmd|' /C calc'!A0,-1\nL2,'@SUM(1),-1\nL3,webinar,-1\n"
+    );
+    // The warehouse keeps the value as exported.
+    let json = wd
+        .run(&[
+            "sql",
+            "SELECT source FROM leads WHERE lead_id = 'L1'",
+            "--format",
+            "json",
+        ])
+        .ok()
+        .stdout;
+    assert!(json.contains("\"=cmd|' /C calc'!A0\""), "{json}");
+}
