@@ -1,21 +1,25 @@
 //! `funnel report`, `funnel chart`, `funnel run` and `funnel definitions`: the shared
 //! report and what feeds it.
 
-use super::query::{prepare, QueryFlags};
+use super::query::{prepare, Prepared, QueryFlags};
 use super::{ChartArgs, Context, IngestArgs, ReportArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::report::{self, chart, figures, Inputs};
 
-pub fn report(args: &ReportArgs, ctx: &Context) -> Result<()> {
-    let prep = prepare(ctx, &args.query)?;
-    let inputs = Inputs {
+fn inputs(prep: &Prepared) -> Inputs<'_> {
+    Inputs {
         tables: &prep.tables,
         params: &prep.params,
         config: &prep.config,
         source: &prep.source,
         manifest: prep.manifest.as_ref(),
         is_sample: prep.opened.is_sample,
-    };
+    }
+}
+
+pub fn report(args: &ReportArgs, ctx: &Context) -> Result<()> {
+    let prep = prepare(ctx, &args.query)?;
+    let inputs = inputs(&prep);
     let dir = report::build(&inputs, &args.out, &ctx.progress)?;
     ctx.progress
         .info(format!("wrote `{}`", dir.join("index.html").display()));
@@ -55,14 +59,7 @@ pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
         )));
     }
     let prep = prepare(ctx, &args.query)?;
-    let inputs = Inputs {
-        tables: &prep.tables,
-        params: &prep.params,
-        config: &prep.config,
-        source: &prep.source,
-        manifest: prep.manifest.as_ref(),
-        is_sample: prep.opened.is_sample,
-    };
+    let inputs = inputs(&prep);
     let frames = report::frames_for(figure, &inputs)?;
     let c = figures::figure(figure, &frames, &report::notes(&inputs))
         .ok_or_else(|| Error::Data(format!("chart `{figure}` has no data to draw")))?;

@@ -232,6 +232,39 @@ fn category_labels<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Categories `0..n` along x (labelled separately), values `0..top` up y, with the
+/// chart's axis descriptions.
+fn category_plane<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    chart: &Chart,
+    n: usize,
+    top: f64,
+) -> Result<ChartContext<'a, DB, Plane>> {
+    let mut ctx = ChartBuilder::on(plot)
+        .margin_left(30)
+        .margin_right(40)
+        .margin_top(10)
+        .x_label_area_size(70)
+        .y_label_area_size(110)
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)
+        .map_err(err)?;
+    let percent = chart.percent;
+    ctx.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_labels(6)
+        .y_label_formatter(&|v| human(*v, percent))
+        .y_desc(chart.y_desc.clone())
+        .x_desc(chart.x_desc.clone())
+        .axis_desc_style(font(AXIS_DESC_SIZE))
+        .label_style(font(TICK_SIZE))
+        .light_line_style(BACKGROUND)
+        .bold_line_style(GRID)
+        .draw()
+        .map_err(err)?;
+    Ok(ctx)
+}
+
 fn bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     chart: &Chart,
@@ -258,28 +291,8 @@ fn bars<DB: DrawingBackend>(
                 .chain(reference.map(|r| r.value)),
         )
     };
-    let mut ctx = ChartBuilder::on(&plot)
-        .margin_left(30)
-        .margin_right(40)
-        .margin_top(10)
-        .x_label_area_size(70)
-        .y_label_area_size(110)
-        .build_cartesian_2d(0f64..n as f64, 0f64..top)
-        .map_err(err)?;
+    let mut ctx = category_plane(&plot, chart, n, top)?;
     let percent = chart.percent;
-    ctx.configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .y_labels(6)
-        .y_label_formatter(&|v| human(*v, percent))
-        .y_desc(chart.y_desc.clone())
-        .x_desc(chart.x_desc.clone())
-        .axis_desc_style(font(AXIS_DESC_SIZE))
-        .label_style(font(TICK_SIZE))
-        .light_line_style(BACKGROUND)
-        .bold_line_style(GRID)
-        .draw()
-        .map_err(err)?;
     let k = if stacked { 1 } else { series.len().max(1) };
     let width = 0.7 / k as f64;
     let mut base = vec![0.0; n];
@@ -356,28 +369,7 @@ fn lines<DB: DrawingBackend>(
             .iter()
             .flat_map(|s| s.values.iter().flatten().copied()),
     );
-    let mut ctx = ChartBuilder::on(&plot)
-        .margin_left(30)
-        .margin_right(40)
-        .margin_top(10)
-        .x_label_area_size(70)
-        .y_label_area_size(110)
-        .build_cartesian_2d(0f64..n as f64, 0f64..top)
-        .map_err(err)?;
-    let percent = chart.percent;
-    ctx.configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .y_labels(6)
-        .y_label_formatter(&|v| human(*v, percent))
-        .y_desc(chart.y_desc.clone())
-        .x_desc(chart.x_desc.clone())
-        .axis_desc_style(font(AXIS_DESC_SIZE))
-        .label_style(font(TICK_SIZE))
-        .light_line_style(BACKGROUND)
-        .bold_line_style(GRID)
-        .draw()
-        .map_err(err)?;
+    let mut ctx = category_plane(&plot, chart, n, top)?;
     for (j, s) in series.iter().enumerate() {
         let c = color(j);
         let points: Vec<(usize, f64)> = s

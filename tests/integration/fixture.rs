@@ -25,6 +25,23 @@ pub fn ingested(name: &str) -> Workdir {
     wd
 }
 
+/// The range most fixtures use: the first quarter of 2025, as of mid-June.
+pub const RANGE: [&str; 6] = [
+    "--from",
+    "2025-01-01",
+    "--to",
+    "2025-03-31",
+    "--as-of",
+    "2025-06-15",
+];
+
+/// `args` followed by `RANGE`.
+pub fn with_range<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    v.extend_from_slice(&RANGE);
+    v
+}
+
 /// `funnel metrics ARGS --format json`, parsed.
 pub fn metric(wd: &Workdir, args: &[&str]) -> Value {
     let mut all = vec!["metrics"];

@@ -1,22 +1,7 @@
 //! The definitions as a contract: checks, approval states, diff, approve.
 
-use crate::fixture::ingested;
+use crate::fixture::{ingested, with_range};
 use crate::workdir::Workdir;
-
-const RANGE: [&str; 6] = [
-    "--from",
-    "2025-01-01",
-    "--to",
-    "2025-03-31",
-    "--as-of",
-    "2025-06-15",
-];
-
-fn with_range<'a>(args: &[&'a str]) -> Vec<&'a str> {
-    let mut v = args.to_vec();
-    v.extend_from_slice(&RANGE);
-    v
-}
 
 #[test]
 fn check_reports_unmapped_values_sources_and_placeholders() {

@@ -12,16 +12,7 @@
 //! - L8 created 2024-12-20 (before the range): mql 01-02, sal 01-02 10:00.
 //! - L9 created 03-25: sal 03-27 *before* mql 03-28 (out of order).
 
-use crate::fixture::{approx, ingested, ints, metric, row, rows};
-
-const RANGE: [&str; 6] = [
-    "--from",
-    "2025-01-01",
-    "--to",
-    "2025-03-31",
-    "--as-of",
-    "2025-06-15",
-];
+use crate::fixture::{approx, ingested, ints, metric, row, rows, RANGE};
 
 fn args<'a>(name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec![name];

@@ -1,16 +1,7 @@
 //! The shared report: files, determinism, self-containment, charts, the browser.
 
-use crate::fixture::ingested;
+use crate::fixture::{ingested, RANGE};
 use crate::workdir::{tree, Workdir};
-
-const RANGE: [&str; 6] = [
-    "--from",
-    "2025-01-01",
-    "--to",
-    "2025-03-31",
-    "--as-of",
-    "2025-06-15",
-];
 
 fn report(wd: &Workdir) -> std::path::PathBuf {
     let mut args = vec!["report", "-q"];
