@@ -226,6 +226,10 @@ either lands completely or leaves the warehouse exactly as it was.")]
         /// Replace the tables present in the input instead of merging into them
         #[arg(long)]
         replace: bool,
+
+        /// Seconds to wait while another process writes the warehouse
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        lock_timeout: f64,
     },
 
     /// Run SQL over the warehouse tables
@@ -298,6 +302,10 @@ nothing is written and the exit code says why (3 for bad input data).")]
         /// Replace the tables present in the input instead of merging into them
         #[arg(long)]
         replace: bool,
+
+        /// Seconds to wait while another process writes the warehouse
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        lock_timeout: f64,
 
         /// The reports folder
         #[arg(long, value_name = "DIR", default_value = "reports")]
@@ -519,7 +527,15 @@ impl Cli {
                 seed,
                 months,
             }),
-            Commands::Ingest { inputs, replace } => Command::Ingest(IngestArgs { inputs, replace }),
+            Commands::Ingest {
+                inputs,
+                replace,
+                lock_timeout,
+            } => Command::Ingest(IngestArgs {
+                inputs,
+                replace,
+                lock_timeout,
+            }),
             Commands::Sql { query, format } => Command::Sql(SqlArgs {
                 query,
                 format: format_of(format),
@@ -542,10 +558,12 @@ impl Cli {
             Commands::Run {
                 inputs,
                 replace,
+                lock_timeout,
                 out,
             } => Command::Run(RunArgs {
                 inputs,
                 replace,
+                lock_timeout,
                 out,
             }),
             Commands::Definitions { action } => Command::Definitions(action.map(|a| match a {

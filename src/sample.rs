@@ -82,6 +82,7 @@ pub fn open_or_sample(
         &IngestOptions {
             inputs: vec![export],
             replace: false,
+            lock_timeout: std::time::Duration::ZERO,
         },
         &Progress::silent(),
     )?;

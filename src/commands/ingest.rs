@@ -17,6 +17,7 @@ pub fn run(args: &IngestArgs, ctx: &Context) -> Result<()> {
         &IngestOptions {
             inputs: args.inputs.clone(),
             replace: args.replace,
+            lock_timeout: std::time::Duration::from_secs_f64(args.lock_timeout),
         },
         &ctx.progress,
     )?;

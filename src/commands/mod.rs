@@ -66,6 +66,8 @@ pub struct GenerateArgs {
 pub struct IngestArgs {
     pub inputs: Vec<PathBuf>,
     pub replace: bool,
+    /// Seconds to wait for another writer.
+    pub lock_timeout: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +102,7 @@ pub struct ChartArgs {
 pub struct RunArgs {
     pub inputs: Vec<PathBuf>,
     pub replace: bool,
+    pub lock_timeout: f64,
     pub out: PathBuf,
 }
 

@@ -81,6 +81,7 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<()> {
         &IngestArgs {
             inputs: args.inputs.clone(),
             replace: args.replace,
+            lock_timeout: args.lock_timeout,
         },
         ctx,
     )?;

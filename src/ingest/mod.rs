@@ -30,6 +30,8 @@ pub struct IngestOptions {
     pub inputs: Vec<PathBuf>,
     /// Replace the tables present in the input instead of merging into them.
     pub replace: bool,
+    /// How long to wait for another writer to finish.
+    pub lock_timeout: std::time::Duration,
 }
 
 /// The outcome of an ingest, per table in the input.
@@ -158,6 +160,8 @@ pub fn ingest(
 ) -> Result<IngestSummary> {
     let started_at = now_rfc3339();
     let files = discover(&options.inputs, progress)?;
+    // One writer at a time; readers never see a partial version anyway.
+    let _lock = crate::model::lock::WriteLock::acquire(warehouse.root(), options.lock_timeout)?;
     let previous = warehouse.manifest()?;
     let tz = config.calendar.tz();
 

@@ -1,4 +1,5 @@
 //! The canonical tables: their schemas and the versioned Parquet warehouse.
 
 pub mod columns;
+pub mod lock;
 pub mod warehouse;

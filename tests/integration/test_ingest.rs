@@ -482,3 +482,74 @@ fn dates_and_amounts_have_their_declared_types() {
         "owner_id,period_start,period_end,amount\nR1,2025-01-01,2025-03-31,50000\n"
     );
 }
+
+#[test]
+fn one_writer_at_a_time_and_stale_locks_are_taken_over() {
+    let wd = Workdir::new();
+    wd.write("export/leads.csv", LEADS);
+    // A lock held by a live process (this test) makes a second writer give up at once,
+    // naming the holder.
+    let me = std::process::id();
+    wd.write(
+        "data/warehouse/.lock",
+        format!("{me} 2026-11-26T10:00:00Z\n"),
+    );
+    let run = wd.run(&["ingest", "export"]).expect_code(1);
+    assert!(
+        run.stderr.contains(&format!("process {me}")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("2026-11-26T10:00:00Z") && run.stderr.contains("--lock-timeout"),
+        "{}",
+        run.stderr
+    );
+    assert!(!wd.join("data/warehouse/current").exists());
+    // With a timeout it waits for the holder to finish.
+    let lock = wd.join("data/warehouse/.lock");
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        std::fs::remove_file(lock).unwrap();
+    });
+    wd.run(&["ingest", "export", "--lock-timeout", "20", "-q"])
+        .ok();
+    releaser.join().unwrap();
+    // A lock left by a dead process is stale: taken over.
+    wd.write("data/warehouse/.lock", "999999999 2026-01-01T00:00:00Z\n");
+    wd.run(&["ingest", "export", "-q"]).ok();
+    assert!(
+        !wd.join("data/warehouse/.lock").exists(),
+        "the lock is released"
+    );
+}
+
+#[test]
+fn two_concurrent_writers_both_land_whole() {
+    let wd = Workdir::new();
+    wd.run(&[
+        "generate", "--out", "a", "--leads", "3000", "--seed", "1", "-q",
+    ])
+    .ok();
+    wd.run(&[
+        "generate", "--out", "b", "--leads", "3000", "--seed", "2", "-q",
+    ])
+    .ok();
+    let bin = assert_cmd::cargo::cargo_bin("funnel");
+    let spawn = |input: &str| {
+        std::process::Command::new(&bin)
+            .current_dir(wd.path())
+            .args(["ingest", input, "--lock-timeout", "120", "-q"])
+            .spawn()
+            .unwrap()
+    };
+    let (mut x, mut y) = (spawn("a"), spawn("b"));
+    assert!(x.wait().unwrap().success());
+    assert!(y.wait().unwrap().success());
+    // Both landed, one after the other: two versions, and the two seeds' leads (same
+    // ids) merged into one table of 3,000.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&wd.read("data/warehouse/current/_manifest.json")).unwrap();
+    assert_eq!(manifest["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(wd.sql("SELECT count(*) AS n FROM leads"), "n\n3000\n");
+}
