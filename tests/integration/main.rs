@@ -4,6 +4,7 @@ mod fixture;
 mod workdir;
 
 mod test_cli;
+mod test_crash;
 mod test_definitions;
 mod test_generate;
 mod test_ingest;
