@@ -46,6 +46,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 struct GlobalArgs {
     /// Definitions file [default: ./funnel.toml if present, else built-in defaults]
     #[arg(long, global = true, value_name = "FILE")]
@@ -148,7 +149,7 @@ fn parse_filter(text: &str) -> Result<(Dim, String), String> {
 }
 
 const METRICS_LONG: &str = "\
-Compute one metric (SPEC §5) on the warehouse, with the definitions of funnel.toml \
+Compute one metric on the warehouse, with the definitions of funnel.toml \
 applied now: changing the definitions never needs a re-ingest. `funnel metrics --list` \
 names them all with their one-line definitions; docs/metrics.md has the exact rules.
 
