@@ -396,17 +396,8 @@ fn format_of(format: FormatArg) -> Format {
 /// The flags that shape a metric: range, as-of, split, filters, period.
 #[derive(Debug, Args, Clone)]
 struct QueryArgs {
-    /// First day of the range (YYYY-MM-DD, in calendar.timezone)
-    #[arg(long, value_name = "DATE")]
-    from: Option<chrono::NaiveDate>,
-
-    /// Last day of the range, inclusive
-    #[arg(long, value_name = "DATE")]
-    to: Option<chrono::NaiveDate>,
-
-    /// The as-of instant: YYYY-MM-DD, `now`, or an ISO timestamp [default: latest event]
-    #[arg(long, value_name = "WHEN")]
-    as_of: Option<String>,
+    #[command(flatten)]
+    range: RangeArgs,
 
     /// Split rows by a dimension (adds a first column)
     #[arg(long, value_enum, value_name = "DIM")]
@@ -444,9 +435,6 @@ struct RangeArgs {
 impl QueryArgs {
     fn flags(self, histogram: bool) -> QueryFlags {
         QueryFlags {
-            from: self.from,
-            to: self.to,
-            as_of: self.as_of,
             by: self.by.map(DimArg::dim),
             filters: self.filters,
             period: self.period.map(|p| match p {
@@ -465,6 +453,7 @@ impl QueryArgs {
                 ModelArg::TimeDecay => AttributionModel::TimeDecay,
             }),
             histogram,
+            ..self.range.flags()
         }
     }
 }

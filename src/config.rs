@@ -108,6 +108,23 @@ impl Default for Stages {
     }
 }
 
+impl Stages {
+    /// Each canonical stage with its raw values: funnel order, then recycled and
+    /// disqualified (the order that breaks ties and resolves double listings).
+    pub fn lists(&self) -> [(&'static str, &Vec<String>); 8] {
+        [
+            ("lead", &self.lead),
+            ("mql", &self.mql),
+            ("sal", &self.sal),
+            ("sql", &self.sql),
+            ("opportunity", &self.opportunity),
+            ("customer", &self.customer),
+            ("recycled", &self.recycled),
+            ("disqualified", &self.disqualified),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnknownValues {

@@ -46,7 +46,6 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
             AsOf::Now => chrono::Utc::now().timestamp_micros(),
             AsOf::Date(d) => local_midnight(d + chrono::Duration::days(1), tz) - 1,
             AsOf::Instant(t) => t,
-            AsOf::Latest => unreachable!("never parsed from text"),
         },
     };
     let params = Params::resolve(

@@ -7,7 +7,7 @@ use polars::prelude::*;
 
 use crate::config::{norm, Config, UnknownValues, PLACEHOLDER_MARK};
 use crate::error::Result;
-use crate::metrics::model::{collect, lead_funnel, stage_map, us, Tables};
+use crate::metrics::model::{collect, lead_funnel, us, Tables};
 use crate::metrics::params::{Params, MICROS_PER_DAY};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,19 +65,8 @@ fn listing(values: &[(String, i64)]) -> String {
 /// Checks that need no data: ambiguous mappings, unwritten prose.
 pub fn config_findings(c: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
-    let s = &c.stages;
-    let lists = [
-        ("lead", &s.lead),
-        ("mql", &s.mql),
-        ("sal", &s.sal),
-        ("sql", &s.sql),
-        ("opportunity", &s.opportunity),
-        ("customer", &s.customer),
-        ("recycled", &s.recycled),
-        ("disqualified", &s.disqualified),
-    ];
     let mut seen: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for (stage, list) in lists {
+    for (stage, list) in c.stages.lists() {
         for v in list.iter() {
             let stages = seen.entry(norm(v)).or_default();
             if !stages.contains(&stage) {
@@ -145,15 +134,9 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
 
     // Lifecycle values in the data mapped to nothing (all events, known lead or not).
     if tables.has("lead_stage_events") {
-        let events = tables.lead_stage_events.clone().expect("present");
-        let unmapped = events
-            .with_column(col("stage").str().to_lowercase().alias("__stage_norm"))
-            .join(
-                stage_map(c).lazy(),
-                [col("__stage_norm")],
-                [col("__stage_norm")],
-                JoinArgs::new(JoinType::Anti),
-            );
+        let unmapped = crate::metrics::model::mapped_events(tables, p)
+            .expect("present")
+            .filter(col("stage_idx").is_null());
         let values = counts(unmapped, "stage")?;
         if !values.is_empty() {
             out.push(Finding {

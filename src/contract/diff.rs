@@ -40,21 +40,8 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             old.calendar.week_start, new.calendar.week_start
         ));
     }
-    let stages = |c: &Config| {
-        let s = &c.stages;
-        [
-            ("lead", s.lead.clone()),
-            ("mql", s.mql.clone()),
-            ("sal", s.sal.clone()),
-            ("sql", s.sql.clone()),
-            ("opportunity", s.opportunity.clone()),
-            ("customer", s.customer.clone()),
-            ("recycled", s.recycled.clone()),
-            ("disqualified", s.disqualified.clone()),
-        ]
-    };
-    let (before, after) = (stages(old), stages(new));
-    fn find(list: &[(&'static str, Vec<String>)], value: &str) -> Option<&'static str> {
+    let (before, after) = (old.stages.lists(), new.stages.lists());
+    fn find(list: &[(&'static str, &Vec<String>)], value: &str) -> Option<&'static str> {
         list.iter()
             .find(|(_, vs)| vs.iter().any(|v| norm(v) == norm(value)))
             .map(|(s, _)| *s)

@@ -16,6 +16,14 @@ struct Finding {
     examples: Vec<String>,
 }
 
+/// The first exact sighting of each funnel stage, in funnel order.
+fn seen_columns() -> Vec<Expr> {
+    STAGES[..FUNNEL]
+        .iter()
+        .map(|s| col(format!("seen_{s}")))
+        .collect()
+}
+
 /// Counts the rows of `lf` and takes the five smallest distinct values of `id`.
 fn finding(check: &'static str, lf: Option<LazyFrame>, id: &str) -> Result<Finding> {
     let Some(lf) = lf else {
@@ -110,10 +118,7 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
     findings.push(finding(
         "stage_backfilled",
         funnel.clone().map(|f| {
-            let seen: Vec<Expr> = STAGES[..FUNNEL]
-                .iter()
-                .map(|s| col(format!("seen_{s}")))
-                .collect();
+            let seen = seen_columns();
             let mut cond = lit(false);
             for (i, stage) in seen.iter().enumerate().take(FUNNEL - 1) {
                 let later = seen[i + 1..]
@@ -132,10 +137,7 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
     findings.push(finding(
         "events_out_of_order",
         funnel.clone().map(|f| {
-            let seen: Vec<Expr> = STAGES[..FUNNEL]
-                .iter()
-                .map(|s| col(format!("seen_{s}")))
-                .collect();
+            let seen = seen_columns();
             let mut cond = lit(false);
             for (i, earlier) in seen.iter().enumerate() {
                 for later in &seen[i + 1..] {

@@ -18,7 +18,7 @@ use polars::prelude::*;
 use crate::config::UnknownValues;
 use crate::error::{Error, Result};
 use crate::model::warehouse::Manifest;
-use model::{collect, lead_events, Tables};
+use model::{collect, Tables};
 use params::{Dim, Params};
 
 /// Which split dimensions a metric accepts.
@@ -265,15 +265,8 @@ pub fn compute(
 /// unmapped (SPEC §5.1); the message lists the values.
 fn refuse_unmapped(tables: &Tables, p: &Params) -> Result<()> {
     let mut values = Vec::new();
-    let all_events = Tables {
-        // Events of unknown leads count too: map every event.
-        leads: tables.lead_stage_events.clone().map(|e| {
-            e.select([col("lead_id")])
-                .unique(None, UniqueKeepStrategy::First)
-        }),
-        ..tables.clone()
-    };
-    if let Some(e) = lead_events(&all_events, p) {
+    // Events of unknown leads count too.
+    if let Some(e) = model::mapped_events(tables, p) {
         values.push(e.filter(col("stage_idx").is_null()).select([col("stage")]));
     }
     if let (Some(e), Some(o)) = (

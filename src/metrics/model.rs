@@ -161,21 +161,10 @@ pub fn quantile(e: Expr, q: f64) -> Expr {
 /// Maps raw lifecycle values to canonical stage indices (SPEC §1, §5.1): trimmed,
 /// case-insensitive; a value listed under two stages maps to the first in order.
 pub fn stage_map(config: &Config) -> DataFrame {
-    let s = &config.stages;
-    let lists = [
-        &s.lead,
-        &s.mql,
-        &s.sal,
-        &s.sql,
-        &s.opportunity,
-        &s.customer,
-        &s.recycled,
-        &s.disqualified,
-    ];
     let mut seen = BTreeMap::new();
     let mut raw = Vec::new();
     let mut idx = Vec::new();
-    for (i, list) in lists.iter().enumerate() {
+    for (i, (_, list)) in config.stages.lists().iter().enumerate() {
         for value in list.iter() {
             let key = norm(value);
             if seen.insert(key.clone(), i).is_none() {
@@ -331,9 +320,9 @@ pub fn lead_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     ))
 }
 
-/// Lifecycle events with `stage_idx`, of any lead (callers that join onto `leads`
-/// drop unknown leads themselves, and save a join).
-fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+/// Lifecycle events with `stage_idx` (null when unmapped), of any lead, known or not
+/// (callers that join onto `leads` drop unknown leads themselves, and save a join).
+pub fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     let events = tables.lead_stage_events.clone()?;
     Some(
         events

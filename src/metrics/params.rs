@@ -147,8 +147,6 @@ pub struct Params {
 /// How `--as-of` was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AsOf {
-    /// The latest event in the warehouse.
-    Latest,
     Now,
     /// A date: its last microsecond in the calendar time zone.
     Date(NaiveDate),

@@ -13,18 +13,20 @@ use super::params::{local_date, local_midnight, Params, Period, MICROS_PER_DAY};
 use super::stats::aggregate;
 use crate::error::Result;
 
+/// Status `won` or `lost`.
+fn closed() -> Expr {
+    col("status")
+        .eq(lit("won"))
+        .or(col("status").eq(lit("lost")))
+}
+
 /// **win-rate** — Opportunities with status won/lost and `closed_at` in range:
 /// win_rate = won ÷ (won + lost) by count (Wilson bounds), win_rate_amount by amount
 /// in the base currency (amounts without a rate count 0).
 pub fn win_rate(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let opps = opportunities(tables, p)
         .expect("opportunities checked")
-        .filter(
-            col("status")
-                .eq(lit("won"))
-                .or(col("status").eq(lit("lost")))
-                .and(in_range(us("closed_at"), p)),
-        );
+        .filter(closed().and(in_range(us("closed_at"), p)));
     let (opps, keys) = split(opps, Some("closed_at"), p)?;
     let won = || col("status").eq(lit("won"));
     let agg = aggregate(
@@ -113,16 +115,11 @@ impl RateBook {
     fn new(tables: &Tables, p: &Params) -> Result<RateBook> {
         let opps = opportunities(tables, p)
             .expect("opportunities checked")
-            .filter(
-                col("status")
-                    .eq(lit("won"))
-                    .or(col("status").eq(lit("lost")))
-                    .and(in_lookback(
-                        us("closed_at"),
-                        p,
-                        p.config.quota.lookback_days,
-                    )),
-            );
+            .filter(closed().and(in_lookback(
+                us("closed_at"),
+                p,
+                p.config.quota.lookback_days,
+            )));
         let team_of: BTreeMap<String, String> = match &tables.owners {
             Some(owners) => {
                 let df = collect(
@@ -603,12 +600,7 @@ pub fn velocity(tables: &Tables, p: &Params) -> Result<DataFrame> {
         &keys,
         vec![len().cast(DataType::Int64).alias("open_opportunities")],
     );
-    let closed = opps.filter(
-        col("status")
-            .eq(lit("won"))
-            .or(col("status").eq(lit("lost")))
-            .and(in_range(us("closed_at"), p)),
-    );
+    let closed = opps.filter(closed().and(in_range(us("closed_at"), p)));
     let (closed, _) = split(closed, None, p)?;
     let won = || col("status").eq(lit("won"));
     let closed = aggregate(

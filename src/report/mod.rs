@@ -51,54 +51,18 @@ pub fn compute_frames(
         tables.funnel = Some(crate::metrics::model::collect(f, "lead funnel")?);
     }
     let tables = &tables;
-    let bar = progress.count(METRICS.len() as u64 + 5, "metrics");
-    let variants: [(&str, &str, Params); 5] = [
-        (
-            "cycle:histogram",
-            "cycle",
-            Params {
-                histogram: true,
-                ..p.clone()
-            },
-        ),
-        (
-            "touches:histogram",
-            "touches",
-            Params {
-                histogram: true,
-                ..p.clone()
-            },
-        ),
-        (
-            "sla:histogram",
-            "sla",
-            Params {
-                histogram: true,
-                ..p.clone()
-            },
-        ),
-        (
-            "revenue-share:quarter",
-            "revenue-share",
-            Params {
-                period: Some(Period::Quarter),
-                ..p.clone()
-            },
-        ),
-        (
-            "campaign-cost:channel",
-            "campaign-cost",
-            Params {
-                by: Some(Dim::Channel),
-                ..p.clone()
-            },
-        ),
-    ];
+    let bar = progress.count(METRICS.len() as u64, "metrics");
     for m in METRICS {
         bar.set_message(m.name);
         match metrics::compute(m.name, tables, p, inputs.manifest) {
             Ok(df) => {
                 frames.insert(m.name.to_string(), df);
+                if let Some((key, params)) = variant(m.name, p) {
+                    frames.insert(
+                        key,
+                        metrics::compute(m.name, tables, &params, inputs.manifest)?,
+                    );
+                }
             }
             Err(Error::Data(why)) => {
                 skipped.insert(m.name.to_string(), why);
@@ -107,17 +71,36 @@ pub fn compute_frames(
         }
         bar.inc(1);
     }
-    for (key, name, params) in variants {
-        if frames.contains_key(name) {
-            frames.insert(
-                key.to_string(),
-                metrics::compute(name, tables, &params, inputs.manifest)?,
-            );
-        }
-        bar.inc(1);
-    }
     bar.finish();
     Ok((frames, skipped))
+}
+
+/// The second frame some figures draw besides their metric's own: histogram bins,
+/// quarters, channels. Keyed `<metric>:<variant>`.
+fn variant(metric: &str, p: &Params) -> Option<(String, Params)> {
+    let params = match metric {
+        "cycle" | "touches" | "sla" => Params {
+            histogram: true,
+            ..p.clone()
+        },
+        "revenue-share" => Params {
+            period: Some(Period::Quarter),
+            ..p.clone()
+        },
+        "campaign-cost" => Params {
+            by: Some(Dim::Channel),
+            ..p.clone()
+        },
+        _ => return None,
+    };
+    let suffix = if params.histogram {
+        "histogram"
+    } else if params.period.is_some() {
+        "quarter"
+    } else {
+        "channel"
+    };
+    Some((format!("{metric}:{suffix}"), params))
 }
 
 /// Only the frames one figure needs (for `funnel chart`).
@@ -133,31 +116,7 @@ pub fn frames_for(figure: &str, inputs: &Inputs<'_>) -> Result<Frames> {
         metric.to_string(),
         metrics::compute(metric, inputs.tables, p, inputs.manifest)?,
     );
-    let variant = match metric {
-        "cycle" | "touches" | "sla" => Some((
-            format!("{metric}:histogram"),
-            Params {
-                histogram: true,
-                ..p.clone()
-            },
-        )),
-        "revenue-share" => Some((
-            format!("{metric}:quarter"),
-            Params {
-                period: Some(Period::Quarter),
-                ..p.clone()
-            },
-        )),
-        "campaign-cost" => Some((
-            format!("{metric}:channel"),
-            Params {
-                by: Some(Dim::Channel),
-                ..p.clone()
-            },
-        )),
-        _ => None,
-    };
-    if let Some((key, params)) = variant {
+    if let Some((key, params)) = variant(metric, p) {
         frames.insert(
             key,
             metrics::compute(metric, inputs.tables, &params, inputs.manifest)?,
