@@ -167,6 +167,29 @@ Examples:
   funnel metrics win-rate --period quarter --where segment=Enterprise --format json
   funnel metrics attribution --model w_shaped --by campaign_id";
 
+/// The mappings shipped with the tool.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum PresetArg {
+    /// CSV files named after the tables, with the canonical column names
+    Native,
+    /// A Salesforce Data Export or Data Loader dump (Lead.csv, Opportunity.csv, …)
+    Salesforce,
+    /// HubSpot CRM exports of contacts, deals and activities
+    Hubspot,
+}
+
+impl PresetArg {
+    fn name(self) -> String {
+        match self {
+            PresetArg::Native => "native",
+            PresetArg::Salesforce => "salesforce",
+            PresetArg::Hubspot => "hubspot",
+        }
+        .to_string()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// Write a documented funnel.toml with the default definitions
@@ -183,6 +206,10 @@ and commit it.")]
         /// Overwrite an existing funnel.toml
         #[arg(long)]
         force: bool,
+
+        /// Start from a CRM's preset: its mapping and its standard picklists
+        #[arg(long, value_enum, value_name = "PRESET")]
+        preset: Option<PresetArg>,
     },
 
     /// Write a realistic synthetic export in the native CSV format
@@ -218,7 +245,12 @@ opportunities.csv, opportunity_stage_events.csv, quotas.csv, owners.csv) or one 
 file. Rows are merged into the warehouse by each table's key: the latest updated_at \
 wins, else the later row. Rows that cannot be loaded are kept in \
 <warehouse>/quarantine/<table>.csv with their line number and the reason. A run \
-either lands completely or leaves the warehouse exactly as it was.")]
+either lands completely or leaves the warehouse exactly as it was.
+
+Exports in other shapes are read through a mapping: --preset salesforce (a Data \
+Export of Lead.csv, Contact.csv, Opportunity.csv, …), --preset hubspot (contacts, \
+deals and activities exports), or a [mapping] section in funnel.toml for any CSV \
+(separators, encodings, date formats, value maps). See docs/mapping.md.")]
     Ingest {
         /// Export folders or table CSV files
         #[arg(required = true, value_name = "INPUT")]
@@ -231,6 +263,11 @@ either lands completely or leaves the warehouse exactly as it was.")]
         /// Seconds to wait while another process writes the warehouse
         #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
         lock_timeout: f64,
+
+        /// Read the inputs through a shipped mapping (default: funnel.toml's
+        /// [mapping], else the native format)
+        #[arg(long, value_enum, value_name = "PRESET")]
+        preset: Option<PresetArg>,
     },
 
     /// Run SQL over the warehouse tables
@@ -311,6 +348,11 @@ nothing is written and the exit code says why (3 for bad input data).")]
         /// The reports folder
         #[arg(long, value_name = "DIR", default_value = "reports")]
         out: PathBuf,
+
+        /// Read the inputs through a shipped mapping (default: funnel.toml's
+        /// [mapping], else the native format)
+        #[arg(long, value_enum, value_name = "PRESET")]
+        preset: Option<PresetArg>,
     },
 
     /// The definitions: print the glossary, check it, diff two versions, approve
@@ -505,7 +547,11 @@ impl Cli {
             },
         };
         let command = match self.command {
-            Commands::Init { dir, force } => Command::Init(InitArgs { dir, force }),
+            Commands::Init { dir, force, preset } => Command::Init(InitArgs {
+                dir,
+                force,
+                preset: preset.map(PresetArg::name),
+            }),
             Commands::Generate {
                 out,
                 leads,
@@ -521,10 +567,12 @@ impl Cli {
                 inputs,
                 replace,
                 lock_timeout,
+                preset,
             } => Command::Ingest(IngestArgs {
                 inputs,
                 replace,
                 lock_timeout,
+                preset: preset.map(PresetArg::name),
             }),
             Commands::Sql { query, format } => Command::Sql(SqlArgs {
                 query,
@@ -550,11 +598,13 @@ impl Cli {
                 replace,
                 lock_timeout,
                 out,
+                preset,
             } => Command::Run(RunArgs {
                 inputs,
                 replace,
                 lock_timeout,
                 out,
+                preset: preset.map(PresetArg::name),
             }),
             Commands::Definitions { action } => Command::Definitions(action.map(|a| match a {
                 DefinitionsCmd::Check { range } => DefinitionsAction::Check {

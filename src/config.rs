@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::ingest::mapping::spec::Mapping;
 
 /// The file `funnel init` writes, with every key documented. `Config::default()` must
 /// equal this file parsed; a test holds them together.
@@ -34,6 +35,13 @@ pub struct Config {
     pub warehouse: WarehouseSettings,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// How exports that are not in the native format are read (docs/mapping.md).
+    #[serde(skip_serializing_if = "crate::config::is_default")]
+    pub mapping: Mapping,
+}
+
+pub fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -392,6 +400,7 @@ impl Default for Config {
             quota: Quota::default(),
             warehouse: WarehouseSettings::default(),
             approval: None,
+            mapping: Mapping::default(),
         }
     }
 }
@@ -416,12 +425,26 @@ impl Config {
     /// Loads the definitions: `explicit` must exist; otherwise `./funnel.toml` is used
     /// when present, else the built-in defaults.
     pub fn load(explicit: Option<&Path>) -> Result<(Config, ConfigSource)> {
+        Config::load_with_preset(explicit, None)
+    }
+
+    /// Loads the definitions; `preset` (from `--preset` or the warehouse's last
+    /// ingest) applies when the file does not name one itself.
+    pub fn load_with_preset(
+        explicit: Option<&Path>,
+        preset: Option<&str>,
+    ) -> Result<(Config, ConfigSource)> {
         let path = match explicit {
             Some(path) => path.to_path_buf(),
             None => {
                 let default = PathBuf::from("funnel.toml");
                 if !default.exists() {
-                    return Ok((Config::default(), ConfigSource::BuiltIn));
+                    let config =
+                        Config::parse_with_preset("", preset).map_err(|message| Error::Config {
+                            file: PathBuf::from("(built-in defaults)"),
+                            message,
+                        })?;
+                    return Ok((config, ConfigSource::BuiltIn));
                 }
                 default
             }
@@ -430,11 +453,32 @@ impl Config {
             file: path.clone(),
             message: e.to_string(),
         })?;
-        let config = Config::parse(&text).map_err(|message| Error::Config {
+        let config = Config::parse_with_preset(&text, preset).map_err(|message| Error::Config {
             file: path.clone(),
             message,
         })?;
         Ok((config, ConfigSource::File(path)))
+    }
+
+    /// Parses a definitions file laid over a preset's defaults. The file's own
+    /// `mapping.preset` wins over `hint`; `native` or none means no preset.
+    pub fn parse_with_preset(
+        text: &str,
+        hint: Option<&str>,
+    ) -> std::result::Result<Config, String> {
+        // The file alone first: its mistakes are reported with line numbers.
+        let own = Config::parse(text)?;
+        let preset = own.mapping.preset.as_deref().or(hint);
+        let Some(mut base) = preset.and_then(crate::ingest::mapping::presets::table) else {
+            return Ok(own);
+        };
+        let user: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        crate::ingest::mapping::presets::overlay(&mut base, &user, "");
+        let config: Config = toml::Value::Table(base)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string().trim_end().replace("\n\n", "\n"))?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Parses and validates a definitions file's text. The error is a one-paragraph
@@ -490,6 +534,7 @@ impl Config {
                 }
             }
         }
+        self.mapping.validate()?;
         if self.warehouse.keep_versions == 0 {
             return Err("key `warehouse.keep_versions`: keep at least 1 version".into());
         }
@@ -504,6 +549,9 @@ impl Config {
         if let Some(map) = value.as_object_mut() {
             map.remove("approval");
             map.remove("warehouse");
+            // Ingest machinery, recorded per run in the manifest; the preset's stage
+            // lists are part of the effective definitions above.
+            map.remove("mapping");
         }
         let canonical = serde_json::to_string(&value).expect("json serialises");
         hex(&Sha256::digest(canonical.as_bytes()))

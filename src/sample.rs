@@ -83,6 +83,7 @@ pub fn open_or_sample(
             inputs: vec![export],
             replace: false,
             lock_timeout: std::time::Duration::ZERO,
+            native: true,
         },
         &Progress::silent(),
     )?;

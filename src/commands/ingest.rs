@@ -1,11 +1,19 @@
 //! `funnel ingest`: loads exports into the warehouse.
 
 use super::{Context, IngestArgs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ingest::{ingest, IngestOptions};
 
 pub fn run(args: &IngestArgs, ctx: &Context) -> Result<()> {
-    let (config, source) = ctx.config()?;
+    let (config, source) = ctx.config_for_ingest(args.preset.as_deref())?;
+    let native = args.preset.as_deref() == Some("native");
+    if let (Some(flag), Some(file)) = (args.preset.as_deref(), config.mapping.preset.as_deref()) {
+        if !native && flag != file {
+            return Err(Error::Usage(format!(
+                "--preset {flag} contradicts `mapping.preset = \"{file}\"` in {source}; drop one of them"
+            )));
+        }
+    }
     let warehouse = ctx.warehouse();
     ctx.progress.info(format!(
         "ingesting into `{}` (definitions: {source})",
@@ -18,6 +26,7 @@ pub fn run(args: &IngestArgs, ctx: &Context) -> Result<()> {
             inputs: args.inputs.clone(),
             replace: args.replace,
             lock_timeout: std::time::Duration::from_secs_f64(args.lock_timeout),
+            native,
         },
         &ctx.progress,
     )?;

@@ -52,6 +52,7 @@ pub enum Command {
 pub struct InitArgs {
     pub dir: PathBuf,
     pub force: bool,
+    pub preset: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +69,8 @@ pub struct IngestArgs {
     pub replace: bool,
     /// Seconds to wait for another writer.
     pub lock_timeout: f64,
+    /// `native`, `salesforce` or `hubspot`.
+    pub preset: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +107,7 @@ pub struct RunArgs {
     pub replace: bool,
     pub lock_timeout: f64,
     pub out: PathBuf,
+    pub preset: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,8 +142,24 @@ pub struct Context {
 }
 
 impl Context {
+    /// The definitions; a preset recorded by the warehouse's last ingest supplies the
+    /// defaults the file does not set.
     pub fn config(&self) -> Result<(Config, ConfigSource)> {
-        Config::load(self.global.config.as_deref())
+        let preset = self
+            .warehouse()
+            .manifest()
+            .ok()
+            .flatten()
+            .and_then(|m| m.runs.last().and_then(|r| r.preset.clone()));
+        Config::load_with_preset(self.global.config.as_deref(), preset.as_deref())
+    }
+
+    /// The definitions for an ingest with `--preset` (which wins over the warehouse's).
+    pub fn config_for_ingest(&self, preset: Option<&str>) -> Result<(Config, ConfigSource)> {
+        match preset {
+            Some(p) => Config::load_with_preset(self.global.config.as_deref(), Some(p)),
+            None => self.config(),
+        }
     }
 
     pub fn warehouse(&self) -> Warehouse {

@@ -82,6 +82,7 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<()> {
             inputs: args.inputs.clone(),
             replace: args.replace,
             lock_timeout: args.lock_timeout,
+            preset: args.preset.clone(),
         },
         ctx,
     )?;

@@ -5,9 +5,11 @@
 //! 2. merge each table by its key with what the warehouse holds, into a new version;
 //! 3. publish the version (repoint `current`), then append quarantined rows.
 
+pub mod mapping;
 pub mod native;
 pub mod parse;
 pub mod quarantine;
+pub mod typed;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,8 @@ pub struct IngestOptions {
     pub replace: bool,
     /// How long to wait for another writer to finish.
     pub lock_timeout: std::time::Duration,
+    /// Read the inputs as the native format even if the definitions have a mapping.
+    pub native: bool,
 }
 
 /// The outcome of an ingest, per table in the input.
@@ -59,6 +63,12 @@ impl IngestSummary {
                 }
                 if c.deleted > 0 {
                     line.push_str(&format!(", {} deleted", thousands(c.deleted)));
+                }
+                if c.skipped > 0 {
+                    line.push_str(&format!(
+                        ", {} skipped by the mapping",
+                        thousands(c.skipped)
+                    ));
                 }
                 line.push_str(&format!(" ({} rows in the table)", thousands(c.rows)));
                 line
@@ -147,25 +157,20 @@ fn table_names() -> String {
 #[derive(Default)]
 struct TableInput {
     frames: Vec<DataFrame>,
+    /// Key rows the input deletes.
+    deletions: Vec<DataFrame>,
     counts: TableCounts,
     quarantined: Vec<QuarantinedRow>,
+    collapse_same_stage: bool,
 }
 
-/// Runs an ingest into `warehouse`. On error the warehouse is left as it was.
-pub fn ingest(
-    warehouse: &Warehouse,
-    config: &Config,
+/// Phase 1 of the native format: every file read and typed.
+fn read_native(
     options: &IngestOptions,
+    tz: chrono_tz::Tz,
     progress: &Progress,
-) -> Result<IngestSummary> {
-    let started_at = now_rfc3339();
+) -> Result<(BTreeMap<&'static str, TableInput>, Vec<InputRecord>)> {
     let files = discover(&options.inputs, progress)?;
-    // One writer at a time; readers never see a partial version anyway.
-    let _lock = crate::model::lock::WriteLock::acquire(warehouse.root(), options.lock_timeout)?;
-    let previous = warehouse.manifest()?;
-    let tz = config.calendar.tz();
-
-    // Phase 1: read and validate everything.
     let total_bytes: u64 = files
         .iter()
         .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
@@ -201,6 +206,63 @@ pub fn ingest(
         entry.quarantined.extend(read.quarantined);
     }
     bar.finish();
+    Ok((tables, inputs))
+}
+
+/// Phase 1 through the definitions' mapping.
+fn read_mapped(
+    options: &IngestOptions,
+    config: &Config,
+    progress: &Progress,
+) -> Result<(BTreeMap<&'static str, TableInput>, Vec<InputRecord>)> {
+    let read = mapping::read(
+        &options.inputs,
+        &config.mapping,
+        config.calendar.tz(),
+        progress,
+    )?;
+    let tables = read
+        .tables
+        .into_iter()
+        .map(|(name, t)| {
+            (
+                name,
+                TableInput {
+                    frames: t.frames,
+                    deletions: t.deletions,
+                    counts: t.counts,
+                    quarantined: t.quarantined,
+                    collapse_same_stage: t.collapse_same_stage,
+                },
+            )
+        })
+        .collect();
+    Ok((tables, read.inputs))
+}
+
+/// Runs an ingest into `warehouse`. On error the warehouse is left as it was.
+pub fn ingest(
+    warehouse: &Warehouse,
+    config: &Config,
+    options: &IngestOptions,
+    progress: &Progress,
+) -> Result<IngestSummary> {
+    let started_at = now_rfc3339();
+    let mapped = config.mapping.is_active() && !options.native;
+    if !mapped {
+        // Fail on a bad input path before waiting for the lock.
+        discover(&options.inputs, &Progress::silent())?;
+    }
+    // One writer at a time; readers never see a partial version anyway.
+    let _lock = crate::model::lock::WriteLock::acquire(warehouse.root(), options.lock_timeout)?;
+    let previous = warehouse.manifest()?;
+
+    // Phase 1: read and validate everything.
+    let (mut tables, inputs) = if mapped {
+        read_mapped(options, config, progress)?
+    } else {
+        read_native(options, config.calendar.tz(), progress)?
+    };
 
     // Phase 2: merge into a new version.
     let writer = warehouse.begin()?;
@@ -223,8 +285,17 @@ pub fn ingest(
             input.counts.duplicates = duplicates;
             input.counts.duplicate_examples = examples;
             let mut merged = merge(schema, existing, frames)?;
+            if input.collapse_same_stage {
+                merged = collapse_same_stage(schema, merged)?;
+            }
+            let before_deletions = merged.height() as u64;
+            let deletions = std::mem::take(&mut input.deletions);
+            if !deletions.is_empty() {
+                merged = delete_keys(schema, merged, deletions)?;
+            }
             let rows = merged.height() as u64;
-            input.counts.merged = (existing_rows + input.counts.loaded).saturating_sub(rows);
+            input.counts.merged =
+                (existing_rows + input.counts.loaded).saturating_sub(before_deletions);
             input.counts.rows = rows;
             writer.write_table(schema.name, &mut merged)?;
             manifest_tables.insert(schema.name.to_string(), rows);
@@ -251,6 +322,7 @@ pub fn ingest(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         definitions_hash: config.definitions_hash(),
         replace: options.replace,
+        preset: mapped.then(|| config.mapping.preset.clone()).flatten(),
         inputs,
         tables: counts.clone(),
     });
@@ -382,6 +454,50 @@ pub fn merge(
         .drop(cols(["_seq"]))
         .collect()
         .context(|| format!("merging `{}`", schema.name))
+}
+
+/// Stage events: drops a row whose stage equals the same record's previous stage by
+/// time (a history row that only changed an amount or a date). The stay keeps the
+/// first row's time and amount.
+fn collapse_same_stage(schema: &TableSchema, table: DataFrame) -> Result<DataFrame> {
+    let id = schema.key[0];
+    let previous = col("stage")
+        .shift(lit(1))
+        .over([col(id)])
+        .context(|| format!("folding repeated stages of `{}`", schema.name))?;
+    table
+        .lazy()
+        .sort(
+            [id, "entered_at"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .filter(previous.neq_missing(col("stage")))
+        .sort(
+            schema.key.to_vec(),
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()
+        .context(|| format!("folding repeated stages of `{}`", schema.name))
+}
+
+/// Removes the rows whose key a deletion names.
+fn delete_keys(
+    schema: &TableSchema,
+    table: DataFrame,
+    deletions: Vec<DataFrame>,
+) -> Result<DataFrame> {
+    let key: Vec<Expr> = schema.key.iter().map(|k| col(*k)).collect();
+    let parts: Vec<LazyFrame> = deletions
+        .into_iter()
+        .map(|d| d.lazy().select(key.clone()))
+        .collect();
+    let gone = concat(parts, UnionArgs::default())
+        .context(|| format!("combining deletions of `{}`", schema.name))?;
+    table
+        .lazy()
+        .join(gone, key.clone(), key, JoinArgs::new(JoinType::Anti))
+        .collect()
+        .context(|| format!("deleting keys of `{}`", schema.name))
 }
 
 fn now_rfc3339() -> String {

@@ -148,6 +148,114 @@ pub fn parse_number(value: &str) -> Result<f64, String> {
     }
 }
 
+/// How a mapped source writes numbers: decimal and thousands separators and the
+/// currency symbols to strip, all declared in the mapping (never guessed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumberFormat {
+    pub decimal: char,
+    pub thousands: Option<char>,
+    pub strip: Vec<String>,
+}
+
+impl Default for NumberFormat {
+    fn default() -> Self {
+        NumberFormat {
+            decimal: '.',
+            thousands: None,
+            strip: Vec::new(),
+        }
+    }
+}
+
+/// Parses a number written in `format`: declared symbols and spaces (including
+/// no-break spaces) are removed, then the thousands separator, then the decimal
+/// separator becomes a point. `1.234,50 €` with `,`/`.`/`€` is 1234.5.
+pub fn parse_number_with(value: &str, format: &NumberFormat) -> Result<f64, String> {
+    if *format == NumberFormat::default() {
+        return parse_number(value);
+    }
+    let mut text = value.to_string();
+    for symbol in &format.strip {
+        text = text.replace(symbol.as_str(), "");
+    }
+    let mut cleaned = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_whitespace() || c == '\u{a0}' || c == '\u{202f}' || Some(c) == format.thousands {
+            continue;
+        }
+        cleaned.push(if c == format.decimal { '.' } else { c });
+    }
+    match cleaned.parse::<f64>() {
+        Ok(n) if n.is_finite() && !cleaned.is_empty() => Ok(n),
+        _ => Err(format!(
+            "`{value}` is not a number in the declared format (decimal `{}`{}{})",
+            format.decimal,
+            format
+                .thousands
+                .map(|t| format!(", thousands `{t}`"))
+                .unwrap_or_default(),
+            if format.strip.is_empty() {
+                String::new()
+            } else {
+                format!(", symbols {}", format.strip.join(" "))
+            }
+        )),
+    }
+}
+
+/// Parses a timestamp written in a declared chrono format (`%d/%m/%Y %H:%M`) in `tz`.
+/// A format without a time of day gives local midnight.
+pub fn parse_timestamp_with(value: &str, format: &str, tz: Tz) -> Result<i64, String> {
+    let naive = match NaiveDateTime::parse_from_str(value, format) {
+        Ok(t) => t,
+        Err(_) => match NaiveDate::parse_from_str(value, format) {
+            Ok(d) => d.and_time(NaiveTime::MIN),
+            Err(_) => {
+                // A format with an offset (%z) gives an instant directly.
+                return chrono::DateTime::parse_from_str(value, format)
+                    .map(|t| t.timestamp_micros())
+                    .map_err(|_| {
+                        format!("`{value}` does not match the declared format `{format}`")
+                    });
+            }
+        },
+    };
+    local_micros(value, naive, tz)
+}
+
+/// Parses a date written in a declared chrono format; a format with a time of day
+/// takes the date part.
+pub fn parse_date_with(value: &str, format: &str) -> Result<i32, String> {
+    let date = NaiveDate::parse_from_str(value, format)
+        .or_else(|_| NaiveDateTime::parse_from_str(value, format).map(|t| t.date()))
+        .map_err(|_| format!("`{value}` does not match the declared format `{format}`"))?;
+    Ok((date - epoch()).num_days() as i32)
+}
+
+/// A date for a mapped source without a declared format: `YYYY-MM-DD`, or an ISO
+/// timestamp whose local date in `tz` is taken (CRMs often export dates with a time).
+pub fn parse_date_lenient(value: &str, tz: Tz) -> Result<i32, String> {
+    if let Ok(days) = parse_date(value) {
+        return Ok(days);
+    }
+    let micros = parse_timestamp(value, tz).map_err(|_| {
+        format!("`{value}` is not a date (expected YYYY-MM-DD or declare `format`)")
+    })?;
+    let utc = chrono::DateTime::from_timestamp_micros(micros).expect("timestamp in range");
+    let local = utc.with_timezone(&tz).date_naive();
+    Ok((local - epoch()).num_days() as i32)
+}
+
+fn local_micros(value: &str, naive: NaiveDateTime, tz: Tz) -> Result<i64, String> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => Ok(t.timestamp_micros()),
+        LocalResult::Ambiguous(earlier, _) => Ok(earlier.timestamp_micros()),
+        LocalResult::None => Err(format!(
+            "`{value}` does not exist in time zone {tz} (skipped by a daylight-saving change)"
+        )),
+    }
+}
+
 /// Formats UTC microseconds as RFC 3339 with `Z`; fractional seconds only when
 /// non-zero (as in JSON output and the derived touch id).
 pub fn format_timestamp(micros: i64) -> String {
@@ -230,5 +338,34 @@ mod tests {
         assert_eq!(parse_number("1234.5").unwrap(), 1234.5);
         assert!(parse_number("$12").is_err());
         assert!(parse_number("NaN").is_err());
+    }
+
+    #[test]
+    fn declared_formats() {
+        let eu = NumberFormat {
+            decimal: ',',
+            thousands: Some('.'),
+            strip: vec!["€".into(), "EUR".into()],
+        };
+        assert_eq!(parse_number_with("1.234,50 €", &eu).unwrap(), 1234.5);
+        assert_eq!(parse_number_with("-12,5", &eu).unwrap(), -12.5);
+        assert_eq!(parse_number_with("EUR\u{a0}3.000", &eu).unwrap(), 3000.0);
+        assert!(parse_number_with("$12", &eu).is_err());
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let ts = |v, f| format_timestamp(parse_timestamp_with(v, f, paris).unwrap());
+        assert_eq!(ts("15/01/2025", "%d/%m/%Y"), "2025-01-14T23:00:00Z");
+        assert_eq!(
+            ts("07/15/2025 10:00", "%m/%d/%Y %H:%M"),
+            "2025-07-15T08:00:00Z"
+        );
+        assert!(parse_timestamp_with("2025-01-15", "%d/%m/%Y", paris).is_err());
+        assert_eq!(
+            format_date(parse_date_with("29.02.2024", "%d.%m.%Y").unwrap()),
+            "2024-02-29"
+        );
+        assert_eq!(
+            format_date(parse_date_lenient("2025-07-15 23:30", paris).unwrap()),
+            "2025-07-15"
+        );
     }
 }

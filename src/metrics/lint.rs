@@ -208,6 +208,31 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
         "opportunity_id",
     )?);
 
+    // stage_without_opportunity (beyond SPEC's list): leads seen at exactly the
+    // `opportunity` or `customer` stage that no opportunity links to — e.g. a CRM
+    // status saying "converted" while the conversion never happened.
+    findings.push(finding(
+        "stage_without_opportunity",
+        funnel.clone().map(|f| {
+            let reached = f.filter(
+                col("seen_opportunity")
+                    .is_not_null()
+                    .or(col("seen_customer").is_not_null()),
+            );
+            match &opps {
+                Some(o) => reached.anti_join(
+                    o.clone()
+                        .filter(col("lead_id").is_not_null())
+                        .select([col("lead_id")]),
+                    col("lead_id"),
+                    col("lead_id"),
+                ),
+                None => reached,
+            }
+        }),
+        "lead_id",
+    )?);
+
     // unmapped_stage_value: lifecycle values mapped nowhere, opportunity stages not in
     // their pipeline's list.
     let mut unmapped = Vec::new();

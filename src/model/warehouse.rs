@@ -49,6 +49,9 @@ pub struct RunRecord {
     pub tool_version: String,
     pub definitions_hash: String,
     pub replace: bool,
+    /// The shipped mapping the inputs were read through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
     pub inputs: Vec<InputRecord>,
     pub tables: BTreeMap<String, TableCounts>,
 }
@@ -73,8 +76,12 @@ pub struct TableCounts {
     pub quarantined: u64,
     /// Loaded rows that collapsed into another row with the same key.
     pub merged: u64,
-    /// Keys deleted by the input.
+    /// Input rows that delete their key (`IsDeleted = 1` through a mapping).
     pub deleted: u64,
+    /// Mapped rows left out on purpose: filtered by the mapping (`where`, `require`)
+    /// or standing for another record (an alias).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
     /// Rows in the table after the run.
     pub rows: u64,
     /// Loaded rows whose key another loaded row of this run also had.
@@ -83,6 +90,10 @@ pub struct TableCounts {
     /// Up to five such keys, smallest first.
     #[serde(default)]
     pub duplicate_examples: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Warehouse {

@@ -9,6 +9,7 @@ mod test_definitions;
 mod test_generate;
 mod test_ingest;
 mod test_init;
+mod test_mapping;
 mod test_metrics_funnel;
 mod test_metrics_pipeline;
 mod test_report;

@@ -419,7 +419,8 @@ fn lint_findings() {
             .map(|v| v.as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(r.len(), 15);
+    assert_eq!(r.len(), 16);
+    assert_eq!(find("stage_without_opportunity")["count"], 0);
     assert_eq!(find("duplicate_keys_merged")["count"], 1);
     assert_eq!(examples("duplicate_keys_merged"), ["L1"]);
     assert_eq!(find("stage_backfilled")["count"], 1);

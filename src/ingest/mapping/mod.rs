@@ -1,0 +1,983 @@
+//! Reads exports in any CSV shape through a mapping (SPEC §3): each source names the
+//! files it reads, the table it feeds and where every canonical column's value comes
+//! from. Rows then go through the same typing and quarantine as native files.
+//!
+//! Order of work: the files are matched to sources; lookup and alias tables are read
+//! first (they are small: ids to ids); then each source reads its files row by row.
+
+pub mod presets;
+pub mod spec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::ingest::parse::NumberFormat;
+use crate::ingest::quarantine::QuarantinedRow;
+use crate::ingest::typed::{ColumnFormat, TableBuilder};
+use crate::model::columns::ColumnType;
+use crate::model::warehouse::{InputRecord, TableCounts};
+use crate::progress::Progress;
+use spec::{
+    delimiter_byte, Alias, ColumnRule, Encoding, FileFormat, Lookup, Mapping, Source, When,
+};
+
+/// What a mapped read produced for one table.
+#[derive(Default)]
+pub struct MappedTable {
+    pub frames: Vec<DataFrame>,
+    /// Key rows of records the input deletes.
+    pub deletions: Vec<DataFrame>,
+    pub counts: TableCounts,
+    pub quarantined: Vec<QuarantinedRow>,
+    /// Fold repeated stages (see `Source::collapse_same_stage`).
+    pub collapse_same_stage: bool,
+}
+
+pub struct MappedRead {
+    pub tables: BTreeMap<&'static str, MappedTable>,
+    pub inputs: Vec<InputRecord>,
+}
+
+/// Whether `name` matches a `*`/`?` pattern, case-insensitively.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) => a == b && go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let n: Vec<char> = name.to_lowercase().chars().collect();
+    go(&p, &n)
+}
+
+fn matches_any(patterns: &[String], path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    patterns.iter().any(|p| glob_match(p.trim(), &name))
+}
+
+/// The files of the inputs: folders are listed (not recursively), sorted by name.
+fn list_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let entries =
+                std::fs::read_dir(input).map_err(|e| Error::io("cannot list", input, e))?;
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            paths.sort();
+            files.extend(paths);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(Error::input(input, "no such file or folder"));
+        }
+    }
+    Ok(files)
+}
+
+/// A file decoded to text, with its raw bytes' hash.
+#[derive(Debug)]
+struct TextFile {
+    text: String,
+    blake3: String,
+    bytes: u64,
+}
+
+/// Windows-1252's characters for bytes 0x80–0x9F (undefined bytes kept as C1 controls).
+const CP1252_HIGH: [char; 32] = [
+    '\u{20ac}', '\u{81}', '\u{201a}', '\u{192}', '\u{201e}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{2c6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8d}', '\u{17d}', '\u{8f}',
+    '\u{90}', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{2dc}', '\u{2122}', '\u{161}', '\u{203a}', '\u{153}', '\u{9d}', '\u{17e}', '\u{178}',
+];
+
+fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
+    let bytes = crate::ingest::native::read_bytes(path)?;
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    if bytes[..bytes.len().min(64 * 1024)].contains(&0) {
+        return Err(Error::input(
+            path,
+            "this is not a CSV text file (it contains NUL bytes); export the table as CSV",
+        ));
+    }
+    let text = match encoding {
+        Encoding::Utf8 => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+                return Err(Error::input(
+                    path,
+                    format!(
+                        "line {line}: bytes that are not UTF-8; if the file is in a Windows or Latin-1 encoding, declare it: `encoding = \"windows-1252\"` under `[{key}]`"
+                    ),
+                ));
+            }
+        },
+        Encoding::Latin1 => bytes.iter().map(|&b| b as char).collect(),
+        Encoding::Windows1252 => bytes
+            .iter()
+            .map(|&b| match b {
+                0x80..=0x9f => CP1252_HIGH[usize::from(b - 0x80)],
+                _ => b as char,
+            })
+            .collect(),
+    };
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
+    Ok(TextFile {
+        text,
+        blake3: hash,
+        bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+    })
+}
+
+/// A parsed CSV file: header and records with their line numbers.
+struct Csv<'a> {
+    header: Vec<String>,
+    reader: csv::Reader<&'a [u8]>,
+}
+
+impl<'a> Csv<'a> {
+    fn open(path: &Path, text: &'a str, delimiter: u8) -> Result<Csv<'a>> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        if header.len() == 1 && header[0].is_empty() {
+            return Err(Error::input(path, "the file is empty (no header line)"));
+        }
+        Ok(Csv { header, reader })
+    }
+
+    fn position(&self, column: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == column)
+    }
+
+    /// The next data record and its line, skipping blank lines.
+    fn next(&mut self, path: &Path, record: &mut csv::StringRecord) -> Result<Option<u64>> {
+        loop {
+            match self.reader.read_record(record) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    return Err(Error::input(
+                        path,
+                        format!("malformed CSV near line {line}: {e}"),
+                    ));
+                }
+            }
+            if record.len() == 1 && record[0].trim().is_empty() {
+                continue;
+            }
+            return Ok(Some(record.position().map_or(0, |p| p.line())));
+        }
+    }
+}
+
+/// Reads a cell: trimmed, and empty when it is one of the null values.
+fn cell<'r>(record: &'r csv::StringRecord, index: Option<usize>, nulls: &[String]) -> &'r str {
+    let text = index.and_then(|i| record.get(i)).unwrap_or("").trim();
+    if nulls.iter().any(|n| n == text) {
+        ""
+    } else {
+        text
+    }
+}
+
+fn equals_any(text: &str, values: &[String]) -> bool {
+    values
+        .iter()
+        .any(|v| v.trim().to_lowercase() == text.to_lowercase())
+}
+
+/// Reads a lookup's files into `match value → take value`.
+fn read_lookup(
+    lookup: &Lookup,
+    files: &[PathBuf],
+    format: &FileFormat,
+    nulls: &[String],
+    used: &mut Vec<(PathBuf, TextFile, u64)>,
+) -> Result<HashMap<String, String>> {
+    let mut map = HashMap::new();
+    for path in files.iter().filter(|p| matches_any(&lookup.files, p)) {
+        let text = text_of(path, format, used)?;
+        let mut csv = Csv::open(path, &text, delimiter_of(format))?;
+        let need = |c: &str| {
+            csv.position(c).ok_or_else(|| {
+                Error::input(
+                    path,
+                    format!(
+                        "column `{c}` is missing, needed by a mapping lookup (match = \"{}\", take = \"{}\"); the header has: {}",
+                        lookup.match_column,
+                        lookup.take,
+                        csv.header.join(", ")
+                    ),
+                )
+            })
+        };
+        let key = need(&lookup.match_column)?;
+        let take = need(&lookup.take)?;
+        let filters: Vec<(usize, &Vec<String>)> = lookup
+            .filter
+            .iter()
+            .map(|(c, v)| need(c).map(|i| (i, v)))
+            .collect::<Result<_>>()?;
+        let mut record = csv::StringRecord::new();
+        while csv.next(path, &mut record)?.is_some() {
+            if !filters
+                .iter()
+                .all(|(i, v)| equals_any(cell(&record, Some(*i), nulls), v))
+            {
+                continue;
+            }
+            let (k, v) = (
+                cell(&record, Some(key), nulls),
+                cell(&record, Some(take), nulls),
+            );
+            if !k.is_empty() && !v.is_empty() {
+                map.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    Ok(map)
+}
+
+fn delimiter_of(format: &FileFormat) -> u8 {
+    format
+        .delimiter
+        .as_deref()
+        .map(|d| delimiter_byte(d).expect("validated delimiter"))
+        .unwrap_or(b',')
+}
+
+fn encoding_of(format: &FileFormat) -> Encoding {
+    format
+        .encoding
+        .as_deref()
+        .map(|e| Encoding::parse(e).expect("validated encoding"))
+        .unwrap_or(Encoding::Utf8)
+}
+
+/// Decodes a file once per run; every use after the first reads the cached text.
+fn text_of(
+    path: &Path,
+    format: &FileFormat,
+    used: &mut Vec<(PathBuf, TextFile, u64)>,
+) -> Result<String> {
+    if let Some((_, t, _)) = used.iter().find(|(p, _, _)| p == path) {
+        return Ok(t.text.clone());
+    }
+    let key = "mapping.format";
+    let t = read_text(path, encoding_of(format), key)?;
+    let text = t.text.clone();
+    used.push((path.to_path_buf(), t, 0));
+    Ok(text)
+}
+
+/// One alternative of a column, with source columns resolved to positions.
+enum Base {
+    /// A source column (None: optional and absent), split, and a lookup.
+    Column {
+        index: Option<usize>,
+        split: Option<String>,
+        lookup: Option<usize>,
+    },
+    Value(String),
+    When {
+        conditions: Vec<(Option<usize>, Option<Vec<String>>, Yield)>,
+        otherwise: String,
+    },
+}
+
+enum Yield {
+    Value(String),
+    From(Option<usize>),
+}
+
+struct Alternative {
+    base: Base,
+    map: HashMap<String, String>,
+    unmapped: Unmapped,
+    key: String,
+}
+
+#[derive(PartialEq)]
+enum Unmapped {
+    Keep,
+    Null,
+    Error,
+}
+
+struct CompiledColumn {
+    alternatives: Vec<Alternative>,
+}
+
+/// The value of one canonical column for one record (empty = null).
+fn evaluate(
+    column: &CompiledColumn,
+    record: &csv::StringRecord,
+    nulls: &[String],
+    lookups: &[HashMap<String, String>],
+) -> std::result::Result<String, (String, String)> {
+    for alt in &column.alternatives {
+        let mut value = match &alt.base {
+            Base::Column {
+                index,
+                split,
+                lookup,
+            } => {
+                let mut v = cell(record, *index, nulls).to_string();
+                if let Some(sep) = split {
+                    v = v
+                        .split(sep.as_str())
+                        .map(str::trim)
+                        .find(|p| !p.is_empty())
+                        .unwrap_or("")
+                        .to_string();
+                }
+                if let Some(l) = lookup {
+                    v = lookups[*l].get(&v).cloned().unwrap_or_default();
+                }
+                v
+            }
+            Base::Value(v) => v.clone(),
+            Base::When {
+                conditions,
+                otherwise,
+            } => {
+                let hit = conditions.iter().find(|(index, equals, _)| {
+                    let c = cell(record, *index, nulls);
+                    match equals {
+                        Some(values) => equals_any(c, values),
+                        None => !c.is_empty(),
+                    }
+                });
+                match hit.map(|(_, _, y)| y) {
+                    Some(Yield::Value(v)) => v.clone(),
+                    Some(Yield::From(index)) => cell(record, *index, nulls).to_string(),
+                    None => otherwise.clone(),
+                }
+            }
+        };
+        if !value.is_empty() && !alt.map.is_empty() {
+            match alt.map.get(&value.trim().to_lowercase()) {
+                Some(mapped) => value = mapped.clone(),
+                None => match alt.unmapped {
+                    Unmapped::Keep => {}
+                    Unmapped::Null => value.clear(),
+                    Unmapped::Error => {
+                        let reason = format!(
+                            "`{value}` is not in `{}.map` (add it there, or set `unmapped = \"keep\"`)",
+                            alt.key
+                        );
+                        return Err((reason, value));
+                    }
+                },
+            }
+        }
+        if !value.trim().is_empty() {
+            return Ok(value);
+        }
+    }
+    Ok(String::new())
+}
+
+/// An unpivot resolved against a header: where the label and the cell go, and the
+/// source columns with their labels.
+struct CompiledUnpivot {
+    name: usize,
+    value: usize,
+    cells: Vec<(usize, String)>,
+}
+
+/// Everything one source needs for one file, resolved against its header.
+struct CompiledSource {
+    /// One per canonical column of the table; None: not mapped (null) or unpivoted.
+    columns: Vec<Option<CompiledColumn>>,
+    filters: Vec<(usize, Vec<String>)>,
+    require: Vec<usize>,
+    deleted: Option<(usize, Vec<String>)>,
+    unpivot: Option<CompiledUnpivot>,
+}
+
+struct Compiler<'a> {
+    path: &'a Path,
+    header: &'a [String],
+    key: &'a str,
+}
+
+impl Compiler<'_> {
+    fn find(&self, column: &str, optional: bool, key: &str) -> Result<Option<usize>> {
+        match self.header.iter().position(|h| h == column) {
+            Some(i) => Ok(Some(i)),
+            None if optional => Ok(None),
+            None => Err(Error::input(
+                self.path,
+                format!(
+                    "column `{column}` (named by mapping key `{key}`) is not in the file; fix the name there, or set `optional = true` if some exports lack it. The header has: {}",
+                    self.header.join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn rule(
+        &self,
+        rule: &ColumnRule,
+        key: &str,
+        lookup_ids: &BTreeMap<Lookup, usize>,
+    ) -> Result<Alternative> {
+        let base = if let Some(c) = &rule.column {
+            Base::Column {
+                index: self.find(c, rule.optional, &format!("{key}.column"))?,
+                split: rule.split.clone(),
+                lookup: rule.lookup.as_ref().map(|l| lookup_ids[l]),
+            }
+        } else if let Some(v) = &rule.value {
+            Base::Value(v.clone())
+        } else {
+            let conditions = rule
+                .when
+                .iter()
+                .enumerate()
+                .map(|(i, w): (usize, &When)| {
+                    let wkey = format!("{key}.when[{i}]");
+                    let index = self.find(&w.column, rule.optional, &format!("{wkey}.column"))?;
+                    let y = match (&w.value, &w.from) {
+                        (Some(v), _) => Yield::Value(v.clone()),
+                        (None, Some(f)) => {
+                            Yield::From(self.find(f, rule.optional, &format!("{wkey}.from"))?)
+                        }
+                        (None, None) => Yield::Value(String::new()),
+                    };
+                    Ok((index, w.equals.as_ref().map(|e| e.to_vec()), y))
+                })
+                .collect::<Result<_>>()?;
+            Base::When {
+                conditions,
+                otherwise: rule.otherwise.clone().unwrap_or_default(),
+            }
+        };
+        Ok(Alternative {
+            base,
+            map: rule
+                .map
+                .iter()
+                .map(|(k, v)| (k.trim().to_lowercase(), v.clone()))
+                .collect(),
+            unmapped: match rule.unmapped.as_deref() {
+                Some("null") => Unmapped::Null,
+                Some("error") => Unmapped::Error,
+                _ => Unmapped::Keep,
+            },
+            key: key.to_string(),
+        })
+    }
+
+    fn source(
+        &self,
+        source: &Source,
+        lookup_ids: &BTreeMap<Lookup, usize>,
+    ) -> Result<CompiledSource> {
+        let schema = source.schema();
+        let rules = source.rules(self.key).map_err(Error::Usage)?;
+        let mut columns: Vec<Option<CompiledColumn>> =
+            schema.columns.iter().map(|_| None).collect();
+        for (name, alternatives) in &rules {
+            let position = schema
+                .columns
+                .iter()
+                .position(|c| c.name == name)
+                .expect("validated column");
+            let many = alternatives.len() > 1;
+            let compiled = alternatives
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let key = if many {
+                        format!("{}.columns.{name}[{i}]", self.key)
+                    } else {
+                        format!("{}.columns.{name}", self.key)
+                    };
+                    self.rule(r, &key, lookup_ids)
+                })
+                .collect::<Result<_>>()?;
+            columns[position] = Some(CompiledColumn {
+                alternatives: compiled,
+            });
+        }
+        let filters = source
+            .filter
+            .iter()
+            .map(|(c, v)| {
+                Ok((
+                    self.find(c, false, &format!("{}.where.{c}", self.key))?
+                        .expect("not optional"),
+                    v.to_vec(),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let require = source
+            .require
+            .iter()
+            .map(|c| {
+                Ok(self
+                    .find(c, false, &format!("{}.require", self.key))?
+                    .expect("not optional"))
+            })
+            .collect::<Result<_>>()?;
+        let deleted = match &source.deleted {
+            Some(d) => self
+                .find(
+                    &d.column,
+                    d.optional,
+                    &format!("{}.deleted.column", self.key),
+                )?
+                .map(|i| {
+                    (
+                        i,
+                        d.equals
+                            .as_ref()
+                            .map(|e| e.to_vec())
+                            .unwrap_or_else(|| vec!["1".into(), "true".into()]),
+                    )
+                }),
+            None => None,
+        };
+        let unpivot = match &source.unpivot {
+            Some(u) => {
+                let pos = |c: &str| {
+                    schema
+                        .columns
+                        .iter()
+                        .position(|x| x.name == c)
+                        .expect("validated")
+                };
+                let mut cells = Vec::new();
+                if let Some(p) = &u.pattern {
+                    let re = regex::Regex::new(p).expect("validated pattern");
+                    for (i, h) in self.header.iter().enumerate() {
+                        if let Some(c) = re.captures(h) {
+                            let label = c.get(1).map_or("", |m| m.as_str()).trim();
+                            if !label.is_empty() {
+                                cells.push((i, label.to_string()));
+                            }
+                        }
+                    }
+                }
+                for (column, label) in &u.columns {
+                    if let Some(i) = self.header.iter().position(|h| h == column) {
+                        cells.push((i, label.clone()));
+                    }
+                }
+                if cells.is_empty() {
+                    return Err(Error::input(
+                        self.path,
+                        format!(
+                            "no column of the file matches mapping key `{}.unpivot` ({}); the header has: {}",
+                            self.key,
+                            match &u.pattern {
+                                Some(p) => format!("pattern `{p}`"),
+                                None => format!(
+                                    "columns {}",
+                                    u.columns.keys().cloned().collect::<Vec<_>>().join(", ")
+                                ),
+                            },
+                            self.header.join(", ")
+                        ),
+                    ));
+                }
+                Some(CompiledUnpivot {
+                    name: pos(&u.name),
+                    value: pos(&u.value),
+                    cells,
+                })
+            }
+            None => None,
+        };
+        Ok(CompiledSource {
+            columns,
+            filters,
+            require,
+            deleted,
+            unpivot,
+        })
+    }
+}
+
+/// The formats of each canonical column of a source.
+fn column_formats(source: &Source, format: &FileFormat, calendar_tz: Tz) -> Vec<ColumnFormat> {
+    let schema = source.schema();
+    let tz_of =
+        |name: Option<&String>| -> Tz { name.and_then(|t| t.parse().ok()).unwrap_or(calendar_tz) };
+    let file_tz = tz_of(format.timezone.as_ref());
+    let number = NumberFormat {
+        decimal: format
+            .decimal
+            .as_deref()
+            .and_then(|d| d.chars().next())
+            .unwrap_or('.'),
+        thousands: format.thousands.as_deref().and_then(|t| t.chars().next()),
+        strip: format.currency_symbols.clone().unwrap_or_default(),
+    };
+    let rules: BTreeMap<String, Vec<ColumnRule>> = source
+        .rules("mapping.source")
+        .map(|r| r.into_iter().collect())
+        .unwrap_or_default();
+    schema
+        .columns
+        .iter()
+        .map(|c| {
+            let own = rules.get(c.name);
+            let own_format = own.and_then(|rs| rs.iter().find_map(|r| r.format.clone()));
+            let own_tz = own.and_then(|rs| rs.iter().find_map(|r| r.timezone.clone()));
+            let file_format = match c.ty {
+                ColumnType::Timestamp => format.timestamp_format.clone(),
+                ColumnType::Date => format.date_format.clone(),
+                _ => None,
+            };
+            ColumnFormat {
+                format: own_format.or(file_format),
+                tz: own_tz.map(|t| tz_of(Some(&t))).unwrap_or(file_tz),
+                number: number.clone(),
+                lenient_date: true,
+            }
+        })
+        .collect()
+}
+
+/// Reads every input file that a source of `mapping` matches.
+pub fn read(
+    inputs: &[PathBuf],
+    mapping: &Mapping,
+    calendar_tz: Tz,
+    progress: &Progress,
+) -> Result<MappedRead> {
+    let files = list_files(inputs)?;
+    let base = &mapping.format;
+    let base_nulls = base.null_values.clone().unwrap_or_default();
+
+    // Which files each source reads.
+    let plan: Vec<(usize, &Source, Vec<&PathBuf>)> = mapping
+        .source
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let patterns = s.files.to_vec();
+            (
+                i,
+                s,
+                files.iter().filter(|f| matches_any(&patterns, f)).collect(),
+            )
+        })
+        .collect();
+    let mut lookup_ids: BTreeMap<Lookup, usize> = BTreeMap::new();
+    for source in &mapping.source {
+        for (_, rules) in source.rules("mapping.source").unwrap_or_default() {
+            for rule in rules {
+                if let Some(l) = rule.lookup {
+                    let n = lookup_ids.len();
+                    lookup_ids.entry(l).or_insert(n);
+                }
+            }
+        }
+    }
+    let consumed = |f: &PathBuf| {
+        plan.iter().any(|(_, _, fs)| fs.contains(&f))
+            || lookup_ids.keys().any(|l| matches_any(&l.files, f))
+            || mapping.alias.iter().any(|a| matches_any(&a.files, f))
+    };
+    if plan.iter().all(|(_, _, fs)| fs.is_empty()) {
+        let patterns: Vec<String> = mapping
+            .source
+            .iter()
+            .flat_map(|s| s.files.to_vec())
+            .collect();
+        return Err(Error::input(
+            inputs.first().map(PathBuf::as_path).unwrap_or(Path::new(".")),
+            format!(
+                "no file matches the mapping's sources (file patterns: {}); check `mapping.source[…].files`",
+                patterns.join(", ")
+            ),
+        ));
+    }
+    let tabular = |f: &PathBuf| {
+        f.extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .is_some_and(|e| ["csv", "tsv", "txt"].contains(&e.as_str()))
+    };
+    for f in &files {
+        if !consumed(f) && tabular(f) {
+            progress.warn(format!(
+                "ignoring `{}`: no mapping source reads it",
+                f.display()
+            ));
+        }
+    }
+
+    // Lookups and aliases first.
+    let mut used: Vec<(PathBuf, TextFile, u64)> = Vec::new();
+    let mut lookups = vec![HashMap::new(); lookup_ids.len()];
+    for (lookup, id) in &lookup_ids {
+        lookups[*id] = read_lookup(lookup, &files, base, &base_nulls, &mut used)?;
+    }
+    let mut aliases: HashMap<String, HashMap<String, String>> = HashMap::new();
+    for alias in &mapping.alias {
+        let a: &Alias = alias;
+        let lookup = Lookup {
+            files: a.files.clone(),
+            match_column: a.from.clone(),
+            take: a.to.clone(),
+            filter: BTreeMap::new(),
+        };
+        let map = read_lookup(&lookup, &files, base, &base_nulls, &mut used)?;
+        aliases.entry(a.column.clone()).or_default().extend(map);
+    }
+
+    let total: u64 = plan
+        .iter()
+        .flat_map(|(_, _, fs)| fs.iter())
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = progress.bytes(total, "reading");
+    let mut tables: BTreeMap<&'static str, MappedTable> = BTreeMap::new();
+    let mut fed: HashMap<PathBuf, Vec<&'static str>> = HashMap::new();
+    for (i, source, paths) in &plan {
+        let key = format!("mapping.source[{i}]");
+        let schema = source.schema();
+        let format = source.format.over(base);
+        let nulls = format.null_values.clone().unwrap_or_default();
+        let formats = column_formats(source, &format, calendar_tz);
+        let table = tables.entry(schema.name).or_default();
+        table.collapse_same_stage |= source.collapse_same_stage;
+        for path in paths {
+            bar.set_message(schema.name);
+            let text = match used.iter().position(|(p, _, _)| p == *path) {
+                Some(k) if format.encoding == base.encoding => used[k].1.text.clone(),
+                _ => {
+                    let t = read_text(path, encoding_of(&format), &format!("{key}.format"))?;
+                    let text = t.text.clone();
+                    used.retain(|(p, _, _)| p != *path);
+                    used.push((path.to_path_buf(), t, 0));
+                    text
+                }
+            };
+            let mut csv = Csv::open(path, &text, delimiter_of(&format))?;
+            let header = csv.header.clone();
+            let compiled = Compiler {
+                path,
+                header: &header,
+                key: &key,
+            }
+            .source(source, &lookup_ids)?;
+            let file = path.display().to_string();
+            let mut builder = TableBuilder::new(schema, formats.clone());
+            let mut deletions = TableBuilder::keys_only(schema, formats.clone());
+            let mut dropped = TableBuilder::keys_only(schema, formats.clone());
+            let mut record = csv::StringRecord::new();
+            let (mut read, mut skipped) = (0u64, 0u64);
+            let keyed_by: Option<&str> = (schema.key.len() == 1).then(|| schema.key[0]);
+            while let Some(line) = csv.next(path, &mut record)? {
+                read += 1;
+                if !compiled
+                    .filters
+                    .iter()
+                    .all(|(i, v)| equals_any(cell(&record, Some(*i), &nulls), v))
+                    || compiled
+                        .require
+                        .iter()
+                        .any(|i| cell(&record, Some(*i), &nulls).is_empty())
+                {
+                    skipped += 1;
+                    continue;
+                }
+                let is_deleted = compiled
+                    .deleted
+                    .as_ref()
+                    .is_some_and(|(i, v)| equals_any(cell(&record, Some(*i), &nulls), v));
+                let mut values = vec![String::new(); schema.columns.len()];
+                let mut error = None;
+                for ((slot, column), def) in
+                    values.iter_mut().zip(&compiled.columns).zip(schema.columns)
+                {
+                    if let Some(column) = column {
+                        match evaluate(column, &record, &nulls, &lookups) {
+                            Ok(v) => *slot = v,
+                            Err((reason, raw)) => {
+                                *slot = raw;
+                                error.get_or_insert(format!("column `{}`: {reason}", def.name));
+                            }
+                        }
+                    }
+                }
+                // Identifiers that stand for another record: references are rewritten;
+                // a row of the table keyed by it is that other record's, so it is left
+                // out and its own key removed from the table (it may be there from an
+                // ingest before the conversion or merge).
+                let original = values.clone();
+                let mut aliased = false;
+                for (c, v) in schema.columns.iter().zip(values.iter_mut()) {
+                    if let Some(map) = aliases.get(c.name) {
+                        let mut hops = 0;
+                        while let Some(to) = map.get(v.as_str()) {
+                            if hops == 8 || to == v {
+                                break;
+                            }
+                            *v = to.clone();
+                            hops += 1;
+                            if keyed_by == Some(c.name) {
+                                aliased = true;
+                            }
+                        }
+                    }
+                }
+                if aliased || (is_deleted && keyed_by.is_some()) {
+                    values = original;
+                }
+                if aliased && error.is_none() {
+                    let raw: Vec<&str> = values.iter().map(String::as_str).collect();
+                    if is_deleted {
+                        deletions.push(&raw, &file, line)?;
+                    } else {
+                        skipped += 1;
+                        dropped.push(&raw, &file, line)?;
+                    }
+                    continue;
+                }
+                let rows: Vec<Vec<String>> = match &compiled.unpivot {
+                    None => vec![values],
+                    Some(CompiledUnpivot { name, value, cells }) => cells
+                        .iter()
+                        .filter_map(|(i, label)| {
+                            let c = cell(&record, Some(*i), &nulls);
+                            (!c.is_empty()).then(|| {
+                                let mut row = values.clone();
+                                row[*name] = label.clone();
+                                row[*value] = c.to_string();
+                                row
+                            })
+                        })
+                        .collect(),
+                };
+                for row in rows {
+                    let raw: Vec<&str> = row.iter().map(String::as_str).collect();
+                    if record.len() != header.len() {
+                        let reason = format!(
+                            "the row has {} fields but the header has {}",
+                            record.len(),
+                            header.len()
+                        );
+                        builder.quarantine(&raw, &file, line, reason);
+                    } else if let Some(e) = &error {
+                        builder.quarantine(&raw, &file, line, e.clone());
+                    } else if is_deleted {
+                        deletions.push(&raw, &file, line)?;
+                    } else {
+                        builder.push(&raw, &file, line)?;
+                    }
+                }
+            }
+            bar.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+            let (frame, mut quarantined) = builder.finish()?;
+            let (deleted, q2) = deletions.finish()?;
+            quarantined.extend(q2);
+            let (dropped, q3) = dropped.finish()?;
+            quarantined.extend(q3);
+            let table = tables.get_mut(schema.name).expect("entry made above");
+            table.counts.read += read;
+            table.counts.skipped += skipped;
+            table.counts.loaded += frame.height() as u64;
+            table.counts.quarantined += quarantined.len() as u64;
+            table.frames.push(frame);
+            table.counts.deleted += deleted.height() as u64;
+            for frame in [deleted, dropped] {
+                if frame.height() > 0 {
+                    table.deletions.push(frame);
+                }
+            }
+            table.quarantined.extend(quarantined);
+            if let Some(k) = used.iter().position(|(p, _, _)| p == *path) {
+                used[k].2 = read;
+            }
+            fed.entry(path.to_path_buf()).or_default().push(schema.name);
+        }
+    }
+    bar.finish();
+    tables.retain(|_, t| !t.frames.is_empty() || !t.deletions.is_empty());
+
+    let inputs = used
+        .into_iter()
+        .map(|(path, t, rows)| InputRecord {
+            table: fed
+                .get(&path)
+                .map(|ts| ts.join(","))
+                .unwrap_or_else(|| "(lookup)".into()),
+            path: path.display().to_string(),
+            blake3: t.blake3,
+            bytes: t.bytes,
+            rows,
+        })
+        .collect();
+    Ok(MappedRead { tables, inputs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("Lead.csv", "lead.CSV"));
+        assert!(glob_match("Lead_*.csv", "Lead_2.csv"));
+        assert!(!glob_match("Lead_*.csv", "LeadHistory.csv"));
+        assert!(glob_match(
+            "*contacts*.csv",
+            "hubspot-crm-exports-all-contacts-2026.csv"
+        ));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+    }
+
+    #[test]
+    fn windows_1252_high_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, b"a\n\x80 \xe9t\xe9 \x93q\x94\n").unwrap();
+        let t = read_text(&path, Encoding::Windows1252, "k").unwrap();
+        assert_eq!(t.text, "a\n€ été “q”\n");
+        let t = read_text(&path, Encoding::Latin1, "k").unwrap();
+        assert!(t.text.contains("été"));
+        let err = read_text(&path, Encoding::Utf8, "k")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("windows-1252"),
+            "{err}"
+        );
+    }
+}

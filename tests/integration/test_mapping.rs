@@ -1,0 +1,389 @@
+//! Mappings and presets (docs/mapping.md): the real Salesforce export, hand-written
+//! Salesforce quirks, HubSpot exports, and a foreign European spreadsheet export.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::fixture::{metric, row, rows};
+use crate::workdir::Workdir;
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The real Salesforce Data Export of a developer org, read in place (it is not ours
+/// to copy): `$FUNNEL_SHARED_FIXTURES`, else `../shared/fixtures` beside the checkout,
+/// else `/work/shared/fixtures`.
+fn salesforce_export() -> PathBuf {
+    let candidates = [
+        std::env::var_os("FUNNEL_SHARED_FIXTURES").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")),
+        Some(PathBuf::from("/work/shared/fixtures")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("salesforce-devorg-export"))
+        .find(|d| d.join("Lead.csv").is_file())
+        .expect("the shared Salesforce fixture: set FUNNEL_SHARED_FIXTURES to the folder holding salesforce-devorg-export/")
+}
+
+/// Copies a fixture's CSV files into `export/` and its funnel.toml, if any, into place.
+fn copy_fixture(wd: &Workdir, name: &str) {
+    for entry in std::fs::read_dir(fixture_dir(name)).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(&path).unwrap();
+        if file == "funnel.toml" {
+            wd.write("funnel.toml", bytes);
+        } else {
+            wd.write(&format!("export/{file}"), bytes);
+        }
+    }
+}
+
+/// The latest run's counts of `table` in the manifest.
+fn counts(wd: &Workdir, table: &str) -> Value {
+    let manifest: Value =
+        serde_json::from_str(&wd.read("data/warehouse/current/_manifest.json")).unwrap();
+    manifest["runs"].as_array().unwrap().last().unwrap()["tables"][table].clone()
+}
+
+fn count(wd: &Workdir, query: &str) -> String {
+    wd.sql(query).lines().nth(1).unwrap_or("").to_string()
+}
+
+#[test]
+fn salesforce_devorg_export_loads_and_adds_up() {
+    let wd = Workdir::new();
+    let export = salesforce_export();
+    let run = wd
+        .run(&["ingest", export.to_str().unwrap(), "--preset", "salesforce"])
+        .ok();
+    // 22 Lead rows and 35 Contacts (none converted from a lead) are 57 people.
+    assert_eq!(count(&wd, "select count(*) from leads"), "57");
+    assert_eq!(
+        count(&wd, "select count(*) from leads where lead_id like '003%'"),
+        "35"
+    );
+    assert_eq!(count(&wd, "select count(*) from opportunities"), "31");
+    // 62 history rows: pairs with the same stage and time, one event per opportunity.
+    assert_eq!(counts(&wd, "opportunity_stage_events")["read"], 62);
+    assert_eq!(
+        count(
+            &wd,
+            "select count(*), count(distinct opportunity_id) from opportunity_stage_events"
+        ),
+        "31,31"
+    );
+    assert_eq!(count(&wd, "select count(*) from campaigns"), "4");
+    // CampaignMember.csv is a header without rows.
+    assert_eq!(count(&wd, "select count(*) from touches"), "0");
+    // The null id reads as empty: no lead has a converted account, no opp a lead.
+    assert_eq!(
+        count(
+            &wd,
+            "select count(account_id) from leads where lead_id like '00Q%'"
+        ),
+        "0"
+    );
+    assert_eq!(count(&wd, "select count(lead_id) from opportunities"), "0");
+    // 18 won (IsWon), 13 open; amounts as exported.
+    assert_eq!(
+        count(
+            &wd,
+            "select sum(case when status = 'won' then 1 else 0 end) as won, sum(case when status = 'open' then 1 else 0 end) as open, sum(amount) as amount from opportunities"
+        ),
+        "18,13,5760000"
+    );
+    // Timestamps are UTC whatever the calendar says.
+    assert_eq!(
+        count(&wd, "select min(created_at) from leads"),
+        "2018-10-13T17:16:45Z"
+    );
+    assert!(
+        run.stderr.contains("leads: 57 read, 57 loaded"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("31 merged"), "{}", run.stderr);
+
+    // The quirks of SOURCE.md, reported by lint.
+    let doc = metric(&wd, &["lint", "--as-of", "2018-12-31"]);
+    let r = rows(&doc);
+    let lint = |check: &str| row(r, "check", check)["count"].as_i64().unwrap();
+    // "Closed - Converted" with IsConverted = 0 and no converted ids.
+    assert_eq!(lint("stage_without_opportunity"), 3);
+    // ConvertedOpportunityId and CampaignId hold the null id: no opportunity has a lead.
+    assert_eq!(lint("opportunity_without_lead"), 31);
+    // Two history rows per opportunity with the same stage and time.
+    assert_eq!(lint("duplicate_keys_merged"), 31);
+    // CreatedDate is the sample-data load time, after the close dates.
+    assert_eq!(lint("closed_before_created"), 18);
+    assert_eq!(lint("open_past_close_date"), 13);
+    // Every stage value is mapped by the preset's picklists.
+    assert_eq!(lint("unmapped_stage_value"), 0);
+
+    // The preset's definitions stay in force for later commands.
+    let doc = metric(
+        &wd,
+        &[
+            "win-rate",
+            "--from",
+            "2018-01-01",
+            "--to",
+            "2018-12-31",
+            "--as-of",
+            "2018-12-31",
+        ],
+    );
+    assert_eq!(rows(&doc)[0]["won"], 18);
+}
+
+#[test]
+fn salesforce_conversions_merges_deletions_and_history() {
+    let wd = Workdir::new();
+    let dir = fixture_dir("salesforce-quirks");
+    let run = wd
+        .run(&["ingest", dir.to_str().unwrap(), "--preset", "salesforce"])
+        .ok();
+    // 00QA converted (its contact 003A is the same person), 00QB, contact 003B;
+    // 00QC merged into 00QB and 00QD deleted.
+    assert_eq!(
+        wd.sql("select lead_id from leads order by 1"),
+        "lead_id\n003B\n00QA\n00QB\n"
+    );
+    let leads = counts(&wd, "leads");
+    assert_eq!(leads["deleted"], 2);
+    assert_eq!(leads["skipped"], 1);
+    assert!(run.stderr.contains("2 deleted"), "{}", run.stderr);
+    // Opportunities: by ConvertedOpportunityId, else the *primary* contact role.
+    assert_eq!(
+        wd.sql("select opportunity_id, lead_id, status, amount, currency from opportunities order by 1"),
+        "opportunity_id,lead_id,status,amount,currency\n006A,00QA,won,45000,EUR\n006B,003B,open,1000.5,USD\n006C,,lost,8000,USD\n"
+    );
+    // The amount-only history row folds into the Prospecting stay, which keeps its
+    // first amount.
+    assert_eq!(
+        wd.sql("select stage, amount from opportunity_stage_events where opportunity_id = '006A' order by entered_at"),
+        "stage,amount\nProspecting,40000\nNegotiation/Review,45000\nClosed Won,45000\n"
+    );
+    // Status events from LeadHistory (Field = Status only) and the lead's own status.
+    assert_eq!(
+        wd.sql("select lead_id, stage from lead_stage_events order by lead_id, entered_at"),
+        "lead_id,stage\n00QA,Working - Contacted\n00QA,Closed - Converted\n00QB,Working - Contacted\n"
+    );
+    // Touches credited through the aliases; a task on an account only is skipped.
+    assert_eq!(
+        wd.sql("select touch_id, lead_id, team, action from touches order by 1"),
+        "touch_id,lead_id,team,action\n00TA,00QA,sales,call\n00TC,00QB,sales,email\n00v3,003B,marketing,send\n00vB,00QB,marketing,form\n"
+    );
+    assert_eq!(
+        count(&wd, "select name, team from owners"),
+        "Dana Seller,Sales"
+    );
+
+    // A later export where 00QB is deleted removes it from the warehouse.
+    let later = wd.join("later");
+    std::fs::create_dir_all(&later).unwrap();
+    let lead = std::fs::read_to_string(dir.join("Lead.csv")).unwrap();
+    let lead = lead.replace("\"00QB\",\"0\"", "\"00QB\",\"1\"");
+    std::fs::write(later.join("Lead.csv"), lead).unwrap();
+    wd.run(&["ingest", "later", "--preset", "salesforce", "-q"])
+        .ok();
+    assert_eq!(
+        wd.sql("select lead_id from leads order by 1"),
+        "lead_id\n003B\n00QA\n"
+    );
+}
+
+#[test]
+fn hubspot_contacts_deals_and_activities() {
+    let wd = Workdir::new();
+    copy_fixture(&wd, "hubspot");
+    wd.run(&["ingest", "export", "-q"]).ok();
+    // One event per "Became a … Date" column with a date: 102 skipped MQL.
+    assert_eq!(
+        wd.sql("select stage from lead_stage_events where lead_id = '102' order by entered_at"),
+        "stage\nlead\nsalesqualifiedlead\n"
+    );
+    assert_eq!(count(&wd, "select count(*) from lead_stage_events"), "10");
+    // The deal with contacts "101;102" is credited to the first.
+    assert_eq!(
+        wd.sql("select opportunity_id, lead_id, pipeline, status from opportunities order by 1"),
+        "opportunity_id,lead_id,pipeline,status\n9001,101,Sales Pipeline,won\n9002,102,Sales Pipeline,open\n9003,104,Partner Pipeline,won\n"
+    );
+    // Stage events from the "Date entered" columns of each pipeline.
+    assert_eq!(
+        wd.sql("select stage from opportunity_stage_events where opportunity_id = '9003' order by entered_at"),
+        "stage\nDiscovery\nPartner Won\n"
+    );
+    assert_eq!(
+        wd.sql("select touch_id, lead_id, team, action from touches order by 1"),
+        "touch_id,lead_id,team,action\n5001,101,marketing,open\n5002,101,marketing,form\n5003,102,sales,call\n5004,102,sales,meeting\n"
+    );
+
+    let range = [
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-03-31",
+        "--as-of",
+        "2025-06-15",
+    ];
+    // Backfill: 102 reached MQL on its way to SQL; HubSpot has no SAL stage, so
+    // SQL backfills it. Customers: 101 (lifecycle) and 104 (won partner deal).
+    let mut args = vec!["waterfall"];
+    args.extend(range);
+    let doc = metric(&wd, &args);
+    let reached: Vec<i64> = rows(&doc)
+        .iter()
+        .map(|r| r["reached"].as_i64().unwrap())
+        .collect();
+    assert_eq!(reached, [4, 3, 3, 3, 3, 2]);
+    // Both pipelines' won deals count: Closed Won and the partner pipeline's own stage.
+    let mut args = vec!["win-rate"];
+    args.extend(range);
+    let doc = metric(&wd, &args);
+    assert_eq!(rows(&doc)[0]["won"], 2);
+    crate::fixture::approx(&rows(&doc)[0]["won_amount"], Some(20000.0));
+    let mut args = vec!["lint"];
+    args.extend(range);
+    let doc = metric(&wd, &args);
+    assert_eq!(row(rows(&doc), "check", "unmapped_stage_value")["count"], 0);
+    assert_eq!(row(rows(&doc), "check", "unmapped_source")["count"], 0);
+}
+
+/// The TOML block after `<!-- example: NAME -->` in docs/mapping.md.
+fn docs_example(name: &str) -> String {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mapping.md"))
+            .unwrap();
+    let marker = format!("<!-- example: {name} -->\n```toml\n");
+    let start = doc.find(&marker).expect("example in docs/mapping.md") + marker.len();
+    let end = doc[start..].find("```").unwrap();
+    doc[start..start + end].to_string()
+}
+
+#[test]
+fn foreign_european_export_through_the_documented_mapping() {
+    let wd = Workdir::new();
+    copy_fixture(&wd, "european");
+    wd.write("funnel.toml", docs_example("european"));
+    let run = wd.run(&["ingest", "export"]).ok();
+    assert!(
+        run.stderr.contains("3 row(s) quarantined"),
+        "{}",
+        run.stderr
+    );
+    // Latin-1 names, DD/MM/YYYY in Paris time, value-mapped sources.
+    assert_eq!(
+        wd.sql("select lead_id, created_at, source, region, owner_id from leads order by 1"),
+        "lead_id,created_at,source,region,owner_id\n\
+         P-001,2025-01-14T23:00:00Z,event,Île-de-France,Hélène\n\
+         P-002,2025-02-02T23:00:00Z,organic,Bretagne,Hélène\n\
+         P-004,2025-02-19T23:00:00Z,partner,Rhône-Alpes,Jérôme\n\
+         P-005,2025-02-28T23:00:00Z,organic,Bretagne,Jérôme\n\
+         P-006,2025-03-01T23:00:00Z,event,Île-de-France,Jérôme\n"
+    );
+    // Decimal commas, thousands points and the currency code in the amount.
+    assert_eq!(
+        wd.sql("select opportunity_id, lead_id, status, stage, amount, close_date from opportunities order by 1"),
+        "opportunity_id,lead_id,status,stage,amount,close_date\n\
+         A-1,P-002,won,Closed Won,12500,2025-03-31\n\
+         A-2,P-004,open,Proposal,3000.5,2025-06-30\n\
+         A-3,P-001,lost,Closed Lost,800,2025-02-28\n"
+    );
+    assert_eq!(
+        wd.sql("select lead_id, stage from lead_stage_events order by 1"),
+        "lead_id,stage\nP-001,lead\nP-002,mql\nP-004,sal\nP-005,disqualified\n"
+    );
+    // Nothing lost: the impossible date and the unmapped status, with their reasons.
+    let leads_q = wd.read("data/warehouse/quarantine/leads.csv");
+    assert!(
+        leads_q.contains("P-003,31/02/2025")
+            && leads_q.contains("does not match the declared format `%d/%m/%Y`"),
+        "{leads_q}"
+    );
+    let events_q = wd.read("data/warehouse/quarantine/lead_stage_events.csv");
+    assert!(
+        events_q.contains("P-006,En attente")
+            && events_q.contains("`mapping.source[1].columns.stage.map`"),
+        "{events_q}"
+    );
+}
+
+#[test]
+fn mapping_mistakes_say_what_to_change() {
+    let wd = Workdir::new();
+    copy_fixture(&wd, "european");
+    let example = docs_example("european");
+    let snapshot_before = crate::workdir::tree(&wd.join("data"));
+
+    // A source column that is not in the file: exit 3, the key and the header named.
+    wd.write("funnel.toml", example.replace("\"Créé le\"", "\"Cree le\""));
+    let run = wd.run(&["ingest", "export"]).expect_code(3);
+    assert!(
+        run.stderr.contains("column `Cree le`")
+            && run.stderr.contains("mapping.source[0].columns.created_at")
+            && run.stderr.contains("Créé le"),
+        "{}",
+        run.stderr
+    );
+    // The encoding left out: the line and the key to add.
+    wd.write(
+        "funnel.toml",
+        example.replace("encoding = \"latin-1\"\n", ""),
+    );
+    let run = wd.run(&["ingest", "export"]).expect_code(3);
+    assert!(
+        run.stderr.contains("not UTF-8") && run.stderr.contains("encoding = \"windows-1252\""),
+        "{}",
+        run.stderr
+    );
+    // A definitions mistake: exit 2 with the key.
+    wd.write(
+        "funnel.toml",
+        example.replace("table = \"opportunities\"", "table = \"deals\""),
+    );
+    let run = wd.run(&["ingest", "export"]).expect_code(2);
+    assert!(
+        run.stderr.contains("mapping.source[2].table") && run.stderr.contains("`deals`"),
+        "{}",
+        run.stderr
+    );
+    // No file matches.
+    wd.write(
+        "funnel.toml",
+        example
+            .replace("prospects*.csv", "leads*.csv")
+            .replace("affaires*.csv", "deals*.csv"),
+    );
+    let run = wd.run(&["ingest", "export"]).expect_code(3);
+    assert!(run.stderr.contains("no file matches"), "{}", run.stderr);
+    // Nothing was written by any of them.
+    assert_eq!(crate::workdir::tree(&wd.join("data")), snapshot_before);
+}
+
+#[test]
+fn init_writes_the_preset_for_review() {
+    let wd = Workdir::new();
+    wd.run(&["init", "--preset", "salesforce"]).ok();
+    let text = wd.read("funnel.toml");
+    assert!(text.contains("preset = \"salesforce\""), "{text}");
+    assert!(text.contains("Negotiation/Review"), "{text}");
+    assert!(text.contains("[definitions]"), "{text}");
+    // The written file is the definitions in force: editing it overrides the preset.
+    wd.write("funnel.toml", text.replace("\"Working - Contacted\", ", ""));
+    let export = salesforce_export();
+    wd.run(&["ingest", export.to_str().unwrap(), "-q"]).ok();
+    let doc = metric(&wd, &["lint", "--as-of", "2018-12-31"]);
+    // The 12 "Working - Contacted" leads are now unmapped.
+    assert_eq!(
+        row(rows(&doc), "check", "unmapped_stage_value")["count"],
+        12
+    );
+}
