@@ -8,6 +8,7 @@
 pub mod mapping;
 pub mod native;
 pub mod parse;
+pub mod partition;
 pub mod quarantine;
 pub mod typed;
 
@@ -20,9 +21,11 @@ use crate::config::Config;
 use crate::error::{Error, PolarsContext, Result};
 use crate::model::columns::{self, TableSchema, TABLES};
 use crate::model::warehouse::{
-    InputRecord, Manifest, RunRecord, TableCounts, Warehouse, FORMAT_VERSION,
+    read_parquet, scan_part, InputRecord, Manifest, RunRecord, TableCounts, Warehouse,
+    FORMAT_VERSION,
 };
 use crate::progress::{thousands, Progress};
+use partition::Staging;
 use quarantine::QuarantinedRow;
 
 /// What to ingest.
@@ -153,36 +156,94 @@ fn table_names() -> String {
         .join(", ")
 }
 
-/// Everything read for one table from all of its input files.
-#[derive(Default)]
+/// Everything read for one table from all of its input files: the loaded rows are
+/// staged on disk by key partition.
 struct TableInput {
-    frames: Vec<DataFrame>,
-    /// Key rows the input deletes.
+    staging: Staging,
+    /// Key rows the input deletes (mapped inputs; few).
     deletions: Vec<DataFrame>,
     counts: TableCounts,
     quarantined: Vec<QuarantinedRow>,
     collapse_same_stage: bool,
 }
 
-/// Phase 1 of the native format: every file read and typed.
+/// The partition count for `schema`'s table: what its input and the warehouse's copy
+/// need, and never fewer than the warehouse's copy has.
+fn partitions(
+    warehouse: &Warehouse,
+    schema: &TableSchema,
+    input_bytes: u64,
+    replace: bool,
+) -> usize {
+    let parts = warehouse.table_parts(schema.name);
+    // Parquet holds about a quarter of the CSV's bytes.
+    let existing_bytes: u64 = parts
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let needed = if replace {
+        partition::partitions_for(input_bytes)
+    } else {
+        partition::partitions_for(input_bytes + 4 * existing_bytes)
+    };
+    if replace {
+        needed
+    } else {
+        needed.max(parts.len().max(1).next_power_of_two())
+    }
+}
+
+fn new_input(
+    warehouse: &Warehouse,
+    staging_root: &Path,
+    schema: &'static TableSchema,
+    input_bytes: u64,
+    replace: bool,
+) -> Result<TableInput> {
+    let p = partitions(warehouse, schema, input_bytes, replace);
+    Ok(TableInput {
+        staging: Staging::new(staging_root, schema.name, schema.key[0], p)?,
+        deletions: Vec::new(),
+        counts: TableCounts::default(),
+        quarantined: Vec::new(),
+        collapse_same_stage: false,
+    })
+}
+
+/// Phase 1 of the native format: every file streamed, typed and staged.
 fn read_native(
+    warehouse: &Warehouse,
+    staging_root: &Path,
     options: &IngestOptions,
     tz: chrono_tz::Tz,
     progress: &Progress,
 ) -> Result<(BTreeMap<&'static str, TableInput>, Vec<InputRecord>)> {
     let files = discover(&options.inputs, progress)?;
-    let total_bytes: u64 = files
-        .iter()
-        .map(|f| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0))
-        .sum();
+    let size = |f: &InputFile| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+    let total_bytes: u64 = files.iter().map(size).sum();
     let bar = progress.bytes(total_bytes, "reading");
     let mut tables: BTreeMap<&'static str, TableInput> = BTreeMap::new();
     let mut inputs = Vec::new();
     for file in &files {
         bar.set_message(file.schema.name);
-        let bytes = native::read_bytes(&file.path)?;
-        let hash = blake3::hash(&bytes).to_hex().to_string();
-        let read = native::read_file(&file.path, &bytes, file.schema, tz, |n| bar.inc(n))?;
+        if !tables.contains_key(file.schema.name) {
+            let bytes: u64 = files
+                .iter()
+                .filter(|f| f.schema.name == file.schema.name)
+                .map(size)
+                .sum();
+            let input = new_input(warehouse, staging_root, file.schema, bytes, options.replace)?;
+            tables.insert(file.schema.name, input);
+        }
+        let entry = tables.get_mut(file.schema.name).expect("inserted above");
+        let staging = &mut entry.staging;
+        let read = native::read_file(
+            &file.path,
+            file.schema,
+            tz,
+            |chunk| staging.push(chunk),
+            |n| bar.inc(n),
+        )?;
         if !read.extra_columns.is_empty() {
             progress.warn(format!(
                 "`{}`: ignoring column(s) not in table `{}`: {}",
@@ -194,15 +255,13 @@ fn read_native(
         inputs.push(InputRecord {
             path: file.path.display().to_string(),
             table: file.schema.name.to_string(),
-            blake3: hash,
-            bytes: bytes.len() as u64,
+            blake3: read.blake3,
+            bytes: read.bytes,
             rows: read.read,
         });
-        let entry = tables.entry(file.schema.name).or_default();
         entry.counts.read += read.read;
-        entry.counts.loaded += read.frame.height() as u64;
+        entry.counts.loaded += read.loaded;
         entry.counts.quarantined += read.quarantined.len() as u64;
-        entry.frames.push(read.frame);
         entry.quarantined.extend(read.quarantined);
     }
     bar.finish();
@@ -211,6 +270,8 @@ fn read_native(
 
 /// Phase 1 through the definitions' mapping.
 fn read_mapped(
+    warehouse: &Warehouse,
+    staging_root: &Path,
     options: &IngestOptions,
     config: &Config,
     progress: &Progress,
@@ -221,23 +282,47 @@ fn read_mapped(
         config.calendar.tz(),
         progress,
     )?;
-    let tables = read
-        .tables
-        .into_iter()
-        .map(|(name, t)| {
-            (
-                name,
-                TableInput {
-                    frames: t.frames,
-                    deletions: t.deletions,
-                    counts: t.counts,
-                    quarantined: t.quarantined,
-                    collapse_same_stage: t.collapse_same_stage,
-                },
-            )
-        })
-        .collect();
+    let mut tables = BTreeMap::new();
+    for (name, t) in read.tables {
+        let schema = columns::table(name).expect("mapped tables are canonical");
+        // About 100 bytes of CSV per row.
+        let rows: u64 = t.frames.iter().map(|f| f.height() as u64).sum();
+        let mut input = new_input(warehouse, staging_root, schema, rows * 100, options.replace)?;
+        for frame in t.frames {
+            input.staging.push(frame)?;
+        }
+        input.deletions = t.deletions;
+        input.counts = t.counts;
+        input.quarantined = t.quarantined;
+        input.collapse_same_stage = t.collapse_same_stage;
+        tables.insert(name, input);
+    }
     Ok((tables, read.inputs))
+}
+
+/// The warehouse's rows of partition `b` of `p` (None: no such table, or `--replace`).
+/// When the table had fewer partitions, its part `b mod p_old` is split.
+fn existing_partition(
+    schema: &TableSchema,
+    parts: &[PathBuf],
+    b: usize,
+    p: usize,
+    split_cache: &mut BTreeMap<usize, Vec<DataFrame>>,
+) -> Result<Option<LazyFrame>> {
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let p_old = parts.len();
+    if p_old == p {
+        return Ok(Some(scan_part(&parts[b])?));
+    }
+    let old = b % p_old;
+    if !split_cache.contains_key(&old) {
+        split_cache.clear();
+        let df = read_parquet(&parts[old])?;
+        split_cache.insert(old, partition::split(&df, schema.key[0], p)?);
+    }
+    Ok(Some(split_cache[&old][b].clone().lazy()))
 }
 
 /// Runs an ingest into `warehouse`. On error the warehouse is left as it was.
@@ -256,51 +341,82 @@ pub fn ingest(
     // One writer at a time; readers never see a partial version anyway.
     let _lock = crate::model::lock::WriteLock::acquire(warehouse.root(), options.lock_timeout)?;
     let previous = warehouse.manifest()?;
+    // The new version's folder; staged rows live inside it until the commit, and a
+    // failed or killed run leaves nothing behind.
+    let writer = warehouse.begin()?;
+    let staging_root = writer.staging_dir();
 
     // Phase 1: read and validate everything.
     let (mut tables, inputs) = if mapped {
-        read_mapped(options, config, progress)?
+        read_mapped(warehouse, &staging_root, options, config, progress)?
     } else {
-        read_native(options, config.calendar.tz(), progress)?
+        read_native(
+            warehouse,
+            &staging_root,
+            options,
+            config.calendar.tz(),
+            progress,
+        )?
     };
 
-    // Phase 2: merge into a new version.
-    let writer = warehouse.begin()?;
+    // Phase 2: merge into the new version, one key partition at a time.
     let step = progress.step("merging");
     let mut manifest_tables = BTreeMap::new();
     for schema in TABLES {
         if let Some(input) = tables.get_mut(schema.name) {
             step.set_message(&format!("merging {}", schema.name));
-            let existing = if options.replace {
-                None
+            input.staging.finish()?;
+            let parts = if options.replace {
+                vec![]
             } else {
-                warehouse.scan(schema.name)?
+                warehouse.table_parts(schema.name)
             };
-            let existing_rows = match &existing {
-                Some(lf) => count_rows(lf.clone(), schema.name)?,
-                None => 0,
+            let existing_rows = match warehouse.scan(schema.name)? {
+                Some(lf) if !options.replace => count_rows(lf, schema.name)?,
+                _ => 0,
             };
-            let frames = std::mem::take(&mut input.frames);
-            let (duplicates, examples) = duplicate_keys(schema, &frames)?;
+            let p = input.staging.partitions;
+            let deletions = std::mem::take(&mut input.deletions);
+            let deletions: Vec<Vec<DataFrame>> = deletions
+                .iter()
+                .map(|d| partition::split(d, schema.key[0], p))
+                .collect::<Result<_>>()?;
+            let mut split_cache = BTreeMap::new();
+            let (mut duplicates, mut examples) = (0, Vec::new());
+            let (mut rows, mut before_deletions) = (0u64, 0u64);
+            for b in 0..p {
+                let existing = existing_partition(schema, &parts, b, p, &mut split_cache)?;
+                let frames = input.staging.frames(b)?;
+                let (n, ex) = duplicate_keys(schema, &frames)?;
+                duplicates += n;
+                examples.extend(ex);
+                let mut merged = merge(schema, existing, frames)?;
+                if input.collapse_same_stage {
+                    merged = collapse_same_stage(schema, merged)?;
+                }
+                before_deletions += merged.height() as u64;
+                let gone: Vec<DataFrame> = deletions.iter().map(|d| d[b].clone()).collect();
+                if gone.iter().any(|d| d.height() > 0) {
+                    merged = delete_keys(schema, merged, gone)?;
+                }
+                rows += merged.height() as u64;
+                writer.write_part(schema.name, b, &mut merged)?;
+            }
+            examples.sort();
+            examples.dedup();
+            examples.truncate(5);
             input.counts.duplicates = duplicates;
             input.counts.duplicate_examples = examples;
-            let mut merged = merge(schema, existing, frames)?;
-            if input.collapse_same_stage {
-                merged = collapse_same_stage(schema, merged)?;
-            }
-            let before_deletions = merged.height() as u64;
-            let deletions = std::mem::take(&mut input.deletions);
-            if !deletions.is_empty() {
-                merged = delete_keys(schema, merged, deletions)?;
-            }
-            let rows = merged.height() as u64;
             input.counts.merged =
                 (existing_rows + input.counts.loaded).saturating_sub(before_deletions);
             input.counts.rows = rows;
-            writer.write_table(schema.name, &mut merged)?;
             manifest_tables.insert(schema.name.to_string(), rows);
-        } else if let Some(path) = warehouse.table_file(schema.name) {
-            writer.link_table(schema.name, &path)?;
+        } else {
+            let parts = warehouse.table_parts(schema.name);
+            if parts.is_empty() {
+                continue;
+            }
+            writer.link_table(schema.name, &parts)?;
             let rows = previous
                 .as_ref()
                 .and_then(|m| m.tables.get(schema.name).copied())
@@ -419,6 +535,16 @@ pub fn merge(
 ) -> Result<DataFrame> {
     let mut parts: Vec<LazyFrame> = existing.into_iter().collect();
     parts.extend(new.into_iter().map(DataFrame::lazy));
+    if parts.is_empty() {
+        // A partition (or a header-only file) with no rows: the typed empty table.
+        let formats = vec![typed::ColumnFormat::native(chrono_tz::Tz::UTC); schema.columns.len()];
+        return Ok(typed::TableBuilder::new(
+            columns::table(schema.name).expect("canonical"),
+            formats,
+        )
+        .finish()?
+        .0);
+    }
     let all = concat(
         parts,
         UnionArgs {

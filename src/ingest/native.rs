@@ -1,9 +1,11 @@
 //! Reads one native-format CSV file (SPEC §2) into a typed frame of its canonical
 //! table, sending every row that cannot be loaded to quarantine with its reason.
 //!
-//! The file is streamed record by record with the `csv` crate: that is where line
-//! numbers and original field values are known, which quarantine needs. Values go
-//! straight into polars column builders, so nothing is held twice.
+//! The file is streamed record by record with the `csv` crate (never read whole): that
+//! is where line numbers and original field values are known, which quarantine needs.
+//! Values go straight into polars column builders, and each full chunk of rows is
+//! handed to the caller (which stages it on disk), so memory does not grow with the
+//! file. The content hash for the manifest is computed on the same pass.
 
 use std::io::Read;
 use std::path::Path;
@@ -16,12 +18,15 @@ use crate::ingest::quarantine::QuarantinedRow;
 use crate::ingest::typed::{ColumnFormat, TableBuilder};
 use crate::model::columns::{TableSchema, TOUCHES};
 
-/// What reading one file produced.
+/// What reading one file produced (its rows went to the caller's sink).
 pub struct FileRead {
-    /// The loaded rows, in file order, with the table's full canonical schema.
-    pub frame: DataFrame,
     /// Data rows in the file (header excluded).
     pub read: u64,
+    /// Rows that loaded.
+    pub loaded: u64,
+    /// BLAKE3 of the file's bytes, and their count.
+    pub blake3: String,
+    pub bytes: u64,
     pub quarantined: Vec<QuarantinedRow>,
     /// Header columns that are not part of the table (ignored).
     pub extra_columns: Vec<String>,
@@ -36,28 +41,67 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Parses a native CSV file of `schema`'s table.
-///
-/// File-level problems (binary content, invalid UTF-8, a missing required column, a
-/// duplicated header) are errors; row-level problems go to quarantine.
-pub fn read_file(
-    path: &Path,
-    bytes: &[u8],
-    schema: &'static TableSchema,
-    tz: Tz,
-    mut on_progress: impl FnMut(u64),
-) -> Result<FileRead> {
-    let sniff = &bytes[..bytes.len().min(64 * 1024)];
-    if sniff.contains(&0) {
+/// A reader that hashes and counts what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Refuses a file whose first 64 KiB hold NUL bytes: not CSV text.
+fn sniff(path: &Path) -> Result<()> {
+    let mut head = vec![0u8; 64 * 1024];
+    let mut file = std::fs::File::open(path).map_err(|e| Error::input(path, e.to_string()))?;
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(Error::input(path, e.to_string())),
+        }
+    }
+    if head[..n].contains(&0) {
         return Err(Error::input(
             path,
             "this is not a CSV text file (it contains NUL bytes); export the table as CSV",
         ));
     }
+    Ok(())
+}
+
+/// Parses a native CSV file of `schema`'s table, streaming: every chunk of loaded
+/// rows goes to `sink` in file order.
+///
+/// File-level problems (binary content, invalid UTF-8, a missing required column, a
+/// duplicated header) are errors; row-level problems go to quarantine.
+pub fn read_file(
+    path: &Path,
+    schema: &'static TableSchema,
+    tz: Tz,
+    mut sink: impl FnMut(DataFrame) -> Result<()>,
+    mut on_progress: impl FnMut(u64),
+) -> Result<FileRead> {
+    sniff(path)?;
+    let file = std::fs::File::open(path).map_err(|e| Error::input(path, e.to_string()))?;
+    let mut source = Hashing {
+        inner: file,
+        hasher: blake3::Hasher::new(),
+        bytes: 0,
+    };
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(bytes);
+        .buffer_capacity(1 << 20)
+        .from_reader(&mut source);
     let header = reader
         .byte_headers()
         .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
@@ -176,12 +220,28 @@ pub fn read_file(
             continue;
         }
         builder.push(&raw, &file_name, line)?;
+        if builder.has_full_chunk() {
+            for chunk in builder.take()? {
+                sink(chunk)?;
+            }
+        }
     }
-    on_progress(bytes.len() as u64 - last_progress);
-    let (frame, quarantined) = builder.finish()?;
+    for chunk in builder.take()? {
+        sink(chunk)?;
+    }
+    let loaded = builder.loaded;
+    let (_, quarantined) = builder.finish()?;
+    drop(reader);
+    let mut rest = Vec::new();
+    source
+        .read_to_end(&mut rest)
+        .map_err(|e| Error::input(path, e.to_string()))?;
+    on_progress(source.bytes - last_progress);
     Ok(FileRead {
-        frame,
         read,
+        loaded,
+        blake3: source.hasher.finalize().to_hex().to_string(),
+        bytes: source.bytes,
         quarantined,
         extra_columns,
     })

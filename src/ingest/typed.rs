@@ -248,6 +248,21 @@ impl TableBuilder {
         Ok(true)
     }
 
+    /// Whether a full chunk is waiting to be taken.
+    pub fn has_full_chunk(&self) -> bool {
+        !self.chunks.is_empty()
+    }
+
+    /// Takes the rows built so far (full chunks and the current one), in push order.
+    pub fn take(&mut self) -> Result<Vec<DataFrame>> {
+        let current = std::mem::replace(&mut self.chunk, Chunk::new(self.schema));
+        let mut out = std::mem::take(&mut self.chunks);
+        if current.rows > 0 {
+            out.push(current.finish()?);
+        }
+        Ok(out)
+    }
+
     /// The loaded rows in push order, and the quarantined ones.
     pub fn finish(mut self) -> Result<(DataFrame, Vec<QuarantinedRow>)> {
         self.chunks.push(self.chunk.finish()?);

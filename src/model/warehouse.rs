@@ -4,7 +4,8 @@
 //! Layout:
 //! ```text
 //! <warehouse>/current -> versions/v000042        (symlink, repointed atomically)
-//! <warehouse>/versions/v000042/<table>/part-0.parquet
+//! <warehouse>/versions/v000042/<table>/part-0.parquet   (part-1, … for a large table,
+//!                                                   each holding a hash range of keys)
 //! <warehouse>/versions/v000042/_manifest.json
 //! <warehouse>/quarantine/<table>.csv
 //! ```
@@ -23,8 +24,28 @@ use crate::model::columns::TABLES;
 
 /// The on-disk format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
-const PART_FILE: &str = "part-0.parquet";
+
+/// The file of partition `index` of a table.
+pub fn part_name(index: usize) -> String {
+    format!("part-{index}.parquet")
+}
+
+/// The partition index of a part file's name.
+fn part_index(name: &str) -> Option<usize> {
+    name.strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .parse()
+        .ok()
+}
 const MANIFEST: &str = "_manifest.json";
+const STAGING: &str = "_staging";
+
+/// A lazy scan of one Parquet file.
+pub fn scan_part(path: &Path) -> Result<LazyFrame> {
+    let path_str = path.to_string_lossy().to_string();
+    LazyFrame::scan_parquet(PlRefPath::new(path_str), ScanArgsParquet::default())
+        .context(|| format!("cannot read `{}`", path.display()))
+}
 
 pub struct Warehouse {
     root: PathBuf,
@@ -147,20 +168,40 @@ impl Warehouse {
         Ok(Some(manifest))
     }
 
-    /// The Parquet file of `table` in the current version, if present.
-    pub fn table_file(&self, table: &str) -> Option<PathBuf> {
-        let path = self.current_dir()?.join(table).join(PART_FILE);
-        path.is_file().then_some(path)
+    /// The Parquet part files of `table` in the current version, in partition order
+    /// (empty when the table is absent).
+    pub fn table_parts(&self, table: &str) -> Vec<PathBuf> {
+        let Some(dir) = self.current_dir().map(|d| d.join(table)) else {
+            return vec![];
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return vec![];
+        };
+        let mut parts: Vec<(usize, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                part_index(&name).map(|i| (i, e.path()))
+            })
+            .collect();
+        parts.sort();
+        parts.into_iter().map(|(_, p)| p).collect()
     }
 
     /// A lazy scan of `table` in the current version (None when the table is absent).
     pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
-        let Some(path) = self.table_file(table) else {
+        let parts = self.table_parts(table);
+        if parts.is_empty() {
             return Ok(None);
-        };
-        let path_str = path.to_string_lossy().to_string();
-        let lf = LazyFrame::scan_parquet(PlRefPath::new(path_str), ScanArgsParquet::default())
-            .context(|| format!("cannot read `{}`", path.display()))?;
+        }
+        // One scan over all parts (in partition order), so that the engine sees a
+        // single source.
+        let paths: Vec<PlRefPath> = parts
+            .iter()
+            .map(|p| PlRefPath::new(p.to_string_lossy().to_string()))
+            .collect();
+        let lf = LazyFrame::scan_parquet_files(paths.into(), ScanArgsParquet::default())
+            .context(|| format!("cannot read the parts of `{table}`"))?;
         Ok(Some(lf))
     }
 
@@ -238,11 +279,11 @@ impl VersionWriter {
         &self.id
     }
 
-    /// Writes `df` as the table's Parquet file in the new version.
-    pub fn write_table(&self, table: &str, df: &mut DataFrame) -> Result<()> {
+    /// Writes `df` as partition `index` of the table in the new version.
+    pub fn write_part(&self, table: &str, index: usize, df: &mut DataFrame) -> Result<()> {
         let dir = self.tmp.join(table);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-        let path = dir.join(PART_FILE);
+        let path = dir.join(part_name(index));
         let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
         ParquetWriter::new(file)
             .with_compression(ParquetCompression::Zstd(None))
@@ -253,19 +294,39 @@ impl VersionWriter {
         Ok(())
     }
 
-    /// Shares an unchanged table file with the new version (hard link, else copy).
-    pub fn link_table(&self, table: &str, existing: &Path) -> Result<()> {
+    /// Writes `df` as the whole table (one partition).
+    pub fn write_table(&self, table: &str, df: &mut DataFrame) -> Result<()> {
+        self.write_part(table, 0, df)
+    }
+
+    /// Shares an unchanged table's part files with the new version (hard links, else
+    /// copies).
+    pub fn link_table(&self, table: &str, parts: &[PathBuf]) -> Result<()> {
         let dir = self.tmp.join(table);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-        let path = dir.join(PART_FILE);
-        if std::fs::hard_link(existing, &path).is_err() {
-            std::fs::copy(existing, &path).map_err(|e| Error::io("cannot copy", existing, e))?;
+        for existing in parts {
+            let path = dir.join(existing.file_name().expect("part file name"));
+            if std::fs::hard_link(existing, &path).is_err() {
+                std::fs::copy(existing, &path)
+                    .map_err(|e| Error::io("cannot copy", existing, e))?;
+            }
         }
         Ok(())
     }
 
+    /// A scratch folder inside the new version for rows staged during the run;
+    /// removed before the version is published (and with it if the run dies).
+    pub fn staging_dir(&self) -> PathBuf {
+        self.tmp.join(STAGING)
+    }
+
     /// Writes the manifest, publishes the version and repoints `current` at it.
     pub fn commit(mut self, manifest: &Manifest, keep_versions: usize) -> Result<()> {
+        let staging = self.staging_dir();
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)
+                .map_err(|e| Error::io("cannot remove", &staging, e))?;
+        }
         let path = self.tmp.join(MANIFEST);
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
         std::fs::write(&path, text + "\n").map_err(|e| Error::io("cannot write", &path, e))?;

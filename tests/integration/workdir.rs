@@ -86,6 +86,19 @@ impl Workdir {
         Run::new(args, self.path(), output)
     }
 
+    /// Runs `funnel ARGS` with extra environment variables.
+    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut cmd = Command::cargo_bin("funnel").expect("binary built");
+        cmd.current_dir(self.path())
+            .env_remove("RUST_LOG")
+            .env("COLUMNS", "100")
+            .args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::new(args, self.path(), cmd.output().expect("run funnel"))
+    }
+
     /// Runs `funnel sql QUERY --format csv` and returns stdout.
     pub fn sql(&self, query: &str) -> String {
         self.run(&["sql", query, "--format", "csv"]).ok().stdout
