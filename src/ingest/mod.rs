@@ -5,6 +5,7 @@
 //! 2. merge each table by its key with what the warehouse holds, into a new version;
 //! 3. publish the version (repoint `current`), then append quarantined rows.
 
+pub mod check;
 pub mod mapping;
 pub mod native;
 pub mod parse;
@@ -27,6 +28,9 @@ use crate::model::warehouse::{
 use crate::progress::{thousands, Progress};
 use partition::Staging;
 use quarantine::QuarantinedRow;
+
+/// The folder of a version holding the rows its run quarantined.
+const QUARANTINE_COPY: &str = "_quarantine";
 
 /// What to ingest.
 #[derive(Debug, Clone)]
@@ -449,12 +453,32 @@ pub fn ingest(
         runs,
     };
     let version = writer.id().to_string();
-    writer.commit(&manifest, config.warehouse.keep_versions as usize)?;
-
-    // Phase 3: the run landed; keep what it could not load.
+    // The rows this run could not load travel with the version, so that they exist
+    // exactly when the run landed, whatever happens to the append below.
+    let kept = writer.path().join(QUARANTINE_COPY);
     for schema in TABLES {
         if let Some(input) = tables.get(schema.name) {
-            quarantine::append(&warehouse.quarantine_dir(), schema, &input.quarantined)?;
+            quarantine::append(&kept, schema, &input.quarantined)?;
+        }
+    }
+    writer.commit(&manifest, config.warehouse.keep_versions as usize)?;
+
+    // Phase 3: the run landed; add what it could not load to the quarantine files.
+    for schema in TABLES {
+        if let Some(input) = tables.get(schema.name) {
+            quarantine::append(&warehouse.quarantine_dir(), schema, &input.quarantined)
+                .map_err(|e| {
+                    Error::Runtime(format!(
+                        "version {version} landed, but its quarantined rows could not be added to `{}`: {e}; they are kept in `{}`",
+                        warehouse.quarantine_dir().display(),
+                        warehouse
+                            .root()
+                            .join("versions")
+                            .join(&version)
+                            .join(QUARANTINE_COPY)
+                            .display()
+                    ))
+                })?;
         }
     }
     Ok(IngestSummary {

@@ -314,6 +314,11 @@ impl VersionWriter {
         Ok(())
     }
 
+    /// The folder of the version being written (renamed into `versions/` on commit).
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
     /// A scratch folder inside the new version for rows staged during the run;
     /// removed before the version is published (and with it if the run dies).
     pub fn staging_dir(&self) -> PathBuf {

@@ -7,6 +7,7 @@ mod test_cli;
 mod test_crash;
 mod test_definitions;
 mod test_generate;
+mod test_hostile;
 mod test_ingest;
 mod test_init;
 mod test_mapping;

@@ -131,3 +131,64 @@ fn sigkill_at_any_moment_leaves_before_or_after() {
     assert!(landed < kills, "no kill interrupted a run");
     eprintln!("{kills} kills, {landed} of the checks saw the finished run");
 }
+
+/// Runs `funnel ARGS` in `wd` with a file-size limit of `kib` KiB (writes past it
+/// fail with EFBIG, as on a full disk; SIGXFSZ is ignored so the process sees the
+/// error instead of dying).
+fn run_with_file_limit(wd: &Workdir, kib: u32, args: &str) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("funnel");
+    std::process::Command::new("bash")
+        .current_dir(wd.path())
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {kib}; exec '{}' {args}",
+            bin.display()
+        ))
+        .output()
+        .expect("run bash")
+}
+
+#[test]
+fn a_failed_write_leaves_the_warehouse_unchanged() {
+    let wd = Workdir::new();
+    wd.run(&[
+        "generate", "--out", "a", "--leads", "300", "--seed", "1", "-q",
+    ])
+    .ok();
+    wd.run(&[
+        "generate", "--out", "b", "--leads", "600", "--seed", "2", "-q",
+    ])
+    .ok();
+    wd.run(&["ingest", "a", "-q"]).ok();
+    let before = crate::workdir::tree(&wd.join("data"));
+    let counts = state(&wd);
+
+    // Staged rows and table parts of `b` are larger than 64 KiB: the write fails.
+    let out = run_with_file_limit(&wd, 64, "ingest b");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("File too large") && stderr.contains("cannot"),
+        "the error names the write that failed: {stderr}"
+    );
+    assert_eq!(crate::workdir::tree(&wd.join("data")), before);
+    assert_eq!(state(&wd), counts);
+
+    // With room again, the same run lands, with no cleanup by hand.
+    wd.run(&["ingest", "b", "-q"]).ok();
+    assert_ne!(state(&wd), counts);
+}
+
+#[test]
+fn an_unwritable_warehouse_is_a_clear_error() {
+    // A warehouse path that cannot be a folder (a file is in the way): the run stops
+    // before reading, naming the path, and the file is untouched.
+    let wd = Workdir::new();
+    wd.write("export/leads.csv", "lead_id,created_at\nL1,2025-01-01\n");
+    wd.write("blocked", "not a folder");
+    let run = wd
+        .run(&["--warehouse", "blocked/warehouse", "ingest", "export"])
+        .expect_code(1);
+    assert!(run.stderr.contains("blocked/warehouse"), "{}", run.stderr);
+    assert_eq!(wd.read("blocked"), "not a folder");
+}
