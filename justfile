@@ -21,3 +21,13 @@ fmt:
 
 lint:
     cargo clippy --all-targets -- -D warnings
+
+# The benchmark at one size (default 1,000,000 leads; release build; with DuckDB).
+bench leads="1000000":
+    bash bench/run.sh {{leads}}
+
+# The scaling table: 100 k, 1 M and 3 M leads.
+bench-scaling:
+    bash bench/run.sh 100000
+    bash bench/run.sh 1000000
+    bash bench/run.sh 3000000

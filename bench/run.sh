@@ -1,36 +1,49 @@
 #!/usr/bin/env bash
-# Measures funnel on a generated export with /usr/bin/time -v (release build):
-# generate, ingest, each metric, report. Prints one line per step: wall seconds and
-# peak RSS, and writes bench/cache/results-<leads>.tsv.
+# The project's benchmark (not a timed test). Generates the export once (cached in
+# bench/cache/), then measures with /usr/bin/time -v: funnel ingest, every
+# `funnel metrics NAME` on its own (process start included), funnel report,
+# funnel run end to end, and the same load + metrics in DuckDB (bench/duckdb/).
+# Prints one table (wall, CPU, peak RSS) and writes bench/cache/results-<LEADS>.json.
 #
-#   bash bench/run.sh [LEADS]        (default 1000000; the export is cached)
+#   bash bench/run.sh [LEADS]            default 1000000, release build
+#   BENCH_PROFILE=dev bash bench/run.sh 2000   CI's smoke run (dev build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEADS="${1:-1000000}"
+PROFILE="${BENCH_PROFILE:-release}"
 CACHE="bench/cache"
 EXPORT="$CACHE/export-$LEADS"
 WAREHOUSE="$CACHE/warehouse-$LEADS"
-OUT="$CACHE/results-$LEADS.tsv"
+JSON="$CACHE/results-$LEADS.json"
 mkdir -p "$CACHE"
-cargo build --release --quiet
-BIN=target/release/funnel
+if [ "$PROFILE" = release ]; then
+    cargo build --release --quiet
+    BIN=target/release/funnel
+else
+    cargo build --quiet
+    BIN=target/debug/funnel
+fi
+python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
 
+ROWS=()
 measure() {
     local name="$1"; shift
     local log="$CACHE/time.log"
     /usr/bin/time -v "$@" >/dev/null 2>"$log" || { cat "$log"; exit 1; }
-    local wall rss
+    local wall cpu rss
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+    cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-    printf "%-28s %8.2f s %8.0f MiB\n" "$name" "$wall" "$((rss / 1024))"
-    printf "%s\t%s\t%s\n" "$name" "$wall" "$rss" >> "$OUT"
+    printf "%-26s %9.2f s %9.2f s %8d MiB\n" "$name" "$wall" "$cpu" "$((rss / 1024))"
+    ROWS+=("{\"step\": \"$name\", \"wall_s\": $wall, \"cpu_s\": $cpu, \"peak_rss_kib\": $rss}")
+    eval "WALL_$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_')=$wall"
 }
 
-: > "$OUT"
+echo "funnel benchmark: $LEADS leads, $PROFILE build, $(nproc) cores, $(date -u +%Y-%m-%d)"
+printf "%-26s %11s %11s %12s\n" step wall cpu "peak RSS"
 if [ ! -f "$EXPORT/leads.csv" ]; then
-    measure "generate $LEADS" "$BIN" generate --out "$EXPORT" --leads "$LEADS" -q
+    measure "generate" "$BIN" generate --out "$EXPORT" --leads "$LEADS" -q
 fi
-du -sh "$EXPORT"
 rm -rf "$WAREHOUSE"
 measure "ingest" "$BIN" --warehouse "$WAREHOUSE" ingest "$EXPORT" -q
 for m in waterfall conversion funnel-time cycle stage-time touches sla win-rate quota \
@@ -39,3 +52,18 @@ for m in waterfall conversion funnel-time cycle stage-time touches sla win-rate 
 done
 rm -rf "$CACHE/reports"
 measure "report" "$BIN" --config funnel.toml --warehouse "$WAREHOUSE" report --out "$CACHE/reports" -q
+rm -rf "$WAREHOUSE" "$CACHE/reports"
+measure "run" "$BIN" --config funnel.toml --warehouse "$WAREHOUSE" run "$EXPORT" --out "$CACHE/reports" -q
+measure "duckdb load" python3 bench/duckdb/bench.py load "$EXPORT" "$CACHE/duckdb-$LEADS.db"
+measure "duckdb metrics" python3 bench/duckdb/bench.py metrics "$CACHE/duckdb-$LEADS.db"
+rm -f "$CACHE/duckdb-$LEADS.db"
+
+ratio=$(awk -v r="$WALL_run" -v l="$WALL_duckdb_load" -v m="$WALL_duckdb_metrics" 'BEGIN { printf "%.2f", r / (l + m) }')
+echo "funnel run / DuckDB (load + metrics), wall: $ratio"
+{
+    echo "{\"leads\": $LEADS, \"profile\": \"$PROFILE\", \"cores\": $(nproc), \"date\": \"$(date -u +%Y-%m-%d)\","
+    echo " \"run_over_duckdb\": $ratio, \"steps\": ["
+    (IFS=,; echo "  ${ROWS[*]}")
+    echo "]}"
+} > "$JSON"
+echo "wrote $JSON"
