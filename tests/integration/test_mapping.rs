@@ -147,6 +147,11 @@ fn salesforce_devorg_export_loads_and_adds_up() {
 fn salesforce_conversions_merges_deletions_and_history() {
     let wd = Workdir::new();
     let dir = fixture_dir("salesforce-quirks");
+    // Salesforce writes UTC whatever the calendar's zone: the preset says so.
+    wd.write(
+        "funnel.toml",
+        "[calendar]\ntimezone = \"America/New_York\"\n",
+    );
     let run = wd
         .run(&["ingest", dir.to_str().unwrap(), "--preset", "salesforce"])
         .ok();
