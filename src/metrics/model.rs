@@ -35,6 +35,9 @@ pub struct Tables {
     /// computes it once for all its metrics). Never set on tables shared between
     /// definitions.
     pub funnel: Option<DataFrame>,
+    /// The modelled opportunities (amounts in base currency, lead dimensions), cached
+    /// the same way.
+    pub opportunity_model: Option<DataFrame>,
     pub leads: Option<LazyFrame>,
     pub lead_stage_events: Option<LazyFrame>,
     pub touches: Option<LazyFrame>,
@@ -55,6 +58,7 @@ impl Tables {
         Tables {
             present,
             funnel: None,
+            opportunity_model: None,
             leads: map.remove("leads"),
             lead_stage_events: map.remove("lead_stage_events"),
             touches: map.remove("touches"),
@@ -341,6 +345,9 @@ pub fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
 /// (owner and source from the opportunity, falling back to the lead's source; the
 /// rest from the linked lead), and the lead's `__lead_created_at`.
 pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+    if let Some(df) = &tables.opportunity_model {
+        return Some(df.clone().lazy());
+    }
     let opps = tables.opportunities.clone()?;
     let mut lf =
         opps.with_column(to_base(col("amount"), col("currency"), &p.config).alias("amount_base"));

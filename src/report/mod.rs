@@ -50,6 +50,9 @@ pub fn compute_frames(
     if let Some(f) = crate::metrics::model::lead_funnel(&tables, p) {
         tables.funnel = Some(crate::metrics::model::collect(f, "lead funnel")?);
     }
+    if let Some(o) = crate::metrics::model::opportunities(&tables, p) {
+        tables.opportunity_model = Some(crate::metrics::model::collect(o, "opportunities")?);
+    }
     let tables = &tables;
     let bar = progress.count(METRICS.len() as u64, "metrics");
     for m in METRICS {
