@@ -27,16 +27,37 @@ pub fn run(args: &InitArgs, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// The template with the preset's sections (picklists, sources, mapping) in place of
-/// the defaults, keeping the comments of both.
+/// The template with the preset's picklist sections in place of the defaults (in the
+/// template's order), and the preset's mapping at the end, comments of both kept.
 pub fn with_preset(preset: &str) -> String {
-    let mut doc: toml_edit::DocumentMut = TEMPLATE.parse().expect("template is valid TOML");
-    let preset: toml_edit::DocumentMut = preset.parse().expect("preset is valid TOML");
-    for (key, item) in preset.iter() {
-        doc[key] = item.clone();
+    let head = TEMPLATE
+        .split_once(MAPPING_COMMENT)
+        .map_or(TEMPLATE, |(head, _)| head);
+    let mut doc: toml_edit::DocumentMut = head.parse().expect("template is valid TOML");
+    let preset_doc: toml_edit::DocumentMut = preset.parse().expect("preset is valid TOML");
+    for (key, item) in preset_doc.iter() {
+        if key == "mapping" {
+            continue;
+        }
+        let position = doc
+            .get(key)
+            .and_then(|i| i.as_table())
+            .and_then(|t| t.position());
+        let mut item = item.clone();
+        if let (Some(table), Some(p)) = (item.as_table_mut(), position) {
+            table.set_position(p);
+        }
+        doc[key] = item;
     }
-    doc.to_string()
+    let mapping = preset.find("\n[mapping]").map_or("", |i| &preset[i..]);
+    format!(
+        "{}\n# How exports are read: the preset's mapping (see docs/mapping.md).{mapping}",
+        doc.to_string().trim_end()
+    )
 }
+
+/// Where the template's commented `[mapping]` example starts.
+const MAPPING_COMMENT: &str = "\n# Exports that are not in the native format";
 
 #[cfg(test)]
 mod tests {
