@@ -405,11 +405,21 @@ impl Default for Config {
     }
 }
 
+/// `source`, marked with the preset the definitions were laid over, if any.
+fn with_preset(config: &Config, source: ConfigSource) -> ConfigSource {
+    match config.mapping.preset.as_deref() {
+        Some(p) if p != "native" => ConfigSource::Preset(Box::new(source), p.to_string()),
+        _ => source,
+    }
+}
+
 /// Where the definitions came from, for messages and the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
     File(PathBuf),
     BuiltIn,
+    /// A file (or the defaults) laid over a CRM preset's definitions.
+    Preset(Box<ConfigSource>, String),
 }
 
 impl std::fmt::Display for ConfigSource {
@@ -417,6 +427,7 @@ impl std::fmt::Display for ConfigSource {
         match self {
             ConfigSource::File(path) => write!(f, "{}", path.display()),
             ConfigSource::BuiltIn => write!(f, "built-in defaults"),
+            ConfigSource::Preset(base, preset) => write!(f, "{base} + {preset} preset"),
         }
     }
 }
@@ -444,7 +455,8 @@ impl Config {
                             file: PathBuf::from("(built-in defaults)"),
                             message,
                         })?;
-                    return Ok((config, ConfigSource::BuiltIn));
+                    let source = with_preset(&config, ConfigSource::BuiltIn);
+                    return Ok((config, source));
                 }
                 default
             }
@@ -457,7 +469,8 @@ impl Config {
             file: path.clone(),
             message,
         })?;
-        Ok((config, ConfigSource::File(path)))
+        let source = with_preset(&config, ConfigSource::File(path));
+        Ok((config, source))
     }
 
     /// Parses a definitions file laid over a preset's defaults. The file's own
