@@ -404,7 +404,7 @@ pub fn counted_touches_of(
     p: &Params,
     only: Option<LazyFrame>,
 ) -> Option<LazyFrame> {
-    let mut touches = tables.touches.clone()?;
+    let touches = tables.touches.clone()?;
     let mut leads = tables.leads.clone()?.select([col("lead_id")]);
     if let Some(only) = only {
         let only = only
@@ -412,7 +412,6 @@ pub fn counted_touches_of(
             .filter(col("lead_id").is_not_null())
             .unique(None, UniqueKeepStrategy::First);
         leads = leads.semi_join(only, col("lead_id"), col("lead_id"));
-        touches = touches.semi_join(leads.clone(), col("lead_id"), col("lead_id"));
     }
     let actions: Vec<String> = p
         .config
@@ -422,12 +421,10 @@ pub fn counted_touches_of(
         .map(|a| norm(a))
         .collect();
     let actions = lit(Series::new("".into(), actions)).implode(false);
+    // One semi-join with the leads that matter (few, when narrowed), then the action
+    // test on what is left.
     let mut lf = touches
-        .semi_join(
-            leads.select([col("lead_id")]),
-            col("lead_id"),
-            col("lead_id"),
-        )
+        .semi_join(leads, col("lead_id"), col("lead_id"))
         .filter(col("action").str().to_lowercase().is_in(actions, false));
     let minutes = p.config.touches.dedupe_minutes;
     if minutes > 0 {
