@@ -179,22 +179,17 @@ fn partitions(
     input_bytes: u64,
     replace: bool,
 ) -> usize {
+    if replace {
+        return partition::partitions_for(input_bytes);
+    }
     let parts = warehouse.table_parts(schema.name);
     // Parquet holds about a quarter of the CSV's bytes.
     let existing_bytes: u64 = parts
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum();
-    let needed = if replace {
-        partition::partitions_for(input_bytes)
-    } else {
-        partition::partitions_for(input_bytes + 4 * existing_bytes)
-    };
-    if replace {
-        needed
-    } else {
-        needed.max(parts.len().max(1).next_power_of_two())
-    }
+    partition::partitions_for(input_bytes + 4 * existing_bytes)
+        .max(parts.len().max(1).next_power_of_two())
 }
 
 fn new_input(
@@ -218,17 +213,17 @@ fn new_input(
 fn read_native(
     warehouse: &Warehouse,
     staging_root: &Path,
-    options: &IngestOptions,
+    files: &[InputFile],
+    replace: bool,
     tz: chrono_tz::Tz,
     progress: &Progress,
 ) -> Result<(BTreeMap<&'static str, TableInput>, Vec<InputRecord>)> {
-    let files = discover(&options.inputs, progress)?;
     let size = |f: &InputFile| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
     let total_bytes: u64 = files.iter().map(size).sum();
     let bar = progress.bytes(total_bytes, "reading");
     let mut tables: BTreeMap<&'static str, TableInput> = BTreeMap::new();
     let mut inputs = Vec::new();
-    for file in &files {
+    for file in files {
         bar.set_message(file.schema.name);
         if !tables.contains_key(file.schema.name) {
             let bytes: u64 = files
@@ -236,7 +231,7 @@ fn read_native(
                 .filter(|f| f.schema.name == file.schema.name)
                 .map(size)
                 .sum();
-            let input = new_input(warehouse, staging_root, file.schema, bytes, options.replace)?;
+            let input = new_input(warehouse, staging_root, file.schema, bytes, replace)?;
             tables.insert(file.schema.name, input);
         }
         let entry = tables.get_mut(file.schema.name).expect("inserted above");
@@ -338,10 +333,12 @@ pub fn ingest(
 ) -> Result<IngestSummary> {
     let started_at = now_rfc3339();
     let mapped = config.mapping.is_active() && !options.native;
-    if !mapped {
-        // Fail on a bad input path before waiting for the lock.
-        discover(&options.inputs, &Progress::silent())?;
-    }
+    // Native inputs are listed before waiting for the lock, so a bad path fails fast.
+    let native_files = if mapped {
+        Vec::new()
+    } else {
+        discover(&options.inputs, progress)?
+    };
     // One writer at a time; readers never see a partial version anyway.
     let _lock = crate::model::lock::WriteLock::acquire(warehouse.root(), options.lock_timeout)?;
     let previous = warehouse.manifest()?;
@@ -357,7 +354,8 @@ pub fn ingest(
         read_native(
             warehouse,
             &staging_root,
-            options,
+            &native_files,
+            options.replace,
             config.calendar.tz(),
             progress,
         )?
@@ -561,13 +559,7 @@ pub fn merge(
     parts.extend(new.into_iter().map(DataFrame::lazy));
     if parts.is_empty() {
         // A partition (or a header-only file) with no rows: the typed empty table.
-        let formats = vec![typed::ColumnFormat::native(chrono_tz::Tz::UTC); schema.columns.len()];
-        return Ok(typed::TableBuilder::new(
-            columns::table(schema.name).expect("canonical"),
-            formats,
-        )
-        .finish()?
-        .0);
+        return Ok(DataFrame::empty_with_schema(&schema.polars_schema()));
     }
     let all = concat(
         parts,

@@ -15,7 +15,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ingest::quarantine::QuarantinedRow;
-use crate::ingest::typed::{ColumnFormat, TableBuilder};
+use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
 use crate::model::columns::{TableSchema, TOUCHES};
 
 /// What reading one file produced (its rows went to the caller's sink).
@@ -211,11 +211,7 @@ pub fn read_file(
             .map(|p| p.and_then(|p| fields.get(p).copied()).unwrap_or(""))
             .collect();
         if fields.len() != header.len() {
-            let reason = format!(
-                "the row has {} fields but the header has {}",
-                fields.len(),
-                header.len()
-            );
+            let reason = ragged_reason(fields.len(), header.len());
             builder.quarantine(&raw, &file_name, line, reason);
             continue;
         }

@@ -39,6 +39,11 @@ impl ColumnFormat {
     }
 }
 
+/// The quarantine reason of a row whose field count differs from the header's.
+pub fn ragged_reason(fields: usize, header: usize) -> String {
+    format!("the row has {fields} fields but the header has {header}")
+}
+
 /// Rows per builder chunk: bounds the memory of one chunk's builders.
 const CHUNK_ROWS: usize = 256 * 1024;
 

@@ -5,13 +5,17 @@ use serde_json::Value;
 
 use crate::workdir::Workdir;
 
-/// A workdir with `tests/fixtures/<name>` ingested (its `funnel.toml`, if any, in place).
-pub fn ingested(name: &str) -> Workdir {
-    let wd = Workdir::new();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+/// `tests/fixtures/<name>`.
+pub fn fixture_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
-        .join(name);
-    for entry in std::fs::read_dir(&dir).unwrap() {
+        .join(name)
+}
+
+/// Copies `tests/fixtures/<name>` into `wd`: its `funnel.toml`, if any, in place, the
+/// other files into `export/`.
+pub fn copy_fixture(wd: &Workdir, name: &str) {
+    for entry in std::fs::read_dir(fixture_dir(name)).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_string_lossy().to_string();
         let bytes = std::fs::read(&path).unwrap();
@@ -21,6 +25,12 @@ pub fn ingested(name: &str) -> Workdir {
             wd.write(&format!("export/{file}"), bytes);
         }
     }
+}
+
+/// A workdir with `tests/fixtures/<name>` ingested (its `funnel.toml`, if any, in place).
+pub fn ingested(name: &str) -> Workdir {
+    let wd = Workdir::new();
+    copy_fixture(&wd, name);
     wd.run(&["ingest", "export", "-q"]).ok();
     wd
 }

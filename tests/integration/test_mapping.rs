@@ -5,14 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::fixture::{metric, row, rows};
+use crate::fixture::{copy_fixture, fixture_dir, metric, row, rows};
 use crate::workdir::Workdir;
-
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 /// The real Salesforce Data Export of a developer org, read in place (it is not ours
 /// to copy): `$FUNNEL_SHARED_FIXTURES`, else `../shared/fixtures` beside the checkout,
@@ -29,20 +23,6 @@ fn salesforce_export() -> PathBuf {
         .map(|d| d.join("salesforce-devorg-export"))
         .find(|d| d.join("Lead.csv").is_file())
         .expect("the shared Salesforce fixture: set FUNNEL_SHARED_FIXTURES to the folder holding salesforce-devorg-export/")
-}
-
-/// Copies a fixture's CSV files into `export/` and its funnel.toml, if any, into place.
-fn copy_fixture(wd: &Workdir, name: &str) {
-    for entry in std::fs::read_dir(fixture_dir(name)).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().to_string();
-        let bytes = std::fs::read(&path).unwrap();
-        if file == "funnel.toml" {
-            wd.write("funnel.toml", bytes);
-        } else {
-            wd.write(&format!("export/{file}"), bytes);
-        }
-    }
 }
 
 /// The latest run's counts of `table` in the manifest.
@@ -181,10 +161,11 @@ fn salesforce_conversions_merges_deletions_and_history() {
         wd.sql("select lead_id, stage from lead_stage_events order by lead_id, entered_at"),
         "lead_id,stage\n00QA,Working - Contacted\n00QA,Closed - Converted\n00QB,Working - Contacted\n"
     );
-    // Touches credited through the aliases; a task on an account only is skipped.
+    // Touches credited through the aliases; a task on an account only is skipped; an
+    // event (a meeting) is a sales touch at its ActivityDateTime.
     assert_eq!(
         wd.sql("select touch_id, lead_id, team, action from touches order by 1"),
-        "touch_id,lead_id,team,action\n00TA,00QA,sales,call\n00TC,00QB,sales,email\n00v3,003B,marketing,send\n00vB,00QB,marketing,form\n"
+        "touch_id,lead_id,team,action\n00TA,00QA,sales,call\n00TC,00QB,sales,email\n00UB,003B,sales,meeting\n00v3,003B,marketing,send\n00vB,00QB,marketing,form\n"
     );
     assert_eq!(
         count(&wd, "select name, team from owners"),

@@ -10,6 +10,7 @@ pub mod spec;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use chrono_tz::Tz;
 use polars::prelude::*;
@@ -17,7 +18,7 @@ use polars::prelude::*;
 use crate::error::{Error, Result};
 use crate::ingest::parse::NumberFormat;
 use crate::ingest::quarantine::QuarantinedRow;
-use crate::ingest::typed::{ColumnFormat, TableBuilder};
+use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
 use crate::model::columns::ColumnType;
 use crate::model::warehouse::{InputRecord, TableCounts};
 use crate::progress::Progress;
@@ -92,7 +93,8 @@ fn list_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// A file decoded to text, with its raw bytes' hash.
 #[derive(Debug)]
 struct TextFile {
-    text: String,
+    /// Shared: a file read by several sources and lookups is decoded once.
+    text: Rc<str>,
     blake3: String,
     bytes: u64,
 }
@@ -142,7 +144,7 @@ fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
         None => text,
     };
     Ok(TextFile {
-        text,
+        text: text.into(),
         blake3: hash,
         bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
     })
@@ -288,13 +290,13 @@ fn text_of(
     path: &Path,
     format: &FileFormat,
     used: &mut Vec<(PathBuf, TextFile, u64)>,
-) -> Result<String> {
+) -> Result<Rc<str>> {
     if let Some((_, t, _)) = used.iter().find(|(p, _, _)| p == path) {
-        return Ok(t.text.clone());
+        return Ok(Rc::clone(&t.text));
     }
     let key = "mapping.format";
     let t = read_text(path, encoding_of(format), key)?;
-    let text = t.text.clone();
+    let text = Rc::clone(&t.text);
     used.push((path.to_path_buf(), t, 0));
     Ok(text)
 }
@@ -502,13 +504,13 @@ impl Compiler<'_> {
     fn source(
         &self,
         source: &Source,
+        rules: &[(String, Vec<ColumnRule>)],
         lookup_ids: &BTreeMap<Lookup, usize>,
     ) -> Result<CompiledSource> {
         let schema = source.schema();
-        let rules = source.rules(self.key).map_err(Error::Usage)?;
         let mut columns: Vec<Option<CompiledColumn>> =
             schema.columns.iter().map(|_| None).collect();
-        for (name, alternatives) in &rules {
+        for (name, alternatives) in rules {
             let position = schema
                 .columns
                 .iter()
@@ -631,7 +633,12 @@ impl Compiler<'_> {
 }
 
 /// The formats of each canonical column of a source.
-fn column_formats(source: &Source, format: &FileFormat, calendar_tz: Tz) -> Vec<ColumnFormat> {
+fn column_formats(
+    source: &Source,
+    rules: &[(String, Vec<ColumnRule>)],
+    format: &FileFormat,
+    calendar_tz: Tz,
+) -> Vec<ColumnFormat> {
     let schema = source.schema();
     let tz_of =
         |name: Option<&String>| -> Tz { name.and_then(|t| t.parse().ok()).unwrap_or(calendar_tz) };
@@ -645,15 +652,12 @@ fn column_formats(source: &Source, format: &FileFormat, calendar_tz: Tz) -> Vec<
         thousands: format.thousands.as_deref().and_then(|t| t.chars().next()),
         strip: format.currency_symbols.clone().unwrap_or_default(),
     };
-    let rules: BTreeMap<String, Vec<ColumnRule>> = source
-        .rules("mapping.source")
-        .map(|r| r.into_iter().collect())
-        .unwrap_or_default();
+    let rule_of = |name: &str| rules.iter().find(|(n, _)| n == name).map(|(_, r)| r);
     schema
         .columns
         .iter()
         .map(|c| {
-            let own = rules.get(c.name);
+            let own = rule_of(c.name);
             let own_format = own.and_then(|rs| rs.iter().find_map(|r| r.format.clone()));
             let own_tz = own.and_then(|rs| rs.iter().find_map(|r| r.timezone.clone()));
             let file_format = match c.ty {
@@ -696,15 +700,19 @@ pub fn read(
             )
         })
         .collect();
+    // Each source's column rules, parsed once (the definitions were validated).
+    let rules: Vec<Vec<(String, Vec<ColumnRule>)>> = mapping
+        .source
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.rules(&format!("mapping.source[{i}]")))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::Usage)?;
     let mut lookup_ids: BTreeMap<Lookup, usize> = BTreeMap::new();
-    for source in &mapping.source {
-        for (_, rules) in source.rules("mapping.source").unwrap_or_default() {
-            for rule in rules {
-                if let Some(l) = rule.lookup {
-                    let n = lookup_ids.len();
-                    lookup_ids.entry(l).or_insert(n);
-                }
-            }
+    for rule in rules.iter().flatten().flat_map(|(_, r)| r) {
+        if let Some(l) = &rule.lookup {
+            let n = lookup_ids.len();
+            lookup_ids.entry(l.clone()).or_insert(n);
         }
     }
     let consumed = |f: &PathBuf| {
@@ -772,16 +780,16 @@ pub fn read(
         let schema = source.schema();
         let format = source.format.over(base);
         let nulls = format.null_values.clone().unwrap_or_default();
-        let formats = column_formats(source, &format, calendar_tz);
+        let formats = column_formats(source, &rules[*i], &format, calendar_tz);
         let table = tables.entry(schema.name).or_default();
         table.collapse_same_stage |= source.collapse_same_stage;
         for path in paths {
             bar.set_message(schema.name);
             let text = match used.iter().position(|(p, _, _)| p == *path) {
-                Some(k) if format.encoding == base.encoding => used[k].1.text.clone(),
+                Some(k) if format.encoding == base.encoding => Rc::clone(&used[k].1.text),
                 _ => {
                     let t = read_text(path, encoding_of(&format), &format!("{key}.format"))?;
-                    let text = t.text.clone();
+                    let text = Rc::clone(&t.text);
                     used.retain(|(p, _, _)| p != *path);
                     used.push((path.to_path_buf(), t, 0));
                     text
@@ -794,7 +802,7 @@ pub fn read(
                 header: &header,
                 key: &key,
             }
-            .source(source, &lookup_ids)?;
+            .source(source, &rules[*i], &lookup_ids)?;
             let file = path.display().to_string();
             let mut builder = TableBuilder::new(schema, formats.clone());
             let mut deletions = TableBuilder::keys_only(schema, formats.clone());
@@ -839,7 +847,7 @@ pub fn read(
                 // a row of the table keyed by it is that other record's, so it is left
                 // out and its own key removed from the table (it may be there from an
                 // ingest before the conversion or merge).
-                let original = values.clone();
+                let original = (!aliases.is_empty()).then(|| values.clone());
                 let mut aliased = false;
                 for (c, v) in schema.columns.iter().zip(values.iter_mut()) {
                     if let Some(map) = aliases.get(c.name) {
@@ -856,8 +864,10 @@ pub fn read(
                         }
                     }
                 }
-                if aliased || (is_deleted && keyed_by.is_some()) {
-                    values = original;
+                if let Some(original) = original {
+                    if aliased || (is_deleted && keyed_by.is_some()) {
+                        values = original;
+                    }
                 }
                 if aliased && error.is_none() {
                     let raw: Vec<&str> = values.iter().map(String::as_str).collect();
@@ -887,11 +897,7 @@ pub fn read(
                 for row in rows {
                     let raw: Vec<&str> = row.iter().map(String::as_str).collect();
                     if record.len() != header.len() {
-                        let reason = format!(
-                            "the row has {} fields but the header has {}",
-                            record.len(),
-                            header.len()
-                        );
+                        let reason = ragged_reason(record.len(), header.len());
                         builder.quarantine(&raw, &file, line, reason);
                     } else if let Some(e) = &error {
                         builder.quarantine(&raw, &file, line, e.clone());
@@ -969,7 +975,7 @@ mod tests {
         let path = dir.path().join("x.csv");
         std::fs::write(&path, b"a\n\x80 \xe9t\xe9 \x93q\x94\n").unwrap();
         let t = read_text(&path, Encoding::Windows1252, "k").unwrap();
-        assert_eq!(t.text, "a\n€ été “q”\n");
+        assert_eq!(&*t.text, "a\n€ été “q”\n");
         let t = read_text(&path, Encoding::Latin1, "k").unwrap();
         assert!(t.text.contains("été"));
         let err = read_text(&path, Encoding::Utf8, "k")
