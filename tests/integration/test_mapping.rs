@@ -373,3 +373,28 @@ fn init_writes_the_preset_for_review() {
         12
     );
 }
+
+#[test]
+fn a_column_declares_its_own_time_zone() {
+    // One naive timestamp column in Tokyo time, another in the calendar's zone, a
+    // third in the file's declared zone.
+    let wd = Workdir::new();
+    wd.write(
+        "funnel.toml",
+        "[calendar]\ntimezone = \"Europe/Paris\"\n\n\
+         [mapping.format]\ntimezone = \"UTC\"\n\n\
+         [[mapping.source]]\nfiles = \"people.csv\"\ntable = \"leads\"\n\
+         [mapping.source.columns]\nlead_id = \"id\"\n\
+         created_at = { column = \"created\", timezone = \"Asia/Tokyo\" }\n\
+         updated_at = \"updated\"\n",
+    );
+    wd.write(
+        "export/people.csv",
+        "id,created,updated\nP1,2025-07-15 09:00:00,2025-07-15 09:00:00\n",
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    assert_eq!(
+        wd.sql("select created_at, updated_at from leads"),
+        "created_at,updated_at\n2025-07-15T00:00:00Z,2025-07-15T09:00:00Z\n"
+    );
+}
