@@ -128,6 +128,23 @@ impl Drop for Bar {
     }
 }
 
+/// Runs `f`, and with `FUNNEL_TIMINGS` set in the environment prints how long it took
+/// (`timing: <label> 1.234 s`) on stderr, whatever `--quiet` says: what the benchmark
+/// and a profile-minded user read to see where a run spends its time.
+pub fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
+    let start = std::time::Instant::now();
+    let out = f();
+    timing(label, start);
+    out
+}
+
+/// Prints the time since `start` like [`timed`] (with `FUNNEL_TIMINGS` set).
+pub fn timing(label: &str, start: std::time::Instant) {
+    if std::env::var_os("FUNNEL_TIMINGS").is_some() {
+        eprintln!("timing: {label} {:.3} s", start.elapsed().as_secs_f64());
+    }
+}
+
 /// `1234567` as `1,234,567`, for summaries people read.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();

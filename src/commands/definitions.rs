@@ -132,8 +132,16 @@ fn run_diff(
             ..prep.params.clone()
         };
         let source = ConfigSource::BuiltIn;
+        // The derived frames of the warehouse hold for one set of definitions only.
+        let mut tables = prep.tables.clone();
+        crate::metrics::derived::attach(
+            &mut tables,
+            &prep.opened.warehouse,
+            prep.manifest.as_ref(),
+            &config.definitions_hash(),
+        )?;
         report::headline(&Inputs {
-            tables: &prep.tables,
+            tables: &tables,
             params: &params,
             config,
             source: &source,

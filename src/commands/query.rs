@@ -36,10 +36,20 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     let (config, source) = ctx.config()?;
     let opened = crate::sample::open_or_sample(ctx.warehouse(), &config, &ctx.progress)?;
     let manifest = opened.warehouse.manifest()?;
-    let tables = Tables::from_map(opened.warehouse.scan_all()?);
+    let mut tables = Tables::from_map(opened.warehouse.scan_all()?);
+    crate::metrics::derived::attach(
+        &mut tables,
+        &opened.warehouse,
+        manifest.as_ref(),
+        &config.definitions_hash(),
+    )?;
     let tz = config.calendar.tz();
+    let latest = match manifest.as_ref().and_then(|m| m.latest_event) {
+        Some(t) => Some(t),
+        None => crate::metrics::latest_event(&tables)?,
+    };
     let as_of = match flags.as_of.as_deref() {
-        None => crate::metrics::latest_event(&tables)?.ok_or_else(|| {
+        None => latest.ok_or_else(|| {
             Error::Data("the warehouse holds no events to date the numbers by; pass --as-of".into())
         })?,
         Some(text) => match AsOf::parse(text, tz)? {

@@ -348,18 +348,20 @@ pub fn ingest(
     let staging_root = writer.staging_dir();
 
     // Phase 1: read and validate everything.
-    let (mut tables, inputs) = if mapped {
-        read_mapped(warehouse, &staging_root, options, config, progress)?
-    } else {
-        read_native(
-            warehouse,
-            &staging_root,
-            &native_files,
-            options.replace,
-            config.calendar.tz(),
-            progress,
-        )?
-    };
+    let (mut tables, inputs) = crate::progress::timed("read inputs", || {
+        if mapped {
+            read_mapped(warehouse, &staging_root, options, config, progress)
+        } else {
+            read_native(
+                warehouse,
+                &staging_root,
+                &native_files,
+                options.replace,
+                config.calendar.tz(),
+                progress,
+            )
+        }
+    })?;
 
     // Phase 2: merge into the new version, one key partition at a time.
     let step = progress.step("merging");
@@ -367,6 +369,7 @@ pub fn ingest(
     for schema in TABLES {
         if let Some(input) = tables.get_mut(schema.name) {
             step.set_message(&format!("merging {}", schema.name));
+            let started = std::time::Instant::now();
             input.staging.finish()?;
             let parts = if options.replace {
                 vec![]
@@ -413,6 +416,7 @@ pub fn ingest(
                 (existing_rows + input.counts.loaded).saturating_sub(before_deletions);
             input.counts.rows = rows;
             manifest_tables.insert(schema.name.to_string(), rows);
+            crate::progress::timing(&format!("merge {} ({p} parts)", schema.name), started);
         } else {
             let parts = warehouse.table_parts(schema.name);
             if parts.is_empty() {
@@ -426,6 +430,11 @@ pub fn ingest(
             manifest_tables.insert(schema.name.to_string(), rows);
         }
     }
+    step.finish();
+
+    // The derived tables and the latest event, from the version as it now stands.
+    let step = progress.step("deriving the lead funnel");
+    let built = crate::metrics::derived::build(&writer, config)?;
     step.finish();
 
     let counts: BTreeMap<String, TableCounts> = tables
@@ -449,6 +458,8 @@ pub fn ingest(
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         tables: manifest_tables,
         runs,
+        latest_event: built.latest_event,
+        derived: built.derived,
     };
     let version = writer.id().to_string();
     // The rows this run could not load travel with the version, so that they exist

@@ -4,6 +4,7 @@
 //! comment. `docs/metrics.md` records the readings where SPEC leaves a choice.
 
 pub mod cycle;
+pub mod derived;
 pub mod funnel;
 pub mod lint;
 pub mod model;

@@ -31,10 +31,13 @@ pub const DISQUALIFIED: i32 = 7;
 #[derive(Clone, Default)]
 pub struct Tables {
     pub present: std::collections::BTreeSet<&'static str>,
-    /// The lead funnel, when computed ahead for one set of definitions (a report
-    /// computes it once for all its metrics). Never set on tables shared between
-    /// definitions.
-    pub funnel: Option<DataFrame>,
+    /// The lead funnel, when computed ahead for one set of definitions (at ingest,
+    /// see [`super::derived`], or once by a report for all its metrics). Never set on
+    /// tables shared between definitions.
+    pub funnel: Option<LazyFrame>,
+    /// Per lead, its counted marketing touches up to each `touches` milestone,
+    /// computed ahead the same way.
+    pub lead_touches: Option<LazyFrame>,
     /// The modelled opportunities (amounts in base currency, lead dimensions), cached
     /// the same way.
     pub opportunity_model: Option<DataFrame>,
@@ -58,6 +61,7 @@ impl Tables {
         Tables {
             present,
             funnel: None,
+            lead_touches: None,
             opportunity_model: None,
             leads: map.remove("leads"),
             lead_stage_events: map.remove("lead_stage_events"),
@@ -455,8 +459,8 @@ pub fn counted_touches_of(
 /// One row per lead: its dimensions, `created_at`, the first sighting of each funnel
 /// stage (`seen_<stage>`) and its reach time (`reached_<stage>`), SPEC §5.
 pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
-    if let Some(df) = &tables.funnel {
-        return Some(df.clone().lazy());
+    if let Some(lf) = &tables.funnel {
+        return Some(lf.clone());
     }
     let leads = leads(tables, p)?;
     let mut lf = leads;

@@ -11,40 +11,34 @@ use super::params::Params;
 use super::stats::{aggregate, histogram};
 use crate::error::Result;
 
-/// **touches** — For each milestone: the cohort is leads whose reach time is in range
-/// (`lead`: `reached_at(lead)`, `mql`, `sql` likewise); for each, the number of
-/// counted touches (§5.1) with team `marketing` and `occurred_at ≤` the cutoff
-/// (`lead`: `leads.created_at`, so the creating touch counts; `mql`/`sql`: the reach
-/// time). No lookback. `leads`, mean, median, p90 of touches, `zero_touch_leads`.
-pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let funnel = lead_funnel(tables, p).expect("leads checked").cache();
-    let milestones = [
-        ("lead", "created_at", 0),
-        ("mql", "reached_mql", 1),
-        ("sql", "reached_sql", 3),
-    ];
-    // One join of the touches with every cutoff, for leads in any milestone's cohort.
-    let in_any = milestones
-        .iter()
-        .map(|(name, _, _)| in_range(us(&format!("reached_{name}")), p))
-        .reduce(|a, b| a.or(b))
-        .expect("three milestones");
-    let cutoffs = funnel.clone().filter(in_any).select(
-        std::iter::once(col("lead_id"))
-            .chain(
-                milestones
-                    .iter()
-                    .enumerate()
-                    .map(|(k, (_, c, _))| us(c).alias(format!("__c{k}"))),
-            )
-            .collect::<Vec<_>>(),
-    );
-    let cutoffs = cutoffs.cache();
+/// The `touches` milestones and their cutoff columns in the lead funnel.
+const MILESTONES: [(&str, &str); 3] = [
+    ("lead", "created_at"),
+    ("mql", "reached_mql"),
+    ("sql", "reached_sql"),
+];
+
+/// Per lead of `funnel` (lead funnel rows) with at least one counted marketing touch:
+/// `__n<k>` = its counted touches with team `marketing` and `occurred_at ≤` the cutoff
+/// of milestone k (0 lead, 1 mql, 2 sql; a null cutoff counts none).
+pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> LazyFrame {
+    let cutoffs = funnel
+        .select(
+            std::iter::once(col("lead_id"))
+                .chain(
+                    MILESTONES
+                        .iter()
+                        .enumerate()
+                        .map(|(k, (_, c))| us(c).alias(format!("__c{k}"))),
+                )
+                .collect::<Vec<_>>(),
+        )
+        .cache();
     let counted = counted_touches_of(tables, p, Some(cutoffs.clone()))
         .expect("touches checked")
         .filter(col("team").eq(lit("marketing")))
         .select([col("lead_id"), col("occurred_at")]);
-    let per_lead = counted
+    counted
         .join(
             cutoffs,
             [col("lead_id")],
@@ -53,7 +47,7 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
         )
         .group_by([col("lead_id")])
         .agg(
-            (0..milestones.len())
+            (0..MILESTONES.len())
                 .map(|k| {
                     us("occurred_at")
                         .lt_eq(col(format!("__c{k}")))
@@ -63,10 +57,32 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 })
                 .collect::<Vec<_>>(),
         )
-        .cache();
+}
+
+/// **touches** — For each milestone: the cohort is leads whose reach time is in range
+/// (`lead`: `reached_at(lead)`, `mql`, `sql` likewise); for each, the number of
+/// counted touches (§5.1) with team `marketing` and `occurred_at ≤` the cutoff
+/// (`lead`: `leads.created_at`, so the creating touch counts; `mql`/`sql`: the reach
+/// time). No lookback. `leads`, mean, median, p90 of touches, `zero_touch_leads`.
+pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let funnel = lead_funnel(tables, p).expect("leads checked").cache();
+    let milestones = MILESTONES;
+    let per_lead = match &tables.lead_touches {
+        Some(lf) => lf.clone(),
+        None => {
+            // Only the leads in some milestone's cohort.
+            let in_any = milestones
+                .iter()
+                .map(|(name, _)| in_range(us(&format!("reached_{name}")), p))
+                .reduce(|a, b| a.or(b))
+                .expect("three milestones");
+            touch_counts(tables, p, funnel.clone().filter(in_any))
+        }
+    }
+    .cache();
     let mut parts = Vec::new();
     let mut keys = Vec::new();
-    for (order, (name, _, _)) in milestones.iter().enumerate() {
+    for (order, (name, _)) in milestones.iter().enumerate() {
         let reach = format!("reached_{name}");
         let cohort = funnel
             .clone()
@@ -108,7 +124,7 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .alias("zero_touch_leads"),
     ];
     let mut out = Vec::new();
-    for (order, (name, _, _)) in milestones.iter().enumerate() {
+    for (order, (name, _)) in milestones.iter().enumerate() {
         let part = items.clone().filter(col("__order").eq(lit(order as i32)));
         out.push(aggregate(part, &keys, aggs.clone()).with_columns([
             lit(*name).alias("milestone"),

@@ -39,6 +39,50 @@ fn part_index(name: &str) -> Option<usize> {
 }
 const MANIFEST: &str = "_manifest.json";
 const STAGING: &str = "_staging";
+/// The folder of a version holding its derived tables.
+pub const DERIVED: &str = "_derived";
+
+/// The part files of `table` in a version folder, in partition order.
+fn parts_in(dir: &Path, table: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir.join(table)) else {
+        return vec![];
+    };
+    let mut parts: Vec<(usize, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            part_index(&name).map(|i| (i, e.path()))
+        })
+        .collect();
+    parts.sort();
+    parts.into_iter().map(|(_, p)| p).collect()
+}
+
+/// One lazy scan over a table's parts (in partition order), so that the engine sees
+/// a single source; None when there are none.
+fn scan_parts(table: &str, parts: &[PathBuf]) -> Result<Option<LazyFrame>> {
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let paths: Vec<PlRefPath> = parts
+        .iter()
+        .map(|p| PlRefPath::new(p.to_string_lossy().to_string()))
+        .collect();
+    let lf = LazyFrame::scan_parquet_files(paths.into(), ScanArgsParquet::default())
+        .context(|| format!("cannot read the parts of `{table}`"))?;
+    Ok(Some(lf))
+}
+
+/// Every table present in a version folder, by name.
+fn scan_version(dir: &Path) -> Result<BTreeMap<&'static str, LazyFrame>> {
+    let mut out = BTreeMap::new();
+    for schema in TABLES {
+        if let Some(lf) = scan_parts(schema.name, &parts_in(dir, schema.name))? {
+            out.insert(schema.name, lf);
+        }
+    }
+    Ok(out)
+}
 
 /// A lazy scan of one Parquet file.
 pub fn scan_part(path: &Path) -> Result<LazyFrame> {
@@ -60,6 +104,22 @@ pub struct Manifest {
     pub tables: BTreeMap<String, u64>,
     /// Every ingest that led here, oldest first.
     pub runs: Vec<RunRecord>,
+    /// The latest event instant in this version (UTC µs): the default `as_of` of
+    /// every number, recorded so that reading it needs no scan of the touches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_event: Option<i64>,
+    /// Frames every metric builds on, computed at ingest for the definitions then in
+    /// force, and used only while `funnel.toml` still hashes the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived: Option<Derived>,
+}
+
+/// Derived tables of a version: `_derived/<name>.parquet`, valid for one definitions
+/// hash. They are a cache: a reader with other definitions computes them itself.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct Derived {
+    pub definitions_hash: String,
+    pub tables: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -171,49 +231,48 @@ impl Warehouse {
     /// The Parquet part files of `table` in the current version, in partition order
     /// (empty when the table is absent).
     pub fn table_parts(&self, table: &str) -> Vec<PathBuf> {
-        let Some(dir) = self.current_dir().map(|d| d.join(table)) else {
-            return vec![];
-        };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return vec![];
-        };
-        let mut parts: Vec<(usize, PathBuf)> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().to_string();
-                part_index(&name).map(|i| (i, e.path()))
-            })
-            .collect();
-        parts.sort();
-        parts.into_iter().map(|(_, p)| p).collect()
+        match self.current_dir() {
+            Some(dir) => parts_in(&dir, table),
+            None => vec![],
+        }
     }
 
     /// A lazy scan of `table` in the current version (None when the table is absent).
     pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
-        let parts = self.table_parts(table);
-        if parts.is_empty() {
-            return Ok(None);
-        }
-        // One scan over all parts (in partition order), so that the engine sees a
-        // single source.
-        let paths: Vec<PlRefPath> = parts
-            .iter()
-            .map(|p| PlRefPath::new(p.to_string_lossy().to_string()))
-            .collect();
-        let lf = LazyFrame::scan_parquet_files(paths.into(), ScanArgsParquet::default())
-            .context(|| format!("cannot read the parts of `{table}`"))?;
-        Ok(Some(lf))
+        scan_parts(table, &self.table_parts(table))
     }
 
     /// Every table present in the current version, by name.
     pub fn scan_all(&self) -> Result<BTreeMap<&'static str, LazyFrame>> {
-        let mut out = BTreeMap::new();
-        for schema in TABLES {
-            if let Some(lf) = self.scan(schema.name)? {
-                out.insert(schema.name, lf);
-            }
+        match self.current_dir() {
+            Some(dir) => scan_version(&dir),
+            None => Ok(BTreeMap::new()),
         }
-        Ok(out)
+    }
+
+    /// A derived table of the current version (see [`Derived`]), if the manifest
+    /// lists it for exactly these definitions and its file is there.
+    pub fn scan_derived(
+        &self,
+        manifest: Option<&Manifest>,
+        definitions_hash: &str,
+        name: &str,
+    ) -> Result<Option<LazyFrame>> {
+        let Some(derived) = manifest.and_then(|m| m.derived.as_ref()) else {
+            return Ok(None);
+        };
+        if derived.definitions_hash != definitions_hash || !derived.tables.iter().any(|t| t == name)
+        {
+            return Ok(None);
+        }
+        let Some(dir) = self.current_dir() else {
+            return Ok(None);
+        };
+        let path = dir.join(DERIVED).join(format!("{name}.parquet"));
+        if !path.is_file() {
+            return Ok(None);
+        }
+        scan_part(&path).map(Some)
     }
 
     /// Starts writing a new version. Leftovers of killed runs are removed first.
@@ -311,6 +370,26 @@ impl VersionWriter {
                     .map_err(|e| Error::io("cannot copy", existing, e))?;
             }
         }
+        Ok(())
+    }
+
+    /// Every table written or linked so far into the new version, by name.
+    pub fn scan_all(&self) -> Result<BTreeMap<&'static str, LazyFrame>> {
+        scan_version(&self.tmp)
+    }
+
+    /// Writes a derived table (`_derived/<name>.parquet`) into the new version.
+    pub fn write_derived(&self, name: &str, df: &mut DataFrame) -> Result<()> {
+        let dir = self.tmp.join(DERIVED);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let path = dir.join(format!("{name}.parquet"));
+        let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+        ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_statistics(StatisticsOptions::full())
+            .with_row_group_size(Some(256 * 1024))
+            .finish(df)
+            .context(|| format!("cannot write `{}`", path.display()))?;
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use crate::metrics::params::{local_date, Dim, Params, Period};
 use crate::metrics::{self, METRICS};
 use crate::model::warehouse::Manifest;
 use crate::output::{write_frame, Format};
-use crate::progress::Progress;
+use crate::progress::{timed, Progress};
 use figures::{Frames, Notes, FIGURES};
 
 /// What a report is built from.
@@ -48,23 +48,32 @@ pub fn compute_frames(
     // Every metric here shares one set of definitions: compute the lead funnel once.
     let mut tables = inputs.tables.clone();
     if let Some(f) = crate::metrics::model::lead_funnel(&tables, p) {
-        tables.funnel = Some(crate::metrics::model::collect(f, "lead funnel")?);
+        tables.funnel = Some(
+            timed("lead funnel", || {
+                crate::metrics::model::collect(f, "lead funnel")
+            })?
+            .lazy(),
+        );
     }
     if let Some(o) = crate::metrics::model::opportunities(&tables, p) {
-        tables.opportunity_model = Some(crate::metrics::model::collect(o, "opportunities")?);
+        tables.opportunity_model = Some(timed("opportunities", || {
+            crate::metrics::model::collect(o, "opportunities")
+        })?);
     }
     let tables = &tables;
     let bar = progress.count(METRICS.len() as u64, "metrics");
     for m in METRICS {
         bar.set_message(m.name);
-        match metrics::compute(m.name, tables, p, inputs.manifest) {
+        match timed(m.name, || {
+            metrics::compute(m.name, tables, p, inputs.manifest)
+        }) {
             Ok(df) => {
                 frames.insert(m.name.to_string(), df);
                 if let Some((key, params)) = variant(m.name, p) {
-                    frames.insert(
-                        key,
-                        metrics::compute(m.name, tables, &params, inputs.manifest)?,
-                    );
+                    let df = timed(&key, || {
+                        metrics::compute(m.name, tables, &params, inputs.manifest)
+                    })?;
+                    frames.insert(key, df);
                 }
             }
             Err(Error::Data(why)) => {
@@ -305,41 +314,47 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
     let hash = inputs.config.definitions_hash();
 
     // Tables.
-    for m in METRICS {
-        let Some(df) = frames.get(m.name) else {
-            continue;
-        };
-        let mut df = public(df);
-        let mut csv = Vec::new();
-        write_frame(&df, Format::Csv, &mut csv)?;
-        write(&dir.join("tables").join(format!("{}.csv", m.name)), &csv)?;
-        let path = dir.join("tables").join(format!("{}.parquet", m.name));
-        let file =
-            std::fs::File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
-        ParquetWriter::new(file)
-            .finish(&mut df)
-            .context(|| format!("cannot write `{}`", path.display()))?;
-        if m.name == "lint" {
-            write(&dir.join("lint.csv"), &csv)?;
+    timed("tables", || -> Result<()> {
+        for m in METRICS {
+            let Some(df) = frames.get(m.name) else {
+                continue;
+            };
+            let mut df = public(df);
+            let mut csv = Vec::new();
+            write_frame(&df, Format::Csv, &mut csv)?;
+            write(&dir.join("tables").join(format!("{}.csv", m.name)), &csv)?;
+            let path = dir.join("tables").join(format!("{}.parquet", m.name));
+            let file =
+                std::fs::File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+            ParquetWriter::new(file)
+                .finish(&mut df)
+                .context(|| format!("cannot write `{}`", path.display()))?;
+            if m.name == "lint" {
+                write(&dir.join("lint.csv"), &csv)?;
+            }
         }
-    }
+        Ok(())
+    })?;
 
     // Charts.
     let bar = progress.count(FIGURES.len() as u64, "charts");
     let mut svgs: BTreeMap<&str, String> = BTreeMap::new();
-    for (name, _) in FIGURES {
-        bar.set_message(name);
-        if let Some(c) = figures::figure(name, &frames, &notes) {
-            let svg = chart::to_svg(&c)?;
-            write(&dir.join("charts").join(format!("{name}.svg")), &svg)?;
-            write(
-                &dir.join("charts").join(format!("{name}.png")),
-                chart::to_png(&c)?,
-            )?;
-            svgs.insert(name, svg);
+    timed("charts", || -> Result<()> {
+        for (name, _) in FIGURES {
+            bar.set_message(name);
+            if let Some(c) = figures::figure(name, &frames, &notes) {
+                let svg = chart::to_svg(&c)?;
+                write(&dir.join("charts").join(format!("{name}.svg")), &svg)?;
+                write(
+                    &dir.join("charts").join(format!("{name}.png")),
+                    chart::to_png(&c)?,
+                )?;
+                svgs.insert(name, svg);
+            }
+            bar.inc(1);
         }
-        bar.inc(1);
-    }
+        Ok(())
+    })?;
     bar.finish();
 
     // Summary with the change since the previous report.

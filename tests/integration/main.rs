@@ -6,6 +6,7 @@ mod workdir;
 mod test_cli;
 mod test_crash;
 mod test_definitions;
+mod test_derived;
 mod test_generate;
 mod test_hostile;
 mod test_ingest;

@@ -1,0 +1,93 @@
+//! Derived tables: the frames most metrics build on, computed once at ingest for the
+//! definitions then in force and stored with the version (`_derived/`), so that a
+//! single `funnel metrics NAME` reads one small table instead of re-deriving it from
+//! the events and the touches.
+//!
+//! They are a cache, never a second source of truth: a reader uses them only when
+//! its `funnel.toml` hashes exactly as the ingest's did (the manifest records the
+//! hash) and otherwise computes the same frames itself with the same functions. The
+//! tests hold both paths to the same numbers.
+
+use polars::prelude::*;
+
+use super::model::{collect, lead_funnel, Tables};
+use super::params::Params;
+use crate::config::Config;
+use crate::error::Result;
+use crate::model::warehouse::{Derived, Manifest, VersionWriter, Warehouse};
+use crate::progress::timed;
+
+/// One row per lead with its reach times ([`lead_funnel`]).
+pub const LEAD_FUNNEL: &str = "lead_funnel";
+/// Per lead, counted marketing touches up to each milestone
+/// ([`super::touches::touch_counts`]).
+pub const LEAD_TOUCHES: &str = "lead_touches";
+
+/// What [`build`] recorded for the manifest.
+pub struct Built {
+    pub latest_event: Option<i64>,
+    pub derived: Option<Derived>,
+}
+
+/// Computes the derived tables of the version being written (its tables are all in
+/// place) with `config`'s definitions, writes them into it, and returns what the
+/// manifest records. A version without leads or events has none.
+pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
+    let tables = Tables::from_map(writer.scan_all()?);
+    let latest_event = timed("latest event", || super::latest_event(&tables))?;
+    let Some(as_of) = latest_event else {
+        return Ok(Built {
+            latest_event,
+            derived: None,
+        });
+    };
+    let p = Params::resolve(
+        config.clone(),
+        as_of,
+        None,
+        None,
+        None,
+        Vec::new(),
+        None,
+        None,
+        false,
+    )?;
+    let mut names = Vec::new();
+    if let Some(funnel) = lead_funnel(&tables, &p) {
+        let mut funnel = timed("derived lead funnel", || collect(funnel, "lead funnel"))?;
+        writer.write_derived(LEAD_FUNNEL, &mut funnel)?;
+        names.push(LEAD_FUNNEL.to_string());
+        if tables.has("touches") {
+            let counts = super::touches::touch_counts(&tables, &p, funnel.lazy());
+            let mut counts = timed("derived touch counts", || collect(counts, "touch counts"))?;
+            writer.write_derived(LEAD_TOUCHES, &mut counts)?;
+            names.push(LEAD_TOUCHES.to_string());
+        }
+    }
+    Ok(Built {
+        latest_event,
+        derived: Some(Derived {
+            definitions_hash: config.definitions_hash(),
+            tables: names,
+        }),
+    })
+}
+
+/// Sets the derived frames of `tables` for the definitions hashing as
+/// `definitions_hash`: the current version's derived tables when they were computed
+/// for exactly these definitions, otherwise none (the metrics then derive what they
+/// need). Call it again before using the same tables under other definitions.
+pub fn attach(
+    tables: &mut Tables,
+    warehouse: &Warehouse,
+    manifest: Option<&Manifest>,
+    definitions_hash: &str,
+) -> Result<()> {
+    tables.funnel = warehouse.scan_derived(manifest, definitions_hash, LEAD_FUNNEL)?;
+    tables.lead_touches = match tables.funnel {
+        Some(_) => warehouse.scan_derived(manifest, definitions_hash, LEAD_TOUCHES)?,
+        None => None,
+    };
+    tables.opportunity_model = None;
+    Ok(())
+}

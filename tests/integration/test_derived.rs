@@ -1,0 +1,128 @@
+//! Derived tables (`_derived/` in each version): computed at ingest for the
+//! definitions then in force, they must give exactly the numbers the metrics compute
+//! without them, and must not be used under other definitions.
+
+use serde_json::Value;
+
+use crate::fixture::{copy_fixture, metric, with_range};
+use crate::workdir::Workdir;
+
+/// Every metric, and the variants whose code paths differ (a split, histograms).
+const CASES: &[&[&str]] = &[
+    &["waterfall"],
+    &["waterfall", "--by", "source"],
+    &["conversion"],
+    &["funnel-time"],
+    &["funnel-time", "--histogram"],
+    &["cycle"],
+    &["stage-time"],
+    &["touches"],
+    &["touches", "--by", "source_team"],
+    &["touches", "--histogram"],
+    &["sla"],
+    &["sla", "--histogram"],
+    &["win-rate"],
+    &["revenue-share"],
+    &["attribution"],
+    &["campaign-cost"],
+    &["velocity"],
+    &["lint"],
+];
+
+/// Exit code, stdout and stderr of each case (a metric whose tables the fixture
+/// lacks fails the same way with and without derived tables).
+fn all_metrics(wd: &Workdir, as_of: bool) -> Vec<(i32, String, String)> {
+    CASES
+        .iter()
+        .map(|case| {
+            let args = if as_of {
+                with_range(case)
+            } else {
+                let mut v = case.to_vec();
+                v.extend_from_slice(&["--from", "2025-01-01", "--to", "2025-03-31"]);
+                v
+            };
+            let mut all = vec!["metrics"];
+            all.extend_from_slice(&args);
+            all.extend_from_slice(&["--format", "json"]);
+            let run = wd.run(&all);
+            (run.code, run.stdout, run.stderr)
+        })
+        .collect()
+}
+
+/// Removes what ingest recorded for readers (the derived tables and the latest
+/// event) from the current manifest, as a warehouse written before them would be.
+fn forget_derived(wd: &Workdir) {
+    let path = wd.join("data/warehouse/current/_manifest.json");
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let object = manifest.as_object_mut().unwrap();
+    assert!(
+        object.remove("derived").is_some(),
+        "ingest records derived tables"
+    );
+    assert!(
+        object.remove("latest_event").is_some(),
+        "ingest records the latest event"
+    );
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+}
+
+fn ingest(fixture: &str) -> Workdir {
+    let wd = Workdir::new();
+    copy_fixture(&wd, fixture);
+    wd.run(&["ingest", "export", "-q"]).ok();
+    for table in ["lead_funnel", "lead_touches"] {
+        assert!(
+            wd.join(&format!("data/warehouse/current/_derived/{table}.parquet"))
+                .is_file(),
+            "{table} derived at ingest"
+        );
+    }
+    wd
+}
+
+#[test]
+fn derived_tables_give_the_numbers_computed_without_them() {
+    for fixture in ["funnel", "attribution"] {
+        let wd = ingest(fixture);
+        let with = all_metrics(&wd, true);
+        let with_default_as_of = all_metrics(&wd, false);
+        forget_derived(&wd);
+        let without = all_metrics(&wd, true);
+        let without_default_as_of = all_metrics(&wd, false);
+        assert!(
+            with.iter().filter(|(code, _, _)| *code == 0).count() >= 12,
+            "{fixture}: most metrics run"
+        );
+        for (i, case) in CASES.iter().enumerate() {
+            assert_eq!(with[i], without[i], "{fixture}: {case:?}");
+            assert_eq!(
+                with_default_as_of[i], without_default_as_of[i],
+                "{fixture}: {case:?} with the default as-of"
+            );
+        }
+    }
+}
+
+#[test]
+fn derived_tables_are_ignored_under_other_definitions() {
+    let wd = ingest("funnel");
+    let touches = |wd: &Workdir| metric(wd, &with_range(&["touches"]));
+    let default = touches(&wd);
+    // Only forms count now: the derived touch counts (every default action) must not
+    // be read.
+    let toml = wd.read("funnel.toml");
+    wd.write(
+        "funnel.toml",
+        format!("{toml}\n[touches]\ncount_actions = [\"form\"]\n"),
+    );
+    let narrowed = touches(&wd);
+    assert_ne!(
+        default, narrowed,
+        "the fixture has touches other than forms"
+    );
+    forget_derived(&wd);
+    assert_eq!(narrowed, touches(&wd));
+}
