@@ -23,6 +23,9 @@ pub const LEAD_FUNNEL: &str = "lead_funnel";
 /// ([`super::touches::touch_counts`]).
 pub const LEAD_TOUCHES: &str = "lead_touches";
 
+/// Every MQL episode with its decision sightings ([`super::touches::mql_episodes`]).
+pub const MQL_EPISODES: &str = "mql_episodes";
+
 /// What [`build`] recorded for the manifest.
 pub struct Built {
     pub latest_event: Option<i64>,
@@ -57,8 +60,18 @@ pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
         let mut funnel = timed("derived lead funnel", || collect(funnel, "lead funnel"))?;
         writer.write_derived(LEAD_FUNNEL, &mut funnel)?;
         names.push(LEAD_FUNNEL.to_string());
+        if tables.has("lead_stage_events") {
+            let funnel_tables = Tables {
+                funnel: Some(funnel.clone().lazy()),
+                ..tables.clone()
+            };
+            let episodes = super::touches::mql_episodes(&funnel_tables, &p, false);
+            let mut episodes = timed("derived mql episodes", || collect(episodes, "MQL episodes"))?;
+            writer.write_derived(MQL_EPISODES, &mut episodes)?;
+            names.push(MQL_EPISODES.to_string());
+        }
         if tables.has("touches") {
-            let counts = super::touches::touch_counts(&tables, &p, funnel.lazy());
+            let counts = super::touches::touch_counts(&tables, &p, funnel.lazy())?;
             let mut counts = timed("derived touch counts", || collect(counts, "touch counts"))?;
             writer.write_derived(LEAD_TOUCHES, &mut counts)?;
             names.push(LEAD_TOUCHES.to_string());
@@ -84,10 +97,12 @@ pub fn attach(
     definitions_hash: &str,
 ) -> Result<()> {
     tables.funnel = warehouse.scan_derived(manifest, definitions_hash, LEAD_FUNNEL)?;
-    tables.lead_touches = match tables.funnel {
-        Some(_) => warehouse.scan_derived(manifest, definitions_hash, LEAD_TOUCHES)?,
-        None => None,
+    let also = |name| match tables.funnel {
+        Some(_) => warehouse.scan_derived(manifest, definitions_hash, name),
+        None => Ok(None),
     };
+    tables.lead_touches = also(LEAD_TOUCHES)?;
+    tables.mql_episodes = also(MQL_EPISODES)?;
     tables.opportunity_model = None;
     Ok(())
 }

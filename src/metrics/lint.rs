@@ -6,7 +6,7 @@ use polars::prelude::*;
 use super::model::{collect, lead_events, lead_funnel, opportunities, Tables, FUNNEL, STAGES};
 use super::params::{local_date, Params};
 use crate::config::norm;
-use crate::error::Result;
+use crate::error::{PolarsContext, Result};
 use crate::model::warehouse::Manifest;
 
 /// One finding: rows concerned and up to five example ids, smallest first.
@@ -33,25 +33,22 @@ fn finding(check: &'static str, lf: Option<LazyFrame>, id: &str) -> Result<Findi
             examples: vec![],
         });
     };
-    let lf = lf.cache();
-    let count = collect(
-        lf.clone().select([len().cast(DataType::Int64).alias("n")]),
+    // One pass: the ids of every finding row, counted and sampled here.
+    let start = std::time::Instant::now();
+    let ids = collect(
+        lf.select([col(id).cast(DataType::String).alias("id")]),
         "lint",
     )?;
-    let count = count
-        .column("n")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<i64>())
-        .unwrap_or(0);
-    let ex = collect(
-        lf.select([col(id).cast(DataType::String).alias("id")])
-            .filter(col("id").is_not_null())
-            .unique(None, UniqueKeepStrategy::First)
-            .sort(["id"], SortMultipleOptions::default())
-            .limit(5),
-        "lint",
-    )?;
+    crate::progress::timing(&format!("lint {check}"), start);
+    let count = ids.height() as i64;
+    let ex = ids
+        .lazy()
+        .filter(col("id").is_not_null())
+        .unique(None, UniqueKeepStrategy::First)
+        .sort(["id"], SortMultipleOptions::default())
+        .limit(5)
+        .collect()
+        .context(|| "lint".to_string())?;
     let examples = ex
         .column("id")
         .ok()

@@ -38,6 +38,9 @@ pub struct Tables {
     /// Per lead, its counted marketing touches up to each `touches` milestone,
     /// computed ahead the same way.
     pub lead_touches: Option<LazyFrame>,
+    /// Every MQL episode with its decision sightings
+    /// ([`super::touches::mql_episodes`]), computed ahead the same way.
+    pub mql_episodes: Option<LazyFrame>,
     /// The modelled opportunities (amounts in base currency, lead dimensions), cached
     /// the same way.
     pub opportunity_model: Option<DataFrame>,
@@ -62,6 +65,7 @@ impl Tables {
             present,
             funnel: None,
             lead_touches: None,
+            mql_episodes: None,
             opportunity_model: None,
             leads: map.remove("leads"),
             lead_stage_events: map.remove("lead_stage_events"),
@@ -394,9 +398,13 @@ pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     ]))
 }
 
+/// Up to this many leads, touches are narrowed by a set test in the scan; beyond,
+/// by a join (a large set tested batch by batch costs more than it saves).
+const NARROW_SET_MAX: usize = 100_000;
+
 /// Counted touches (SPEC §5.1): rows of known leads whose action is in
 /// `count_actions`, after `dedupe_minutes`.
-pub fn counted_touches(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+pub fn counted_touches(tables: &Tables, p: &Params) -> Result<Option<LazyFrame>> {
     counted_touches_of(tables, p, None)
 }
 
@@ -407,16 +415,34 @@ pub fn counted_touches_of(
     tables: &Tables,
     p: &Params,
     only: Option<LazyFrame>,
-) -> Option<LazyFrame> {
-    let touches = tables.touches.clone()?;
-    let mut leads = tables.leads.clone()?.select([col("lead_id")]);
-    if let Some(only) = only {
-        let only = only
-            .select([col("lead_id")])
-            .filter(col("lead_id").is_not_null())
-            .unique(None, UniqueKeepStrategy::First);
-        leads = leads.semi_join(only, col("lead_id"), col("lead_id"));
-    }
+) -> Result<Option<LazyFrame>> {
+    let (Some(touches), Some(leads)) = (tables.touches.clone(), tables.leads.clone()) else {
+        return Ok(None);
+    };
+    let leads = leads.select([col("lead_id")]);
+    let touches = match only {
+        Some(only) => {
+            let only = only
+                .select([col("lead_id")])
+                .filter(col("lead_id").is_not_null())
+                .unique(None, UniqueKeepStrategy::First);
+            let ids = leads
+                .semi_join(only, col("lead_id"), col("lead_id"))
+                .collect()
+                .context(|| "selecting the leads whose touches count".to_string())?;
+            let ids = ids.column("lead_id").expect("selected");
+            if ids.len() <= NARROW_SET_MAX {
+                // A few leads, as a set the Parquet scan tests batch by batch: only
+                // their touches are read into memory (a join would read them all).
+                let ids = ids.as_materialized_series().clone();
+                touches.filter(col("lead_id").is_in(lit(ids).implode(false), false))
+            } else {
+                let ids = ids.clone().into_frame().lazy();
+                touches.semi_join(ids, col("lead_id"), col("lead_id"))
+            }
+        }
+        None => touches.semi_join(leads, col("lead_id"), col("lead_id")),
+    };
     let actions: Vec<String> = p
         .config
         .touches
@@ -425,11 +451,7 @@ pub fn counted_touches_of(
         .map(|a| norm(a))
         .collect();
     let actions = lit(Series::new("".into(), actions)).implode(false);
-    // One semi-join with the leads that matter (few, when narrowed), then the action
-    // test on what is left.
-    let mut lf = touches
-        .semi_join(leads, col("lead_id"), col("lead_id"))
-        .filter(col("action").str().to_lowercase().is_in(actions, false));
+    let mut lf = touches.filter(col("action").str().to_lowercase().is_in(actions, false));
     let minutes = p.config.touches.dedupe_minutes;
     if minutes > 0 {
         let group = [col("lead_id"), col("action"), col("campaign_id")];
@@ -453,7 +475,7 @@ pub fn counted_touches_of(
             )
             .drop(cols(["__prev"]));
     }
-    Some(lf)
+    Ok(Some(lf))
 }
 
 /// One row per lead: its dimensions, `created_at`, the first sighting of each funnel

@@ -54,7 +54,7 @@ pub fn revenue_share(tables: &Tables, p: &Params) -> Result<DataFrame> {
     );
 
     // The influenced opportunities.
-    let influenced_ids = match counted_touches_of(tables, p, Some(won.clone())) {
+    let influenced_ids = match counted_touches_of(tables, p, Some(won.clone()))? {
         Some(t) => t
             .filter(col("team").eq(lit("marketing")))
             .select([col("lead_id"), us("occurred_at").alias("__t")])
@@ -219,7 +219,7 @@ pub fn credits(
     basis: LazyFrame,
     keys: &[String],
     models: &[AttributionModel],
-) -> LazyFrame {
+) -> Result<LazyFrame> {
     let teams = Series::new(
         "".into(),
         p.config
@@ -230,7 +230,7 @@ pub fn credits(
             .collect::<Vec<_>>(),
     );
     let basis = basis.cache();
-    let mut touches = counted_touches_of(tables, p, Some(basis.clone()))
+    let mut touches = counted_touches_of(tables, p, Some(basis.clone()))?
         .expect("touches checked")
         .filter(
             col("team")
@@ -337,11 +337,11 @@ pub fn credits(
         sel.push(weight(*model).alias(format!("__w_{}", model_name(*model))));
         touchless.push(lit(1.0).alias(format!("__w_{}", model_name(*model))));
     }
-    concat(
+    Ok(concat(
         [paths.select(sel), no_touch.select(touchless)],
         UnionArgs::default(),
     )
-    .expect("same schema")
+    .expect("same schema"))
 }
 
 /// **attribution** — Bases: `won` (won opportunities with `closed_at` in range) and
@@ -405,7 +405,7 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
                     .alias(format!("{w}_a")),
             );
         }
-        let wide = credits(tables, p, b, &keys, &models)
+        let wide = credits(tables, p, b, &keys, &models)?
             .group_by(group.iter().map(|g| col(g.as_str())).collect::<Vec<_>>())
             .agg(aggs)
             .cache();
@@ -501,7 +501,7 @@ pub fn campaign_cost(tables: &Tables, p: &Params) -> Result<DataFrame> {
                     .and(in_range(us("closed_at"), p)),
             );
         Some(
-            credits(tables, p, won, &[], &[p.config.attribution.model])
+            credits(tables, p, won, &[], &[p.config.attribution.model])?
                 .filter(
                     col("campaign_id")
                         .is_not_null()

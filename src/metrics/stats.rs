@@ -63,7 +63,15 @@ pub fn histogram(
     metric: &str,
 ) -> Result<DataFrame> {
     let group_keys: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-    let lf = lf.filter(col(value).is_not_null()).cache();
+    // Two passes (ranges, then bins) over the values: compute them once.
+    let needed: Vec<Expr> = keys
+        .iter()
+        .map(String::as_str)
+        .chain(groups.iter().copied())
+        .chain(std::iter::once(value))
+        .map(col)
+        .collect();
+    let lf = collect(lf.filter(col(value).is_not_null()).select(needed), metric)?.lazy();
     let ranges = collect(
         aggregate(
             lf.clone(),

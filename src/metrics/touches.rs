@@ -21,7 +21,7 @@ const MILESTONES: [(&str, &str); 3] = [
 /// Per lead of `funnel` (lead funnel rows) with at least one counted marketing touch:
 /// `__n<k>` = its counted touches with team `marketing` and `occurred_at ≤` the cutoff
 /// of milestone k (0 lead, 1 mql, 2 sql; a null cutoff counts none).
-pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> LazyFrame {
+pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> Result<LazyFrame> {
     let cutoffs = funnel
         .select(
             std::iter::once(col("lead_id"))
@@ -34,11 +34,11 @@ pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> LazyFrame
                 .collect::<Vec<_>>(),
         )
         .cache();
-    let counted = counted_touches_of(tables, p, Some(cutoffs.clone()))
+    let counted = counted_touches_of(tables, p, Some(cutoffs.clone()))?
         .expect("touches checked")
         .filter(col("team").eq(lit("marketing")))
         .select([col("lead_id"), col("occurred_at")]);
-    counted
+    Ok(counted
         .join(
             cutoffs,
             [col("lead_id")],
@@ -56,7 +56,7 @@ pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> LazyFrame
                         .alias(format!("__n{k}"))
                 })
                 .collect::<Vec<_>>(),
-        )
+        ))
 }
 
 /// **touches** — For each milestone: the cohort is leads whose reach time is in range
@@ -76,7 +76,7 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 .map(|(name, _)| in_range(us(&format!("reached_{name}")), p))
                 .reduce(|a, b| a.or(b))
                 .expect("three milestones");
-            touch_counts(tables, p, funnel.clone().filter(in_any))
+            touch_counts(tables, p, funnel.clone().filter(in_any))?
         }
     }
     .cache();
@@ -157,16 +157,11 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
     )
 }
 
-/// **sla** — MQL episodes: one starts at `reached_at(mql)`, and another at every
-/// `mql` event whose preceding lifecycle event (by time, then stage order) is
-/// `recycled` or `disqualified`. Episodes starting in range count. The decision is the
-/// first sighting at or after the start of `sal` or a later funnel stage (accepted;
-/// events, linked opportunities' creation, won opportunities' close) or of
-/// `recycled`/`disqualified` (rejected); a tie is accepted; neither is pending.
-/// response = decision − start in hours. due = start + `sla_hours` ≤ as_of; breached =
-/// due and not decided within `sla_hours`. within_sla_rate = (due − breached) ÷ due.
-pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let funnel = lead_funnel(tables, p).expect("leads checked").cache();
+/// MQL episodes (see [`sla`]) with their first accepting (`__acc`) and rejecting
+/// (`__rej`) sighting, UTC µs: `lead_id`, `__start`, `__acc`, `__rej`. All of them,
+/// or only those starting in the range.
+pub fn mql_episodes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFrame {
+    let funnel = lead_funnel(tables, p).expect("leads checked");
     let events = lead_events(tables, p)
         .expect("events checked")
         .filter(col("stage_idx").is_not_null())
@@ -196,11 +191,13 @@ pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
         .clone()
         .filter(col("reached_mql").is_not_null())
         .select([col("lead_id"), us("reached_mql").alias("__start")]);
-    let episodes = concat([first, re_mql], UnionArgs::default())
+    let mut episodes = concat([first, re_mql], UnionArgs::default())
         .expect("same schema")
-        .unique_stable(None, UniqueKeepStrategy::First)
-        .filter(in_range(col("__start"), p))
-        .cache();
+        .unique_stable(None, UniqueKeepStrategy::First);
+    if only_in_range {
+        episodes = episodes.filter(in_range(col("__start"), p));
+    }
+    let episodes = episodes.cache();
 
     // Sightings that decide an episode.
     let mut sightings = vec![events
@@ -250,17 +247,33 @@ pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 .min()
                 .alias("__rej"),
         ]);
+    episodes.join(
+        decisions,
+        [col("lead_id"), col("__start")],
+        [col("lead_id"), col("__start")],
+        JoinArgs::new(JoinType::Left),
+    )
+}
+
+/// **sla** — MQL episodes: one starts at `reached_at(mql)`, and another at every
+/// `mql` event whose preceding lifecycle event (by time, then stage order) is
+/// `recycled` or `disqualified`. Episodes starting in range count. The decision is the
+/// first sighting at or after the start of `sal` or a later funnel stage (accepted;
+/// events, linked opportunities' creation, won opportunities' close) or of
+/// `recycled`/`disqualified` (rejected); a tie is accepted; neither is pending.
+/// response = decision − start in hours. due = start + `sla_hours` ≤ as_of; breached =
+/// due and not decided within `sla_hours`. within_sla_rate = (due − breached) ÷ due.
+pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let funnel = lead_funnel(tables, p).expect("leads checked");
+    let decided = match &tables.mql_episodes {
+        Some(lf) => lf.clone().filter(in_range(col("__start"), p)),
+        None => mql_episodes(tables, p, true),
+    };
     let sla_us = p.config.mql.sla_hours * 3_600_000_000.0;
     let dims: Vec<Expr> = std::iter::once(col("lead_id"))
         .chain(super::params::Dim::ALL.iter().map(|d| col(d.column())))
         .collect();
-    let eps = episodes
-        .join(
-            decisions,
-            [col("lead_id"), col("__start")],
-            [col("lead_id"), col("__start")],
-            JoinArgs::new(JoinType::Left),
-        )
+    let eps = decided
         .join(
             funnel.select(dims),
             [col("lead_id")],

@@ -73,7 +73,7 @@ fn ingest(fixture: &str) -> Workdir {
     let wd = Workdir::new();
     copy_fixture(&wd, fixture);
     wd.run(&["ingest", "export", "-q"]).ok();
-    for table in ["lead_funnel", "lead_touches"] {
+    for table in ["lead_funnel", "lead_touches", "mql_episodes"] {
         assert!(
             wd.join(&format!("data/warehouse/current/_derived/{table}.parquet"))
                 .is_file(),
