@@ -236,13 +236,31 @@ fn read_native(
         }
         let entry = tables.get_mut(file.schema.name).expect("inserted above");
         let staging = &mut entry.staging;
-        let read = native::read_file(
-            &file.path,
-            file.schema,
-            tz,
-            |chunk| staging.push(chunk),
-            |n| bar.inc(n),
-        )?;
+        // Staging (partitioning and writing to disk) runs on its own thread, beside
+        // the parsing and typing of the next rows.
+        let read = std::thread::scope(|scope| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<DataFrame>(4);
+            let stager = scope.spawn(move || -> Result<()> {
+                for chunk in receive {
+                    staging.push(chunk)?;
+                }
+                Ok(())
+            });
+            let read = native::read_file(
+                &file.path,
+                file.schema,
+                tz,
+                |chunk| {
+                    send.send(chunk)
+                        .map_err(|_| Error::Runtime("staging stopped".into()))
+                },
+                |n| bar.inc(n),
+            );
+            drop(send);
+            let staged = stager.join().expect("staging thread");
+            // A staging failure (a full disk) is the cause when both failed.
+            staged.and(read)
+        })?;
         if !read.extra_columns.is_empty() {
             progress.warn(format!(
                 "`{}`: ignoring column(s) not in table `{}`: {}",
@@ -392,10 +410,13 @@ pub fn ingest(
             for b in 0..p {
                 let existing = existing_partition(schema, &parts, b, p, &mut split_cache)?;
                 let frames = input.staging.frames(b)?;
-                let (n, ex) = duplicate_keys(schema, &frames)?;
+                let Merged {
+                    table: mut merged,
+                    duplicates: n,
+                    examples: ex,
+                } = merge(schema, existing, frames)?;
                 duplicates += n;
                 examples.extend(ex);
-                let mut merged = merge(schema, existing, frames)?;
                 if input.collapse_same_stage {
                     merged = collapse_same_stage(schema, merged)?;
                 }
@@ -510,67 +531,43 @@ fn count_rows(lf: LazyFrame, table: &str) -> Result<u64> {
     Ok(n)
 }
 
-/// Rows of this run's input that share a key with another input row, and up to five
-/// such keys (the first key column), smallest first.
-fn duplicate_keys(schema: &TableSchema, frames: &[DataFrame]) -> Result<(u64, Vec<String>)> {
-    if frames.is_empty() {
-        return Ok((0, vec![]));
-    }
-    let parts: Vec<LazyFrame> = frames.iter().map(|f| f.clone().lazy()).collect();
-    let key: Vec<Expr> = schema.key.iter().map(|k| col(*k)).collect();
-    let dup = concat(parts, UnionArgs::default())
-        .context(|| format!("combining `{}`", schema.name))?
-        .group_by(key)
-        .agg([len().alias("__n")])
-        .filter(col("__n").gt(lit(1)))
-        .cache();
-    let counts = dup
-        .clone()
-        .select([(col("__n") - lit(1))
-            .sum()
-            .cast(DataType::UInt64)
-            .alias("n")])
-        .collect()
-        .context(|| format!("counting duplicates in `{}`", schema.name))?;
-    let n = counts
-        .column("n")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<u64>())
-        .unwrap_or(0);
-    let first = schema.key[0];
-    let ex = dup
-        .select([col(first).cast(DataType::String)])
-        .unique(None, UniqueKeepStrategy::First)
-        .sort([first], SortMultipleOptions::default())
-        .limit(5)
-        .collect()
-        .context(|| format!("listing duplicates in `{}`", schema.name))?;
-    let examples = ex
-        .column(first)
-        .map(|c| {
-            (0..c.len())
-                .filter_map(|i| c.get(i).ok().and_then(|v| v.get_str().map(String::from)))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok((n, examples))
+/// A merged partition: the table, and the rows of this run's input that shared a key
+/// with another input row, with up to five such keys (the first key column),
+/// smallest first.
+pub struct Merged {
+    pub table: DataFrame,
+    pub duplicates: u64,
+    pub examples: Vec<String>,
 }
 
 /// Merges rows by the table key (SPEC §3): among rows with one key the latest
 /// `updated_at` wins, a row with `updated_at` beats one without, otherwise the later
 /// row wins (existing rows come before new ones; new ones in file order). Output is
 /// sorted by key, so the same input always gives the same table.
+///
+/// One sort by (key, `updated_at`, arrival) does it all: each key's rows end up
+/// together with the winner last, and input rows sharing a key end up adjacent.
 pub fn merge(
     schema: &TableSchema,
     existing: Option<LazyFrame>,
     new: Vec<DataFrame>,
-) -> Result<DataFrame> {
-    let mut parts: Vec<LazyFrame> = existing.into_iter().collect();
-    parts.extend(new.into_iter().map(DataFrame::lazy));
+) -> Result<Merged> {
+    let empty = || Merged {
+        table: DataFrame::empty_with_schema(&schema.polars_schema()),
+        duplicates: 0,
+        examples: vec![],
+    };
+    let mut parts: Vec<LazyFrame> = existing
+        .into_iter()
+        .map(|e| e.with_column(lit(false).alias("__new")))
+        .collect();
+    parts.extend(
+        new.into_iter()
+            .map(|f| f.lazy().with_column(lit(true).alias("__new"))),
+    );
     if parts.is_empty() {
         // A partition (or a header-only file) with no rows: the typed empty table.
-        return Ok(DataFrame::empty_with_schema(&schema.polars_schema()));
+        return Ok(empty());
     }
     let all = concat(
         parts,
@@ -582,31 +579,66 @@ pub fn merge(
         },
     )
     .context(|| format!("combining `{}`", schema.name))?;
-    let mut order: Vec<PlSmallStr> = Vec::new();
-    if schema.has_updated_at() {
-        order.push("updated_at".into());
-    }
-    order.push("_seq".into());
-    let key: Vec<PlSmallStr> = schema
+    let mut order: Vec<PlSmallStr> = schema
         .key
         .iter()
         .map(|k| PlSmallStr::from_static(k))
         .collect();
-    all.with_row_index("_seq", None)
-        .sort(
-            order,
-            SortMultipleOptions::default()
-                .with_nulls_last(false)
-                .with_maintain_order(true),
-        )
-        .unique_stable(Some(cols(key.clone())), UniqueKeepStrategy::Last)
-        .sort(
-            key,
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .drop(cols(["_seq"]))
+    if schema.has_updated_at() {
+        order.push("updated_at".into());
+    }
+    order.push("_seq".into());
+    let sorted = all
+        .with_row_index("_seq", None)
+        .sort(order, SortMultipleOptions::default().with_nulls_last(false))
         .collect()
-        .context(|| format!("merging `{}`", schema.name))
+        .context(|| format!("merging `{}`", schema.name))?;
+    if sorted.height() == 0 {
+        return Ok(empty());
+    }
+    // Same key as the row `offset` rows away (nulls equal, the edges never).
+    let same_key = |offset: i64| -> Expr {
+        schema
+            .key
+            .iter()
+            .map(|k| col(*k).eq_missing(col(*k).shift(lit(offset))))
+            .reduce(|a, b| a.and(b))
+            .expect("a key")
+            .fill_null(lit(false))
+    };
+    let table = sorted
+        .clone()
+        .lazy()
+        .filter(same_key(-1).not())
+        .drop(cols(["_seq", "__new"]))
+        .collect()
+        .context(|| format!("merging `{}`", schema.name))?;
+    let first = schema.key[0];
+    let dups = sorted
+        .lazy()
+        .filter(col("__new"))
+        .select([
+            col(first).cast(DataType::String).alias("__k"),
+            same_key(1).alias("__dup"),
+        ])
+        .filter(col("__dup"))
+        .collect()
+        .context(|| format!("counting duplicates in `{}`", schema.name))?;
+    let keys = dups.column("__k").expect("selected").str().expect("string");
+    let mut examples: Vec<String> = Vec::new();
+    for k in keys.iter().flatten() {
+        if examples.last().map(String::as_str) != Some(k) {
+            examples.push(k.to_string());
+            if examples.len() == 5 {
+                break;
+            }
+        }
+    }
+    Ok(Merged {
+        table,
+        duplicates: dups.height() as u64,
+        examples,
+    })
 }
 
 /// Stage events: drops a row whose stage equals the same record's previous stage by

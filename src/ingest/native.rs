@@ -166,67 +166,43 @@ pub fn read_file(
 
     let file_name = path.display().to_string();
     let formats = vec![ColumnFormat::native(tz); schema.columns.len()];
-    let mut builder = TableBuilder::new(schema, formats);
+    let rows = Rows {
+        path,
+        file_name: &file_name,
+        schema,
+        formats: &formats,
+        header: &header,
+        positions: &positions,
+    };
+    // Two threads: while a helper types the first part of a batch of records, this
+    // thread reads the next batch, then types the rest. Batches are typed into
+    // frames in file order, so the rows reach `sink` in file order.
     let mut read = 0u64;
-    let mut record = csv::ByteRecord::new();
+    let mut loaded = 0u64;
+    let mut quarantined = Vec::new();
     let mut last_progress = 0u64;
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                return Err(Error::input(
-                    path,
-                    format!("malformed CSV near line {line}: {e}"),
-                ));
-            }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        // A blank line in the middle of a file is not a row.
-        if record.len() == 1 && record[0].is_empty() {
-            continue;
-        }
-        read += 1;
-        let byte = record.position().map_or(0, |p| p.byte());
-        if byte - last_progress > 4 << 20 {
-            on_progress(byte - last_progress);
-            last_progress = byte;
-        }
-        let mut fields: Vec<&str> = Vec::with_capacity(record.len());
-        for (i, field) in record.iter().enumerate() {
-            let text = std::str::from_utf8(field).map_err(|_| {
-                Error::input(
-                    path,
-                    format!(
-                        "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
-                        header.get(i).map_or("?", |h| h.as_str())
-                    ),
-                )
-            })?;
-            fields.push(text);
-        }
-        let raw: Vec<&str> = positions
-            .iter()
-            .map(|p| p.and_then(|p| fields.get(p).copied()).unwrap_or(""))
-            .collect();
-        if fields.len() != header.len() {
-            let reason = ragged_reason(fields.len(), header.len());
-            builder.quarantine(&raw, &file_name, line, reason);
-            continue;
-        }
-        builder.push(&raw, &file_name, line)?;
-        if builder.has_full_chunk() {
-            for chunk in builder.take()? {
+    let mut current = Batch::default();
+    let mut next = Batch::default();
+    current.fill(&mut reader, path, &mut last_progress, &mut on_progress)?;
+    while current.len > 0 {
+        let cut = current.len * 11 / 20;
+        let (first, filled, second) = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| rows.typed(&current, 0..cut));
+            let filled = next.fill(&mut reader, path, &mut last_progress, &mut on_progress);
+            let second = rows.typed(&current, cut..current.len);
+            (helper.join().expect("typing thread"), filled, second)
+        });
+        for part in [first?, second?] {
+            read += part.read;
+            loaded += part.loaded;
+            quarantined.extend(part.quarantined);
+            for chunk in part.frames {
                 sink(chunk)?;
             }
         }
+        filled?;
+        std::mem::swap(&mut current, &mut next);
     }
-    for chunk in builder.take()? {
-        sink(chunk)?;
-    }
-    let loaded = builder.loaded;
-    let (_, quarantined) = builder.finish()?;
     drop(reader);
     let mut rest = Vec::new();
     source
@@ -241,4 +217,131 @@ pub fn read_file(
         quarantined,
         extra_columns,
     })
+}
+
+/// Records per batch (each batch is typed by two threads).
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// A batch of raw records with their line numbers; buffers are reused across batches.
+#[derive(Default)]
+struct Batch {
+    records: Vec<csv::ByteRecord>,
+    lines: Vec<u64>,
+    len: usize,
+}
+
+impl Batch {
+    /// Reads up to [`BATCH_ROWS`] records (skipping blank lines); `len` 0 at the end.
+    fn fill<R: Read>(
+        &mut self,
+        reader: &mut csv::Reader<R>,
+        path: &Path,
+        last_progress: &mut u64,
+        on_progress: &mut impl FnMut(u64),
+    ) -> Result<()> {
+        self.len = 0;
+        while self.len < BATCH_ROWS {
+            if self.records.len() == self.len {
+                self.records.push(csv::ByteRecord::new());
+                self.lines.push(0);
+            }
+            let record = &mut self.records[self.len];
+            match reader.read_byte_record(record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    return Err(Error::input(
+                        path,
+                        format!("malformed CSV near line {line}: {e}"),
+                    ));
+                }
+            }
+            // A blank line in the middle of a file is not a row.
+            if record.len() == 1 && record[0].is_empty() {
+                continue;
+            }
+            let position = record.position();
+            self.lines[self.len] = position.map_or(0, |p| p.line());
+            let byte = position.map_or(0, |p| p.byte());
+            if byte - *last_progress > 4 << 20 {
+                on_progress(byte - *last_progress);
+                *last_progress = byte;
+            }
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// What typing one run of records gave.
+struct Typed {
+    read: u64,
+    loaded: u64,
+    frames: Vec<DataFrame>,
+    quarantined: Vec<QuarantinedRow>,
+}
+
+/// How the records of one file become rows of its table.
+struct Rows<'a> {
+    path: &'a Path,
+    file_name: &'a str,
+    schema: &'static TableSchema,
+    formats: &'a [ColumnFormat],
+    header: &'a [String],
+    /// Position of each canonical column in the file, if present.
+    positions: &'a [Option<usize>],
+}
+
+impl Rows<'_> {
+    /// Types the records `range` of `batch`, in order.
+    fn typed(&self, batch: &Batch, range: std::ops::Range<usize>) -> Result<Typed> {
+        let mut builder =
+            TableBuilder::with_capacity(self.schema, self.formats.to_vec(), range.len());
+        let mut fields: Vec<&str> = Vec::new();
+        let mut raw: Vec<&str> = Vec::with_capacity(self.positions.len());
+        let mut frames = Vec::new();
+        let mut read = 0;
+        for i in range {
+            let (record, line) = (&batch.records[i], batch.lines[i]);
+            read += 1;
+            fields.clear();
+            for (i, field) in record.iter().enumerate() {
+                let text = std::str::from_utf8(field).map_err(|_| {
+                    Error::input(
+                        self.path,
+                        format!(
+                            "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
+                            self.header.get(i).map_or("?", |h| h.as_str())
+                        ),
+                    )
+                })?;
+                fields.push(text);
+            }
+            raw.clear();
+            raw.extend(
+                self.positions
+                    .iter()
+                    .map(|p| p.and_then(|p| fields.get(p).copied()).unwrap_or("")),
+            );
+            if fields.len() != self.header.len() {
+                let reason = ragged_reason(fields.len(), self.header.len());
+                builder.quarantine(&raw, self.file_name, line, reason);
+                continue;
+            }
+            builder.push(&raw, self.file_name, line)?;
+            if builder.has_full_chunk() {
+                frames.extend(builder.take()?);
+            }
+        }
+        frames.extend(builder.take()?);
+        let loaded = builder.loaded;
+        let (_, quarantined) = builder.finish()?;
+        Ok(Typed {
+            read,
+            loaded,
+            frames,
+            quarantined,
+        })
+    }
 }

@@ -71,7 +71,8 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn new(schema: &'static TableSchema) -> Chunk {
+    /// Builders with room for `capacity` rows.
+    fn new(schema: &'static TableSchema, capacity: usize) -> Chunk {
         let builders = schema
             .columns
             .iter()
@@ -79,16 +80,16 @@ impl Chunk {
                 let name = PlSmallStr::from_static(c.name);
                 match c.ty {
                     ColumnType::Text | ColumnType::Enum(_) => {
-                        Builder::Text(StringChunkedBuilder::new(name, CHUNK_ROWS))
+                        Builder::Text(StringChunkedBuilder::new(name, capacity))
                     }
                     ColumnType::Timestamp => {
-                        Builder::Int64(PrimitiveChunkedBuilder::new(name, CHUNK_ROWS))
+                        Builder::Int64(PrimitiveChunkedBuilder::new(name, capacity))
                     }
                     ColumnType::Date => {
-                        Builder::Int32(PrimitiveChunkedBuilder::new(name, CHUNK_ROWS))
+                        Builder::Int32(PrimitiveChunkedBuilder::new(name, capacity))
                     }
                     ColumnType::Number => {
-                        Builder::Float(PrimitiveChunkedBuilder::new(name, CHUNK_ROWS))
+                        Builder::Float(PrimitiveChunkedBuilder::new(name, capacity))
                     }
                 }
             })
@@ -144,6 +145,8 @@ pub struct TableBuilder {
     keys_only: bool,
     chunks: Vec<DataFrame>,
     chunk: Chunk,
+    /// Rows a new chunk's builders make room for.
+    capacity: usize,
     pub quarantined: Vec<QuarantinedRow>,
     pub loaded: u64,
 }
@@ -157,9 +160,24 @@ impl TableBuilder {
             formats,
             keys_only: false,
             chunks: Vec::new(),
-            chunk: Chunk::new(schema),
+            chunk: Chunk::new(schema, CHUNK_ROWS),
+            capacity: CHUNK_ROWS,
             quarantined: Vec::new(),
             loaded: 0,
+        }
+    }
+
+    /// A builder for about `rows` rows (its builders need not make room for more).
+    pub fn with_capacity(
+        schema: &'static TableSchema,
+        formats: Vec<ColumnFormat>,
+        rows: usize,
+    ) -> TableBuilder {
+        let capacity = rows.clamp(1, CHUNK_ROWS);
+        TableBuilder {
+            chunk: Chunk::new(schema, capacity),
+            capacity,
+            ..TableBuilder::new(schema, formats)
         }
     }
 
@@ -247,7 +265,7 @@ impl TableBuilder {
         self.chunk.push(&mut values);
         self.loaded += 1;
         if self.chunk.rows >= CHUNK_ROWS {
-            let full = std::mem::replace(&mut self.chunk, Chunk::new(self.schema));
+            let full = std::mem::replace(&mut self.chunk, Chunk::new(self.schema, self.capacity));
             self.chunks.push(full.finish()?);
         }
         Ok(true)
@@ -260,7 +278,7 @@ impl TableBuilder {
 
     /// Takes the rows built so far (full chunks and the current one), in push order.
     pub fn take(&mut self) -> Result<Vec<DataFrame>> {
-        let current = std::mem::replace(&mut self.chunk, Chunk::new(self.schema));
+        let current = std::mem::replace(&mut self.chunk, Chunk::new(self.schema, self.capacity));
         let mut out = std::mem::take(&mut self.chunks);
         if current.rows > 0 {
             out.push(current.finish()?);

@@ -346,7 +346,7 @@ impl VersionWriter {
         let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
         ParquetWriter::new(file)
             .with_compression(ParquetCompression::Zstd(None))
-            .with_statistics(StatisticsOptions::full())
+            .with_statistics(StatisticsOptions::default())
             .with_row_group_size(Some(256 * 1024))
             .finish(df)
             .context(|| format!("cannot write `{}`", path.display()))?;
@@ -386,7 +386,7 @@ impl VersionWriter {
         let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
         ParquetWriter::new(file)
             .with_compression(ParquetCompression::Zstd(None))
-            .with_statistics(StatisticsOptions::full())
+            .with_statistics(StatisticsOptions::default())
             .with_row_group_size(Some(256 * 1024))
             .finish(df)
             .context(|| format!("cannot write `{}`", path.display()))?;

@@ -633,3 +633,36 @@ fn partitioned_merges_equal_one_partition() {
         .stdout;
     assert_eq!(a, b);
 }
+
+/// Writers racing for the lock (a fresh one, then each other's): every one lands,
+/// one after another, none removing another's lock or version.
+#[test]
+fn racing_writers_take_turns() {
+    let wd = Workdir::new();
+    wd.write("export/leads.csv", LEADS);
+    let bin = assert_cmd::cargo::cargo_bin("funnel");
+    for _ in 0..3 {
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(&bin)
+                    .current_dir(wd.path())
+                    .args(["ingest", "export", "--lock-timeout", "120", "-q"])
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for w in writers {
+            let out = w.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&wd.read("data/warehouse/current/_manifest.json")).unwrap();
+    assert_eq!(manifest["runs"].as_array().unwrap().len(), 12);
+    assert!(!wd.join("data/warehouse/.lock").exists());
+}
