@@ -147,6 +147,10 @@ pub struct TableBuilder {
     chunk: Chunk,
     /// Rows a new chunk's builders make room for.
     capacity: usize,
+    /// Per column: part of the key; must not be empty (worked out once, not per row).
+    is_key: Vec<bool>,
+    required: Vec<bool>,
+    is_touches: bool,
     pub quarantined: Vec<QuarantinedRow>,
     pub loaded: u64,
 }
@@ -162,6 +166,17 @@ impl TableBuilder {
             chunks: Vec::new(),
             chunk: Chunk::new(schema, CHUNK_ROWS),
             capacity: CHUNK_ROWS,
+            is_key: schema
+                .columns
+                .iter()
+                .map(|c| schema.key.contains(&c.name))
+                .collect(),
+            required: schema
+                .columns
+                .iter()
+                .map(|c| c.required && !(schema.name == TOUCHES.name && c.name == "touch_id"))
+                .collect(),
+            is_touches: schema.name == TOUCHES.name,
             quarantined: Vec::new(),
             loaded: 0,
         }
@@ -206,17 +221,24 @@ impl TableBuilder {
     /// Types one row given as text in canonical column order (empty = null). A row
     /// that cannot be loaded goes to quarantine; returns whether it was loaded.
     pub fn push(&mut self, raw: &[&str], file: &str, line: u64) -> Result<bool> {
-        let is_touches = self.schema.name == TOUCHES.name;
+        let is_touches = self.is_touches;
         let mut values: Vec<Value> = Vec::with_capacity(self.schema.columns.len());
         let mut error = None;
-        for ((column, text), format) in self.schema.columns.iter().zip(raw).zip(&self.formats) {
+        for (i, ((column, text), format)) in self
+            .schema
+            .columns
+            .iter()
+            .zip(raw)
+            .zip(&self.formats)
+            .enumerate()
+        {
             let text = text.trim();
-            let is_key = self.schema.key.contains(&column.name);
+            let is_key = self.is_key[i];
             if text.is_empty() || (self.keys_only && !is_key) {
                 let required = if self.keys_only {
                     is_key
                 } else {
-                    column.required && !(is_touches && column.name == "touch_id")
+                    self.required[i]
                 };
                 if required && text.is_empty() {
                     error = Some(format!("required column `{}` is empty", column.name));

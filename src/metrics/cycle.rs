@@ -192,7 +192,6 @@ pub fn stage_time(tables: &Tables, p: &Params) -> Result<DataFrame> {
             ["opportunity_id", "entered_at", "stage_idx"],
             SortMultipleOptions::default().with_maintain_order(true),
         );
-    let opp = || [col("opportunity_id")];
     let mut firsts = vec![
         col("stage_idx").first(),
         col("__skey").first(),
@@ -206,40 +205,41 @@ pub fn stage_time(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .iter()
             .map(|d| col(d.column()).first()),
     );
+    // Rows are sorted by opportunity: neighbours of the same opportunity are found by
+    // comparing ids with the row before or after (cheaper than windows per id).
+    let same_opp = |offset: i64| {
+        col("opportunity_id")
+            .eq(col("opportunity_id").shift(lit(offset)))
+            .fill_null(lit(false))
+    };
     let stays = ev
         .with_column(
-            col("stage_idx")
-                .shift(lit(1))
-                .over(opp())
-                .expect("partitioned")
+            when(same_opp(1))
+                .then(col("stage_idx").shift(lit(1)))
+                .otherwise(super::model::null_of(DataType::Int32))
                 .alias("__prev"),
         )
         .with_column(
+            // A stay starts at an opportunity's first event and at every change of
+            // stage; numbering them through the whole frame keeps them in order.
             col("__prev")
                 .is_null()
                 .or(col("__prev").neq(col("stage_idx")))
-                .cast(DataType::Int32)
+                .cast(DataType::Int64)
                 .cum_sum(false)
-                .over(opp())
-                .expect("partitioned")
                 .alias("__stay"),
         )
-        .group_by_stable([col("opportunity_id"), col("__stay")])
+        .group_by([col("opportunity_id"), col("__stay")])
         .agg(firsts)
-        .sort(
-            ["opportunity_id", "__stay"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
+        .sort(["__stay"], SortMultipleOptions::default())
         .with_columns([
-            us("__start")
-                .shift(lit(-1))
-                .over(opp())
-                .expect("partitioned")
+            when(same_opp(-1))
+                .then(us("__start").shift(lit(-1)))
+                .otherwise(super::model::null_of(DataType::Int64))
                 .alias("__next"),
-            col("stage_idx")
-                .shift(lit(-1))
-                .over(opp())
-                .expect("partitioned")
+            when(same_opp(-1))
+                .then(col("stage_idx").shift(lit(-1)))
+                .otherwise(super::model::null_of(DataType::Int32))
                 .alias("__next_idx"),
         ])
         .with_column(

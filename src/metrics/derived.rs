@@ -26,6 +26,13 @@ pub const LEAD_TOUCHES: &str = "lead_touches";
 /// Every MQL episode with its decision sightings ([`super::touches::mql_episodes`]).
 pub const MQL_EPISODES: &str = "mql_episodes";
 
+/// Opportunities with amounts in the base currency and their lead's dimensions
+/// ([`super::model::opportunities`]).
+pub const OPPORTUNITY_MODEL: &str = "opportunity_model";
+/// Counted touches of the leads opportunities link to
+/// ([`super::model::opportunity_touches`]).
+pub const OPPORTUNITY_TOUCHES: &str = "opportunity_touches";
+
 /// What [`build`] recorded for the manifest.
 pub struct Built {
     pub latest_event: Option<i64>,
@@ -77,6 +84,21 @@ pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
             names.push(LEAD_TOUCHES.to_string());
         }
     }
+    if let Some(opps) = super::model::opportunities(&tables, &p) {
+        let mut opps = timed("derived opportunities", || collect(opps, "opportunities"))?;
+        writer.write_derived(OPPORTUNITY_MODEL, &mut opps)?;
+        names.push(OPPORTUNITY_MODEL.to_string());
+        if tables.has("touches") && tables.has("leads") {
+            let linked = opps.lazy().filter(col("lead_id").is_not_null());
+            let touches = super::model::counted_touches_of(&tables, &p, Some(linked))?
+                .expect("touches and leads");
+            let mut touches = timed("derived opportunity touches", || {
+                collect(touches, "opportunity touches")
+            })?;
+            writer.write_derived(OPPORTUNITY_TOUCHES, &mut touches)?;
+            names.push(OPPORTUNITY_TOUCHES.to_string());
+        }
+    }
     Ok(Built {
         latest_event,
         derived: Some(Derived {
@@ -103,6 +125,12 @@ pub fn attach(
     };
     tables.lead_touches = also(LEAD_TOUCHES)?;
     tables.mql_episodes = also(MQL_EPISODES)?;
-    tables.opportunity_model = None;
+    // Opportunities do not need the lead funnel.
+    tables.opportunity_model =
+        warehouse.scan_derived(manifest, definitions_hash, OPPORTUNITY_MODEL)?;
+    tables.opportunity_touches = match tables.opportunity_model {
+        Some(_) => warehouse.scan_derived(manifest, definitions_hash, OPPORTUNITY_TOUCHES)?,
+        None => None,
+    };
     Ok(())
 }

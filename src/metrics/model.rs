@@ -43,7 +43,10 @@ pub struct Tables {
     pub mql_episodes: Option<LazyFrame>,
     /// The modelled opportunities (amounts in base currency, lead dimensions), cached
     /// the same way.
-    pub opportunity_model: Option<DataFrame>,
+    pub opportunity_model: Option<LazyFrame>,
+    /// Counted touches of the leads that opportunities link to (all columns),
+    /// computed ahead the same way: what attribution reads.
+    pub opportunity_touches: Option<LazyFrame>,
     pub leads: Option<LazyFrame>,
     pub lead_stage_events: Option<LazyFrame>,
     pub touches: Option<LazyFrame>,
@@ -67,6 +70,7 @@ impl Tables {
             lead_touches: None,
             mql_episodes: None,
             opportunity_model: None,
+            opportunity_touches: None,
             leads: map.remove("leads"),
             lead_stage_events: map.remove("lead_stage_events"),
             touches: map.remove("touches"),
@@ -353,8 +357,8 @@ pub fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
 /// (owner and source from the opportunity, falling back to the lead's source; the
 /// rest from the linked lead), and the lead's `__lead_created_at`.
 pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
-    if let Some(df) = &tables.opportunity_model {
-        return Some(df.clone().lazy());
+    if let Some(lf) = &tables.opportunity_model {
+        return Some(lf.clone());
     }
     let opps = tables.opportunities.clone()?;
     let mut lf =
@@ -443,6 +447,13 @@ pub fn counted_touches_of(
         }
         None => touches.semi_join(leads, col("lead_id"), col("lead_id")),
     };
+    Ok(Some(counting(touches, p)))
+}
+
+/// The counting rule of §5.1 applied to touches of known leads: the action is in
+/// `count_actions`, and of touches of one (lead, action, campaign) within
+/// `dedupe_minutes` of the previous one only the first counts.
+pub fn counting(touches: LazyFrame, p: &Params) -> LazyFrame {
     let actions: Vec<String> = p
         .config
         .touches
@@ -475,7 +486,30 @@ pub fn counted_touches_of(
             )
             .drop(cols(["__prev"]));
     }
-    Ok(Some(lf))
+    lf
+}
+
+/// Counted touches of the leads in `only`, all of which opportunities link to
+/// (opportunity frames): read from the derived table when there is one.
+pub fn opportunity_touches(
+    tables: &Tables,
+    p: &Params,
+    only: LazyFrame,
+) -> Result<Option<LazyFrame>> {
+    match &tables.opportunity_touches {
+        Some(lf) => {
+            let only = only
+                .select([col("lead_id")])
+                .filter(col("lead_id").is_not_null())
+                .unique(None, UniqueKeepStrategy::First);
+            Ok(Some(lf.clone().semi_join(
+                only,
+                col("lead_id"),
+                col("lead_id"),
+            )))
+        }
+        None => counted_touches_of(tables, p, Some(only)),
+    }
 }
 
 /// One row per lead: its dimensions, `created_at`, the first sighting of each funnel

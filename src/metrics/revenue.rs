@@ -4,7 +4,7 @@
 use polars::prelude::*;
 
 use super::model::{
-    collect, counted_touches_of, days_between, in_range, lead_funnel, null_of, opportunities,
+    collect, days_between, in_range, lead_funnel, null_of, opportunities, opportunity_touches,
     ratio, split, to_base, us, Tables,
 };
 use super::params::{Dim, Params, MICROS_PER_DAY};
@@ -54,7 +54,7 @@ pub fn revenue_share(tables: &Tables, p: &Params) -> Result<DataFrame> {
     );
 
     // The influenced opportunities.
-    let influenced_ids = match counted_touches_of(tables, p, Some(won.clone()))? {
+    let influenced_ids = match opportunity_touches(tables, p, won.clone())? {
         Some(t) => t
             .filter(col("team").eq(lit("marketing")))
             .select([col("lead_id"), us("occurred_at").alias("__t")])
@@ -230,7 +230,7 @@ pub fn credits(
             .collect::<Vec<_>>(),
     );
     let basis = basis.cache();
-    let mut touches = counted_touches_of(tables, p, Some(basis.clone()))?
+    let mut touches = opportunity_touches(tables, p, basis.clone())?
         .expect("touches checked")
         .filter(
             col("team")

@@ -4,8 +4,8 @@
 use polars::prelude::*;
 
 use super::model::{
-    collect, counted_touches_of, in_range, lead_events, lead_funnel, null_of, quantile,
-    rate_columns, split, us, Tables, DISQUALIFIED, RECYCLED,
+    collect, counting, in_range, lead_events, lead_funnel, null_of, quantile, rate_columns, split,
+    us, Tables, DISQUALIFIED, RECYCLED,
 };
 use super::params::Params;
 use super::stats::{aggregate, histogram};
@@ -34,17 +34,16 @@ pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> Result<La
                 .collect::<Vec<_>>(),
         )
         .cache();
-    let counted = counted_touches_of(tables, p, Some(cutoffs.clone()))?
-        .expect("touches checked")
+    // One join both keeps the touches of known leads in `funnel` and brings their
+    // cutoffs; then the counting rule.
+    let touches = tables.touches.clone().expect("touches checked").join(
+        cutoffs,
+        [col("lead_id")],
+        [col("lead_id")],
+        JoinArgs::new(JoinType::Inner),
+    );
+    Ok(counting(touches, p)
         .filter(col("team").eq(lit("marketing")))
-        .select([col("lead_id"), col("occurred_at")]);
-    Ok(counted
-        .join(
-            cutoffs,
-            [col("lead_id")],
-            [col("lead_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
         .group_by([col("lead_id")])
         .agg(
             (0..MILESTONES.len())
@@ -173,11 +172,16 @@ pub fn mql_episodes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFra
     let re_mql = events
         .clone()
         .with_column(
-            col("stage_idx")
-                .shift(lit(1))
-                .over([col("lead_id")])
-                .expect("partitioned")
-                .alias("__prev"),
+            // Sorted by lead: the previous row is the lead's previous event when it
+            // belongs to the same lead (cheaper than a window per lead).
+            when(
+                col("lead_id")
+                    .eq(col("lead_id").shift(lit(1)))
+                    .fill_null(lit(false)),
+            )
+            .then(col("stage_idx").shift(lit(1)))
+            .otherwise(null_of(DataType::Int32))
+            .alias("__prev"),
         )
         .filter(
             col("stage_idx").eq(lit(1)).and(

@@ -345,7 +345,7 @@ impl VersionWriter {
         let path = dir.join(part_name(index));
         let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
         ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(ParquetCompression::Lz4Raw)
             .with_statistics(StatisticsOptions::default())
             .with_row_group_size(Some(256 * 1024))
             .finish(df)
@@ -385,7 +385,7 @@ impl VersionWriter {
         let path = dir.join(format!("{name}.parquet"));
         let file = File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
         ParquetWriter::new(file)
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(ParquetCompression::Lz4Raw)
             .with_statistics(StatisticsOptions::default())
             .with_row_group_size(Some(256 * 1024))
             .finish(df)

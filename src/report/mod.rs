@@ -56,9 +56,12 @@ pub fn compute_frames(
         );
     }
     if let Some(o) = crate::metrics::model::opportunities(&tables, p) {
-        tables.opportunity_model = Some(timed("opportunities", || {
-            crate::metrics::model::collect(o, "opportunities")
-        })?);
+        tables.opportunity_model = Some(
+            timed("opportunities", || {
+                crate::metrics::model::collect(o, "opportunities")
+            })?
+            .lazy(),
+        );
     }
     let tables = &tables;
     let bar = progress.count(METRICS.len() as u64, "metrics");

@@ -110,7 +110,13 @@ fn ingest(fixture: &str) -> Workdir {
     let wd = Workdir::new();
     copy_fixture(&wd, fixture);
     wd.run(&["ingest", "export", "-q"]).ok();
-    for table in ["lead_funnel", "lead_touches", "mql_episodes"] {
+    for table in [
+        "lead_funnel",
+        "lead_touches",
+        "mql_episodes",
+        "opportunity_model",
+        "opportunity_touches",
+    ] {
         assert!(
             wd.join(&format!("data/warehouse/current/_derived/{table}.parquet"))
                 .is_file(),
