@@ -1,11 +1,12 @@
 //! Reads one native-format CSV file (SPEC §2) into a typed frame of its canonical
 //! table, sending every row that cannot be loaded to quarantine with its reason.
 //!
-//! The file is streamed record by record with the `csv` crate (never read whole): that
-//! is where line numbers and original field values are known, which quarantine needs.
-//! Values go straight into polars column builders, and each full chunk of rows is
-//! handed to the caller (which stages it on disk), so memory does not grow with the
-//! file. The content hash for the manifest is computed on the same pass.
+//! The file is streamed with the `csv` crate (never read whole): that is where line
+//! numbers and original field values are known, which quarantine needs. Records are
+//! read in batches of 65,536; each batch is typed into polars column builders by two
+//! threads while the next batch is read, and its frames are handed to the caller (which
+//! stages them on disk) in file order, so memory does not grow with the file. The
+//! content hash for the manifest is computed on the same pass.
 
 use std::io::Read;
 use std::path::Path;

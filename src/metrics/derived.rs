@@ -64,12 +64,16 @@ pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
     )?;
     let mut names = Vec::new();
     if let Some(funnel) = lead_funnel(&tables, &p) {
-        let mut funnel = timed("derived lead funnel", || collect(funnel, "lead funnel"))?;
-        writer.write_derived(LEAD_FUNNEL, &mut funnel)?;
+        let mut df = timed("derived lead funnel", || collect(funnel, "lead funnel"))?;
+        writer.write_derived(LEAD_FUNNEL, &mut df)?;
+        drop(df);
         names.push(LEAD_FUNNEL.to_string());
+        // Read back in batches from here on: the funnel of millions of leads with all
+        // their columns is not held in memory while the touches are counted.
+        let funnel = writer.scan_derived(LEAD_FUNNEL)?;
         if tables.has("lead_stage_events") {
             let funnel_tables = Tables {
-                funnel: Some(funnel.clone().lazy()),
+                funnel: Some(funnel.clone()),
                 ..tables.clone()
             };
             let episodes = super::touches::mql_episodes(&funnel_tables, &p, false);
@@ -78,7 +82,7 @@ pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
             names.push(MQL_EPISODES.to_string());
         }
         if tables.has("touches") {
-            let counts = super::touches::touch_counts(&tables, &p, funnel.lazy())?;
+            let counts = super::touches::touch_counts(&tables, &p, funnel)?;
             let mut counts = timed("derived touch counts", || collect(counts, "touch counts"))?;
             writer.write_derived(LEAD_TOUCHES, &mut counts)?;
             names.push(LEAD_TOUCHES.to_string());

@@ -378,6 +378,11 @@ impl VersionWriter {
         scan_version(&self.tmp)
     }
 
+    /// A lazy scan of a derived table written into the new version.
+    pub fn scan_derived(&self, name: &str) -> Result<LazyFrame> {
+        scan_part(&self.tmp.join(DERIVED).join(format!("{name}.parquet")))
+    }
+
     /// Writes a derived table (`_derived/<name>.parquet`) into the new version.
     pub fn write_derived(&self, name: &str, df: &mut DataFrame) -> Result<()> {
         let dir = self.tmp.join(DERIVED);
