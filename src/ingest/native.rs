@@ -16,7 +16,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ingest::quarantine::QuarantinedRow;
-use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
+use crate::ingest::typed::{malformed, ragged_reason, ColumnFormat, TableBuilder};
 use crate::model::columns::{TableSchema, TOUCHES};
 
 /// What reading one file produced (its rows went to the caller's sink).
@@ -250,13 +250,7 @@ impl Batch {
             match reader.read_byte_record(record) {
                 Ok(false) => break,
                 Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    return Err(Error::input(
-                        path,
-                        format!("malformed CSV near line {line}: {e}"),
-                    ));
-                }
+                Err(e) => return Err(malformed(path, &e)),
             }
             // A blank line in the middle of a file is not a row.
             if record.len() == 1 && record[0].is_empty() {

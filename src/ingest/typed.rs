@@ -44,6 +44,12 @@ pub fn ragged_reason(fields: usize, header: usize) -> String {
     format!("the row has {fields} fields but the header has {header}")
 }
 
+/// A CSV record the parser could not read: a file-level error naming the line.
+pub fn malformed(path: &std::path::Path, e: &csv::Error) -> crate::error::Error {
+    let line = e.position().map_or(0, |p| p.line());
+    crate::error::Error::input(path, format!("malformed CSV near line {line}: {e}"))
+}
+
 /// Rows per builder chunk: bounds the memory of one chunk's builders.
 const CHUNK_ROWS: usize = 256 * 1024;
 

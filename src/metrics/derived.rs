@@ -10,7 +10,7 @@
 
 use polars::prelude::*;
 
-use super::model::{collect, lead_funnel, Tables};
+use super::model::{collect_streaming as collect, lead_funnel, Tables};
 use super::params::Params;
 use crate::config::Config;
 use crate::error::Result;

@@ -35,7 +35,7 @@ fn finding(check: &'static str, lf: Option<LazyFrame>, id: &str) -> Result<Findi
     };
     // One pass: the ids of every finding row, counted and sampled here.
     let start = std::time::Instant::now();
-    let ids = collect(
+    let ids = super::model::collect_streaming(
         lf.select([col(id).cast(DataType::String).alias("id")]),
         "lint",
     )?;

@@ -661,3 +661,15 @@ pub fn split(lf: LazyFrame, t: Option<&str>, p: &Params) -> Result<(LazyFrame, V
 pub fn collect(lf: LazyFrame, metric: &str) -> Result<DataFrame> {
     lf.collect().context(|| format!("computing `{metric}`"))
 }
+
+/// Collects a frame on polars' streaming engine, which reads its sources in batches:
+/// for scans of large tables whose result does not depend on the order of summation
+/// (selections, counts, minimums). The in-memory engine computes the metrics
+/// themselves, because it sums floats in the same order every time and a report is
+/// the same byte for byte on the same warehouse; streaming sums may differ in the last
+/// digit between runs.
+pub fn collect_streaming(lf: LazyFrame, what: &str) -> Result<DataFrame> {
+    lf.collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single())
+        .context(|| format!("computing `{what}`"))
+}

@@ -18,7 +18,7 @@ use polars::prelude::*;
 use crate::error::{Error, Result};
 use crate::ingest::parse::NumberFormat;
 use crate::ingest::quarantine::QuarantinedRow;
-use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
+use crate::ingest::typed::{malformed, ragged_reason, ColumnFormat, TableBuilder};
 use crate::model::columns::ColumnType;
 use crate::model::warehouse::{InputRecord, TableCounts};
 use crate::progress::Progress;
@@ -185,13 +185,7 @@ impl<'a> Csv<'a> {
             match self.reader.read_record(record) {
                 Ok(false) => return Ok(None),
                 Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    return Err(Error::input(
-                        path,
-                        format!("malformed CSV near line {line}: {e}"),
-                    ));
-                }
+                Err(e) => return Err(malformed(path, &e)),
             }
             if record.len() == 1 && record[0].trim().is_empty() {
                 continue;
