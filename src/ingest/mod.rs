@@ -454,7 +454,7 @@ pub fn ingest(
     step.finish();
 
     // The derived tables and the latest event, from the version as it now stands.
-    let step = progress.step("deriving the lead funnel");
+    let step = progress.step("deriving shared tables");
     let built = crate::metrics::derived::build(&writer, config)?;
     step.finish();
 
@@ -687,4 +687,72 @@ fn delete_keys(
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::typed::{ColumnFormat, TableBuilder};
+    use crate::model::columns::LEADS;
+
+    /// Leads rows of (lead_id, updated_at, source), the source marking each row.
+    fn leads(rows: &[(&str, &str, &str)]) -> DataFrame {
+        let formats = vec![ColumnFormat::native(chrono_tz::Tz::UTC); LEADS.columns.len()];
+        let mut b = TableBuilder::new(&LEADS, formats);
+        for (i, (id, updated, source)) in rows.iter().enumerate() {
+            let raw = [
+                *id,
+                "2025-01-01T00:00:00Z",
+                source,
+                "",
+                "",
+                "",
+                "",
+                "",
+                updated,
+            ];
+            assert!(b.push(&raw, "test", i as u64 + 2).unwrap());
+        }
+        b.finish().unwrap().0
+    }
+
+    fn column(df: &DataFrame, name: &str) -> Vec<String> {
+        let c = df.column(name).unwrap().str().unwrap().clone();
+        c.iter().map(|v| v.unwrap_or("").to_string()).collect()
+    }
+
+    #[test]
+    fn merge_keeps_the_winner_of_each_key_and_counts_input_duplicates() {
+        let existing = leads(&[("A", "2025-01-02T00:00:00Z", "old-a"), ("B", "", "old-b")]);
+        let new = vec![
+            leads(&[
+                ("C", "", "c1"),
+                ("A", "", "new-a"),
+                ("C", "2025-02-01T00:00:00Z", "c2"),
+                ("D", "", "d1"),
+            ]),
+            leads(&[("C", "", "c3"), ("D", "", "d2")]),
+        ];
+        let merged = merge(&LEADS, Some(existing.lazy()), new).unwrap();
+        // Sorted by key. A: the existing row has updated_at, the new one none. C: the
+        // only row with updated_at. D: neither has one, the later row wins.
+        assert_eq!(column(&merged.table, "lead_id"), ["A", "B", "C", "D"]);
+        assert_eq!(
+            column(&merged.table, "source"),
+            ["old-a", "old-b", "c2", "d2"]
+        );
+        // Input rows sharing a key with another input row: C thrice (2), D twice (1);
+        // A's new row meets only an existing row.
+        assert_eq!(merged.duplicates, 3);
+        assert_eq!(merged.examples, ["C", "D"]);
+        assert_eq!(merged.table.width(), LEADS.columns.len());
+    }
+
+    #[test]
+    fn merge_of_nothing_is_the_typed_empty_table() {
+        let merged = merge(&LEADS, None, vec![]).unwrap();
+        assert_eq!(merged.table.height(), 0);
+        assert_eq!(merged.table.width(), LEADS.columns.len());
+        assert_eq!(merged.duplicates, 0);
+    }
 }

@@ -17,7 +17,7 @@ use polars::prelude::*;
 use crate::error::{Error, Result};
 use crate::ingest::quarantine::QuarantinedRow;
 use crate::ingest::typed::{malformed, ragged_reason, ColumnFormat, TableBuilder};
-use crate::model::columns::{TableSchema, TOUCHES};
+use crate::model::columns::TableSchema;
 
 /// What reading one file produced (its rows went to the caller's sink).
 pub struct FileRead {
@@ -143,10 +143,8 @@ pub fn read_file(
                 ),
             ));
         }
-        if found.is_empty()
-            && column.required
-            && !(schema.name == TOUCHES.name && column.name == "touch_id")
-        {
+        // `touch_id` is optional in the schema: derived when missing.
+        if found.is_empty() && column.required {
             return Err(Error::input(
                 path,
                 format!(
@@ -330,13 +328,11 @@ impl Rows<'_> {
             }
         }
         frames.extend(builder.take()?);
-        let loaded = builder.loaded;
-        let (_, quarantined) = builder.finish()?;
         Ok(Typed {
             read,
-            loaded,
+            loaded: builder.loaded,
             frames,
-            quarantined,
+            quarantined: builder.quarantined,
         })
     }
 }

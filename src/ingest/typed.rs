@@ -177,11 +177,7 @@ impl TableBuilder {
                 .iter()
                 .map(|c| schema.key.contains(&c.name))
                 .collect(),
-            required: schema
-                .columns
-                .iter()
-                .map(|c| c.required && !(schema.name == TOUCHES.name && c.name == "touch_id"))
-                .collect(),
+            required: schema.columns.iter().map(|c| c.required).collect(),
             is_touches: schema.name == TOUCHES.name,
             quarantined: Vec::new(),
             loaded: 0,

@@ -10,7 +10,7 @@
 
 use polars::prelude::*;
 
-use super::model::{collect_streaming as collect, lead_funnel, Tables};
+use super::model::{lead_funnel, Tables};
 use super::params::Params;
 use crate::config::Config;
 use crate::error::Result;
@@ -63,44 +63,41 @@ pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
         false,
     )?;
     let mut names = Vec::new();
+    // Each table is streamed to its file, never held whole, and read back from it.
+    let mut derive = |name: &'static str, lf: LazyFrame| -> Result<()> {
+        timed(&format!("derived {name}"), || writer.sink_derived(name, lf))?;
+        names.push(name.to_string());
+        Ok(())
+    };
     if let Some(funnel) = lead_funnel(&tables, &p) {
-        let mut df = timed("derived lead funnel", || collect(funnel, "lead funnel"))?;
-        writer.write_derived(LEAD_FUNNEL, &mut df)?;
-        drop(df);
-        names.push(LEAD_FUNNEL.to_string());
-        // Read back in batches from here on: the funnel of millions of leads with all
-        // their columns is not held in memory while the touches are counted.
+        derive(LEAD_FUNNEL, funnel)?;
         let funnel = writer.scan_derived(LEAD_FUNNEL)?;
         if tables.has("lead_stage_events") {
             let funnel_tables = Tables {
                 funnel: Some(funnel.clone()),
                 ..tables.clone()
             };
-            let episodes = super::touches::mql_episodes(&funnel_tables, &p, false);
-            let mut episodes = timed("derived mql episodes", || collect(episodes, "MQL episodes"))?;
-            writer.write_derived(MQL_EPISODES, &mut episodes)?;
-            names.push(MQL_EPISODES.to_string());
+            derive(
+                MQL_EPISODES,
+                super::touches::mql_episodes(&funnel_tables, &p, false),
+            )?;
         }
         if tables.has("touches") {
-            let counts = super::touches::touch_counts(&tables, &p, funnel)?;
-            let mut counts = timed("derived touch counts", || collect(counts, "touch counts"))?;
-            writer.write_derived(LEAD_TOUCHES, &mut counts)?;
-            names.push(LEAD_TOUCHES.to_string());
+            derive(
+                LEAD_TOUCHES,
+                super::touches::touch_counts(&tables, &p, funnel)?,
+            )?;
         }
     }
     if let Some(opps) = super::model::opportunities(&tables, &p) {
-        let mut opps = timed("derived opportunities", || collect(opps, "opportunities"))?;
-        writer.write_derived(OPPORTUNITY_MODEL, &mut opps)?;
-        names.push(OPPORTUNITY_MODEL.to_string());
+        derive(OPPORTUNITY_MODEL, opps)?;
         if tables.has("touches") && tables.has("leads") {
-            let linked = opps.lazy().filter(col("lead_id").is_not_null());
+            let linked = writer
+                .scan_derived(OPPORTUNITY_MODEL)?
+                .filter(col("lead_id").is_not_null());
             let touches = super::model::counted_touches_of(&tables, &p, Some(linked))?
                 .expect("touches and leads");
-            let mut touches = timed("derived opportunity touches", || {
-                collect(touches, "opportunity touches")
-            })?;
-            writer.write_derived(OPPORTUNITY_TOUCHES, &mut touches)?;
-            names.push(OPPORTUNITY_TOUCHES.to_string());
+            derive(OPPORTUNITY_TOUCHES, touches)?;
         }
     }
     Ok(Built {

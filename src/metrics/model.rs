@@ -406,13 +406,17 @@ pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
 /// by a join (a large set tested batch by batch costs more than it saves).
 const NARROW_SET_MAX: usize = 100_000;
 
-/// Counted touches (SPEC §5.1): rows of known leads whose action is in
-/// `count_actions`, after `dedupe_minutes`.
-pub fn counted_touches(tables: &Tables, p: &Params) -> Result<Option<LazyFrame>> {
-    counted_touches_of(tables, p, None)
+/// The distinct non-null `lead_id`s of a frame.
+fn lead_ids(frame: LazyFrame) -> LazyFrame {
+    frame
+        .select([col("lead_id")])
+        .filter(col("lead_id").is_not_null())
+        .unique(None, UniqueKeepStrategy::First)
 }
 
-/// Counted touches of the leads in `only` (a frame with `lead_id`), or of all leads.
+/// Counted touches (SPEC §5.1: rows of known leads whose action is in `count_actions`,
+/// after `dedupe_minutes`) of the leads in `only` (a frame with `lead_id`), or of all
+/// leads.
 /// Narrowing first saves work on large touch tables; dedupe groups lie within one
 /// lead, so narrowing does not change which touches count.
 pub fn counted_touches_of(
@@ -426,12 +430,8 @@ pub fn counted_touches_of(
     let leads = leads.select([col("lead_id")]);
     let touches = match only {
         Some(only) => {
-            let only = only
-                .select([col("lead_id")])
-                .filter(col("lead_id").is_not_null())
-                .unique(None, UniqueKeepStrategy::First);
             let ids = leads
-                .semi_join(only, col("lead_id"), col("lead_id"))
+                .semi_join(lead_ids(only), col("lead_id"), col("lead_id"))
                 .collect()
                 .context(|| "selecting the leads whose touches count".to_string())?;
             let ids = ids.column("lead_id").expect("selected");
@@ -497,17 +497,11 @@ pub fn opportunity_touches(
     only: LazyFrame,
 ) -> Result<Option<LazyFrame>> {
     match &tables.opportunity_touches {
-        Some(lf) => {
-            let only = only
-                .select([col("lead_id")])
-                .filter(col("lead_id").is_not_null())
-                .unique(None, UniqueKeepStrategy::First);
-            Ok(Some(lf.clone().semi_join(
-                only,
-                col("lead_id"),
-                col("lead_id"),
-            )))
-        }
+        Some(lf) => Ok(Some(lf.clone().semi_join(
+            lead_ids(only),
+            col("lead_id"),
+            col("lead_id"),
+        ))),
         None => counted_touches_of(tables, p, Some(only)),
     }
 }

@@ -65,12 +65,11 @@ pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> Result<La
 /// time). No lookback. `leads`, mean, median, p90 of touches, `zero_touch_leads`.
 pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let funnel = lead_funnel(tables, p).expect("leads checked").cache();
-    let milestones = MILESTONES;
     let per_lead = match &tables.lead_touches {
         Some(lf) => lf.clone(),
         None => {
             // Only the leads in some milestone's cohort.
-            let in_any = milestones
+            let in_any = MILESTONES
                 .iter()
                 .map(|(name, _)| in_range(us(&format!("reached_{name}")), p))
                 .reduce(|a, b| a.or(b))
@@ -81,7 +80,7 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
     .cache();
     let mut parts = Vec::new();
     let mut keys = Vec::new();
-    for (order, (name, _)) in milestones.iter().enumerate() {
+    for (order, (name, _)) in MILESTONES.iter().enumerate() {
         let reach = format!("reached_{name}");
         let cohort = funnel
             .clone()
@@ -123,7 +122,7 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .alias("zero_touch_leads"),
     ];
     let mut out = Vec::new();
-    for (order, (name, _)) in milestones.iter().enumerate() {
+    for (order, (name, _)) in MILESTONES.iter().enumerate() {
         let part = items.clone().filter(col("__order").eq(lit(order as i32)));
         out.push(aggregate(part, &keys, aggs.clone()).with_columns([
             lit(*name).alias("milestone"),

@@ -42,6 +42,11 @@ const STAGING: &str = "_staging";
 /// The folder of a version holding its derived tables.
 pub const DERIVED: &str = "_derived";
 
+/// The file of derived table `name` in a version folder.
+fn derived_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(DERIVED).join(format!("{name}.parquet"))
+}
+
 /// The part files of `table` in a version folder, in partition order.
 fn parts_in(dir: &Path, table: &str) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir.join(table)) else {
@@ -268,7 +273,7 @@ impl Warehouse {
         let Some(dir) = self.current_dir() else {
             return Ok(None);
         };
-        let path = dir.join(DERIVED).join(format!("{name}.parquet"));
+        let path = derived_path(&dir, name);
         if !path.is_file() {
             return Ok(None);
         }
@@ -372,14 +377,32 @@ impl VersionWriter {
 
     /// A lazy scan of a derived table written into the new version.
     pub fn scan_derived(&self, name: &str) -> Result<LazyFrame> {
-        scan_part(&self.tmp.join(DERIVED).join(format!("{name}.parquet")))
+        scan_part(&derived_path(&self.tmp, name))
     }
 
-    /// Writes a derived table (`_derived/<name>.parquet`) into the new version.
-    pub fn write_derived(&self, name: &str, df: &mut DataFrame) -> Result<()> {
+    /// Streams the rows of `lf` into a derived table of the new version
+    /// (`_derived/<name>.parquet`) on polars' streaming engine, so that the table is
+    /// never held in memory whole.
+    pub fn sink_derived(&self, name: &str, lf: LazyFrame) -> Result<()> {
         let dir = self.tmp.join(DERIVED);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-        write_parquet(&dir.join(format!("{name}.parquet")), df)
+        let path = derived_path(&self.tmp, name);
+        let options = ParquetWriteOptions {
+            compression: ParquetCompression::Lz4Raw,
+            statistics: StatisticsOptions::default(),
+            row_group_size: Some(256 * 1024),
+            ..Default::default()
+        };
+        lf.sink(
+            SinkDestination::File {
+                target: SinkTarget::Path(PlRefPath::new(path.to_string_lossy().to_string())),
+            },
+            FileWriteFormat::Parquet(std::sync::Arc::new(options)),
+            UnifiedSinkArgs::default(),
+        )
+        .and_then(|lf| lf.collect_with_engine(Engine::Streaming))
+        .context(|| format!("cannot write `{}`", path.display()))?;
+        Ok(())
     }
 
     /// The folder of the version being written (renamed into `versions/` on commit).

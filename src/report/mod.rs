@@ -45,7 +45,9 @@ pub fn compute_frames(
     let p = inputs.params;
     let mut frames = Frames::new();
     let mut skipped = BTreeMap::new();
-    // Every metric here shares one set of definitions: compute the lead funnel once.
+    // Every metric here shares one set of definitions: the lead funnel and the
+    // modelled opportunities are computed (or read, when derived at ingest) once and
+    // held in memory.
     let mut tables = inputs.tables.clone();
     if let Some(f) = crate::metrics::model::lead_funnel(&tables, p) {
         tables.funnel = Some(
