@@ -201,7 +201,7 @@ fn new_input(
 ) -> Result<TableInput> {
     let p = partitions(warehouse, schema, input_bytes, replace);
     Ok(TableInput {
-        staging: Staging::new(staging_root, schema.name, schema.key[0], p)?,
+        staging: Staging::new(staging_root, schema.name, schema.key, p)?,
         deletions: Vec::new(),
         counts: TableCounts::default(),
         quarantined: Vec::new(),
@@ -407,7 +407,21 @@ pub fn ingest(
             let mut split_cache = BTreeMap::new();
             let (mut duplicates, mut examples) = (0, Vec::new());
             let (mut rows, mut before_deletions) = (0u64, 0u64);
+            let mut adopted = 0;
             for b in 0..p {
+                let gone: Vec<DataFrame> = deletions.iter().map(|d| d[b].clone()).collect();
+                let deletes = gone.iter().any(|d| d.height() > 0);
+                // A partition of a table new to the warehouse whose staged keys are
+                // all distinct is already merged: its file moves into the version.
+                if parts.is_empty() && !deletes && !input.collapse_same_stage {
+                    if let Some((file, n)) = input.staging.ready_part(b)? {
+                        writer.adopt_part(schema.name, b, file)?;
+                        before_deletions += n as u64;
+                        rows += n as u64;
+                        adopted += 1;
+                        continue;
+                    }
+                }
                 let existing = existing_partition(schema, &parts, b, p, &mut split_cache)?;
                 let frames = input.staging.frames(b)?;
                 let Merged {
@@ -421,8 +435,7 @@ pub fn ingest(
                     merged = collapse_same_stage(schema, merged)?;
                 }
                 before_deletions += merged.height() as u64;
-                let gone: Vec<DataFrame> = deletions.iter().map(|d| d[b].clone()).collect();
-                if gone.iter().any(|d| d.height() > 0) {
+                if deletes {
                     merged = delete_keys(schema, merged, gone)?;
                 }
                 rows += merged.height() as u64;
@@ -437,7 +450,13 @@ pub fn ingest(
                 (existing_rows + input.counts.loaded).saturating_sub(before_deletions);
             input.counts.rows = rows;
             manifest_tables.insert(schema.name.to_string(), rows);
-            crate::progress::timing(&format!("merge {} ({p} parts)", schema.name), started);
+            crate::progress::timing(
+                &format!(
+                    "merge {} ({p} parts, {adopted} already merged)",
+                    schema.name
+                ),
+                started,
+            );
         } else {
             let parts = warehouse.table_parts(schema.name);
             if parts.is_empty() {
@@ -543,7 +562,9 @@ pub struct Merged {
 /// Merges rows by the table key (SPEC §3): among rows with one key the latest
 /// `updated_at` wins, a row with `updated_at` beats one without, otherwise the later
 /// row wins (existing rows come before new ones; new ones in file order). Output is
-/// sorted by key, so the same input always gives the same table.
+/// sorted by key, so the same input always gives the same table. (A partition of a
+/// table new to the warehouse whose keys are distinct skips this: see
+/// [`partition::Staging::ready_part`].)
 ///
 /// One sort by (key, `updated_at`, arrival) does it all: each key's rows end up
 /// together with the winner last, and input rows sharing a key end up adjacent.

@@ -350,6 +350,15 @@ impl VersionWriter {
         write_parquet(&dir.join(part_name(index)), df)
     }
 
+    /// Moves a file already in the warehouse's format (a staged partition that needed
+    /// no merge) into the new version as part `index` of `table`.
+    pub fn adopt_part(&self, table: &str, index: usize, file: &Path) -> Result<()> {
+        let dir = self.tmp.join(table);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let path = dir.join(part_name(index));
+        std::fs::rename(file, &path).map_err(|e| Error::io("cannot move", file, e))
+    }
+
     /// Writes `df` as the whole table (one partition).
     pub fn write_table(&self, table: &str, df: &mut DataFrame) -> Result<()> {
         self.write_part(table, 0, df)
@@ -469,13 +478,20 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
 /// 262,144 rows with min/max/null-count statistics that let scans skip.
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
+    parquet_writer(file)
+        .finish(df)
+        .context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}
+
+/// The writer of the warehouse's Parquet files: LZ4 (fast to write and read; about
+/// 1.6× zstd's size), min/max/null statistics for scans to skip row groups, row groups
+/// of 256 Ki rows.
+pub fn parquet_writer(file: File) -> ParquetWriter<File> {
     ParquetWriter::new(file)
         .with_compression(ParquetCompression::Lz4Raw)
         .with_statistics(StatisticsOptions::default())
         .with_row_group_size(Some(256 * 1024))
-        .finish(df)
-        .context(|| format!("cannot write `{}`", path.display()))?;
-    Ok(())
 }
 
 /// Flushes every file of a new version to disk before it is published.
