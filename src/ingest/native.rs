@@ -166,7 +166,6 @@ pub fn read_file(
     let file_name = path.display().to_string();
     let formats = vec![ColumnFormat::native(tz); schema.columns.len()];
     let rows = Rows {
-        path,
         file_name: &file_name,
         schema,
         formats: &formats,
@@ -182,12 +181,24 @@ pub fn read_file(
     let mut last_progress = 0u64;
     let mut current = Batch::default();
     let mut next = Batch::default();
-    current.fill(&mut reader, path, &mut last_progress, &mut on_progress)?;
+    current.fill(
+        &mut reader,
+        path,
+        &header,
+        &mut last_progress,
+        &mut on_progress,
+    )?;
     while current.len > 0 {
         let cut = current.len * 11 / 20;
         let (first, filled, second) = std::thread::scope(|scope| {
             let helper = scope.spawn(|| rows.typed(&current, 0..cut));
-            let filled = next.fill(&mut reader, path, &mut last_progress, &mut on_progress);
+            let filled = next.fill(
+                &mut reader,
+                path,
+                &header,
+                &mut last_progress,
+                &mut on_progress,
+            );
             let second = rows.typed(&current, cut..current.len);
             (helper.join().expect("typing thread"), filled, second)
         });
@@ -224,7 +235,8 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// A batch of raw records with their line numbers; buffers are reused across batches.
 #[derive(Default)]
 struct Batch {
-    records: Vec<csv::ByteRecord>,
+    /// UTF-8 checked once per record by the parser, not once per field.
+    records: Vec<csv::StringRecord>,
     lines: Vec<u64>,
     len: usize,
 }
@@ -235,20 +247,23 @@ impl Batch {
         &mut self,
         reader: &mut csv::Reader<R>,
         path: &Path,
+        header: &[String],
         last_progress: &mut u64,
         on_progress: &mut impl FnMut(u64),
     ) -> Result<()> {
         self.len = 0;
         while self.len < BATCH_ROWS {
             if self.records.len() == self.len {
-                self.records.push(csv::ByteRecord::new());
+                self.records.push(csv::StringRecord::new());
                 self.lines.push(0);
             }
             let record = &mut self.records[self.len];
-            match reader.read_byte_record(record) {
+            match reader.read_record(record) {
                 Ok(false) => break,
                 Ok(true) => {}
-                Err(e) => return Err(malformed(path, &e)),
+                Err(e) => {
+                    return Err(not_utf8(path, header, &e).unwrap_or_else(|| malformed(path, &e)))
+                }
             }
             // A blank line in the middle of a file is not a row.
             if record.len() == 1 && record[0].is_empty() {
@@ -267,6 +282,22 @@ impl Batch {
     }
 }
 
+/// The error for a record holding bytes that are not UTF-8, naming its line and
+/// column (None for other parse errors).
+fn not_utf8(path: &Path, header: &[String], e: &csv::Error) -> Option<Error> {
+    let csv::ErrorKind::Utf8 { pos, err } = e.kind() else {
+        return None;
+    };
+    let line = pos.as_ref().map_or(0, |p| p.line());
+    Some(Error::input(
+        path,
+        format!(
+            "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
+            header.get(err.field()).map_or("?", |h| h.as_str())
+        ),
+    ))
+}
+
 /// What typing one run of records gave.
 struct Typed {
     read: u64,
@@ -277,7 +308,6 @@ struct Typed {
 
 /// How the records of one file become rows of its table.
 struct Rows<'a> {
-    path: &'a Path,
     file_name: &'a str,
     schema: &'static TableSchema,
     formats: &'a [ColumnFormat],
@@ -299,18 +329,7 @@ impl Rows<'_> {
             let (record, line) = (&batch.records[i], batch.lines[i]);
             read += 1;
             fields.clear();
-            for (i, field) in record.iter().enumerate() {
-                let text = std::str::from_utf8(field).map_err(|_| {
-                    Error::input(
-                        self.path,
-                        format!(
-                            "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
-                            self.header.get(i).map_or("?", |h| h.as_str())
-                        ),
-                    )
-                })?;
-                fields.push(text);
-            }
+            fields.extend(record.iter());
             raw.clear();
             raw.extend(
                 self.positions

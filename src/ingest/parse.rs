@@ -261,14 +261,37 @@ fn local_micros(value: &str, naive: NaiveDateTime, tz: Tz) -> Result<i64, String
 pub fn format_timestamp(micros: i64) -> String {
     let secs = micros.div_euclid(MICROS_PER_SECOND);
     let frac = micros.rem_euclid(MICROS_PER_SECOND);
+    use chrono::{Datelike, Timelike};
     let t = chrono::DateTime::from_timestamp(secs, 0).expect("timestamp in range");
-    let base = t.format("%Y-%m-%dT%H:%M:%S");
-    if frac == 0 {
-        format!("{base}Z")
+    let mut out = if (0..=9999).contains(&t.year()) {
+        // Written by hand: derived touch ids format one per touch without an id.
+        let mut out = String::with_capacity(28);
+        let mut two = |n: u32, sep: Option<char>| {
+            if let Some(sep) = sep {
+                out.push(sep);
+            }
+            out.push(char::from(b'0' + (n / 10) as u8));
+            out.push(char::from(b'0' + (n % 10) as u8));
+        };
+        let year = t.year() as u32;
+        two(year / 100, None);
+        two(year % 100, None);
+        two(t.month(), Some('-'));
+        two(t.day(), Some('-'));
+        two(t.hour(), Some('T'));
+        two(t.minute(), Some(':'));
+        two(t.second(), Some(':'));
+        out
     } else {
+        t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    };
+    if frac != 0 {
         let digits = format!("{frac:06}");
-        format!("{base}.{}Z", digits.trim_end_matches('0'))
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
     }
+    out.push('Z');
+    out
 }
 
 /// Formats days since the epoch as `YYYY-MM-DD`.

@@ -111,32 +111,95 @@ struct StagedPart {
     path: PathBuf,
     writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
     rows: usize,
-    /// Every key so far was greater than the one before (single-column keys only).
-    in_key_order: bool,
-    last_key: Option<String>,
+    /// The keys are followed (single-column keys): they are increasing runs plus
+    /// `exceptions`. When false, only counting distinct keys can tell.
+    tracked: bool,
+    /// A key equal to the last of its run: certainly a duplicate.
+    duplicate: bool,
+    /// One run per key length (the last two keys of each): `T00000999` is followed by
+    /// `T00001000`, while ids of another shape (such as touch ids derived as hashes)
+    /// are a run of their own. Keys of different lengths are never equal.
+    runs: Vec<Run<String>>,
+    /// FNV-1a of every key that did not extend its run.
+    exceptions: Vec<u64>,
 }
 
+/// The last two keys of one run of keys of one length.
+#[derive(Clone)]
+struct Run<S> {
+    len: usize,
+    last: S,
+    previous: Option<S>,
+}
+
+/// Key lengths followed before giving up (each has its own run).
+const MAX_RUNS: usize = 8;
+
 impl StagedPart {
-    /// Notes whether the keys of `keys` continue the strictly increasing run.
+    /// Follows the keys of `keys`: a key greater than the last of its run (the keys
+    /// of its length) extends the run; another is an exception (its hash kept),
+    /// except that a run key that broke the order (greater than the keys on both
+    /// sides of it) is moved to the exceptions instead. Runs are strictly increasing,
+    /// so their keys are distinct; whether the exceptions are is checked at the end.
     fn follow(&mut self, keys: &StringChunked) {
-        if !self.in_key_order {
+        if !self.tracked || self.duplicate {
             return;
         }
-        let mut last: Option<&str> = self.last_key.as_deref();
+        let mut runs: Vec<Run<&str>> = self
+            .runs
+            .iter()
+            .map(|r| Run {
+                len: r.len,
+                last: r.last.as_str(),
+                previous: r.previous.as_deref(),
+            })
+            .collect();
+        let exceptions = &mut self.exceptions;
         for key in keys.iter() {
-            match (key, last) {
-                (None, _) => {
-                    self.in_key_order = false;
+            let Some(k) = key else {
+                self.tracked = false;
+                return;
+            };
+            let Some(run) = runs.iter_mut().find(|r| r.len == k.len()) else {
+                if runs.len() == MAX_RUNS {
+                    self.tracked = false;
                     return;
                 }
-                (Some(k), Some(l)) if k <= l => {
-                    self.in_key_order = false;
-                    return;
-                }
-                (Some(k), _) => last = Some(k),
+                runs.push(Run {
+                    len: k.len(),
+                    last: k,
+                    previous: None,
+                });
+                continue;
+            };
+            if k > run.last {
+                run.previous = Some(run.last);
+                run.last = k;
+            } else if k == run.last {
+                self.duplicate = true;
+                return;
+            } else if run.previous.is_none_or(|p| k > p) {
+                // The run's last key was the odd one out.
+                exceptions.push(fnv1a(run.last.as_bytes()));
+                run.last = k;
+            } else {
+                exceptions.push(fnv1a(k.as_bytes()));
             }
         }
-        self.last_key = last.map(str::to_string);
+        let runs: Vec<Run<String>> = runs
+            .into_iter()
+            .map(|r| Run {
+                len: r.len,
+                last: r.last.to_string(),
+                previous: r.previous.map(str::to_string),
+            })
+            .collect();
+        self.runs = runs;
+        // Mostly out of order: not worth following (or holding) further.
+        if self.exceptions.len() > self.rows / 4 + 1024 {
+            self.tracked = false;
+            self.exceptions = Vec::new();
+        }
     }
 }
 
@@ -156,8 +219,10 @@ impl Staging {
                 path: dir.join(format!("p{b}.parquet")),
                 writer: None,
                 rows: 0,
-                in_key_order: key.len() == 1,
-                last_key: None,
+                tracked: key.len() == 1,
+                duplicate: false,
+                runs: Vec::new(),
+                exceptions: Vec::new(),
             })
             .collect();
         Ok(Staging {
@@ -204,10 +269,11 @@ impl Staging {
         // One chunk per column: the writer makes a row group of each chunk.
         df.rechunk_mut();
         let part = &mut self.parts[b];
+        part.rows += df.height();
         if let Ok(keys) = df.column(self.key[0]).and_then(|c| c.str().cloned()) {
             part.follow(&keys);
         } else {
-            part.in_key_order = false;
+            part.tracked = false;
         }
         let path = &part.path;
         if part.writer.is_none() {
@@ -223,7 +289,6 @@ impl Staging {
             .expect("opened above")
             .write_batch(&df)
             .context(|| format!("cannot write `{}`", path.display()))?;
-        part.rows += df.height();
         Ok(())
     }
 
@@ -250,6 +315,51 @@ impl Staging {
         Ok(vec![crate::model::warehouse::read_parquet(&part.path)?])
     }
 
+    /// Whether a followed partition's exceptions are distinct from each other and
+    /// from the run's keys, by their hashes: no two exceptions share one, and reading
+    /// the partition's keys finds each exception's hash exactly once. (False also when
+    /// two different keys share a hash: the caller then counts exactly.)
+    fn exceptions_are_distinct(&self, part: &StagedPart) -> Result<bool> {
+        if part.exceptions.is_empty() {
+            return Ok(true);
+        }
+        let mut hashes = part.exceptions.clone();
+        hashes.sort_unstable();
+        if hashes.windows(2).any(|w| w[0] == w[1]) {
+            return Ok(false);
+        }
+        let key = self.key[0];
+        let df = crate::model::warehouse::scan_part(&part.path)?
+            .select([col(key)])
+            .collect()
+            .context(|| format!("reading the keys of `{}`", part.path.display()))?;
+        let keys = df
+            .column(key)
+            .and_then(|c| c.str().cloned())
+            .context(|| format!("reading the keys of `{}`", part.path.display()))?;
+        // A bitmap of the hashes' low bits spares most keys the binary search.
+        const BITS: u64 = 1 << 22;
+        let mut bitmap = vec![0u64; (BITS / 64) as usize];
+        for h in &hashes {
+            let bit = h % BITS;
+            bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+        let mut hits = 0usize;
+        for k in keys.iter() {
+            let h = fnv1a(k.unwrap_or("").as_bytes());
+            let bit = h % BITS;
+            if bitmap[(bit / 64) as usize] & (1 << (bit % 64)) != 0
+                && hashes.binary_search(&h).is_ok()
+            {
+                hits += 1;
+                if hits > hashes.len() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(hits == hashes.len())
+    }
+
     /// Partition `b`'s staged file when it already is a merged part on its own, with
     /// its row count: its keys strictly increase (so it is sorted and has no
     /// duplicates), or else no key appears twice (rows stay in arrival order). Call
@@ -260,9 +370,13 @@ impl Staging {
             return Ok(None);
         }
         let ready = Some((part.path.as_path(), part.rows));
-        if part.in_key_order {
+        if part.duplicate {
+            return Ok(None);
+        }
+        if part.tracked && self.exceptions_are_distinct(part)? {
             return Ok(ready);
         }
+        // Exact: count the distinct keys.
         let keys: Vec<Expr> = self.key.iter().map(|k| col(*k)).collect();
         let distinct = crate::model::warehouse::scan_part(&part.path)?
             .select(keys)
@@ -371,6 +485,41 @@ mod staging_tests {
         assert_eq!(ready(KEY, &[(&["a", "a"], &[1, 2])]), None);
         assert_eq!(ready(KEY, &[(&["a", "b"], &[1, 2]), (&["b"], &[3])]), None);
         assert_eq!(ready(KEY, &[(&["b", "a"], &[1, 2]), (&["b"], &[3])]), None);
+        // Runs per key length: hash-like ids among numbered ones, a high outlier.
+        assert_eq!(
+            ready(
+                KEY,
+                &[(
+                    &["T1", "T2", "ffff", "T3", "0abc", "T4", "z9", "T5"],
+                    &[1, 2, 3, 4, 5, 6, 7, 8]
+                )]
+            ),
+            Some(8)
+        );
+        // Distinct but shuffled, within and across batches.
+        assert_eq!(
+            ready(
+                KEY,
+                &[(&["q", "b", "x"], &[1, 2, 3]), (&["a", "m"], &[4, 5])]
+            ),
+            Some(5)
+        );
+        // A repeated key among the exceptions, or an exception equal to a run key.
+        assert_eq!(
+            ready(
+                KEY,
+                &[(&["b", "c"], &[1, 2]), (&["a"], &[3]), (&["a"], &[4])]
+            ),
+            None
+        );
+        assert_eq!(ready(KEY, &[(&["a", "c", "b", "a"], &[1, 2, 3, 4])]), None);
+        assert_eq!(
+            ready(
+                KEY,
+                &[(&["T1", "ffff", "T2", "T3", "ffff"], &[1, 2, 3, 4, 5])]
+            ),
+            None
+        );
         // A two-column key is distinct when the pair is.
         assert_eq!(ready(TWO_KEYS, &[(&["a", "a"], &[1, 2])]), Some(2));
         assert_eq!(ready(TWO_KEYS, &[(&["a", "a"], &[1, 1])]), None);
@@ -400,5 +549,34 @@ mod staging_tests {
             }
         }
         assert_eq!(seen, 5);
+    }
+}
+
+#[cfg(test)]
+mod follow_tests {
+    use super::*;
+
+    #[test]
+    fn runs_per_length_keep_outliers_as_the_only_exceptions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut staging = Staging::new(dir.path(), "t", &["k"], 1).unwrap();
+        let keys = ["T1", "T2", "ffff", "T3", "0abc", "T4", "z9", "T5", "T6"];
+        let n: Vec<i64> = (0..keys.len() as i64).collect();
+        let df = DataFrame::new(
+            keys.len(),
+            vec![
+                Column::new("k".into(), keys.to_vec()),
+                Column::new("n".into(), n),
+            ],
+        )
+        .unwrap();
+        staging.push(df).unwrap();
+        staging.finish().unwrap();
+        let part = &staging.parts[0];
+        assert!(part.tracked && !part.duplicate);
+        // `ffff` started the four-character run and `0abc` came after it; `z9` broke
+        // the run of two-character keys. Each odd one out is moved to the exceptions.
+        assert_eq!(part.exceptions, vec![fnv1a(b"ffff"), fnv1a(b"z9")]);
+        assert!(staging.ready_part(0).unwrap().is_some());
     }
 }
