@@ -408,19 +408,22 @@ pub fn ingest(
             let (mut duplicates, mut examples) = (0, Vec::new());
             let (mut rows, mut before_deletions) = (0u64, 0u64);
             let mut adopted = 0;
-            for b in 0..p {
+            // A partition of a table new to the warehouse whose staged keys are all
+            // distinct is already merged: its file moves into the version.
+            let ready = if parts.is_empty() && !input.collapse_same_stage {
+                input.staging.ready_parts()?
+            } else {
+                vec![None; p]
+            };
+            for (b, ready) in ready.into_iter().enumerate() {
                 let gone: Vec<DataFrame> = deletions.iter().map(|d| d[b].clone()).collect();
                 let deletes = gone.iter().any(|d| d.height() > 0);
-                // A partition of a table new to the warehouse whose staged keys are
-                // all distinct is already merged: its file moves into the version.
-                if parts.is_empty() && !deletes && !input.collapse_same_stage {
-                    if let Some((file, n)) = input.staging.ready_part(b)? {
-                        writer.adopt_part(schema.name, b, file)?;
-                        before_deletions += n as u64;
-                        rows += n as u64;
-                        adopted += 1;
-                        continue;
-                    }
+                if let (Some((file, n)), false) = (ready, deletes) {
+                    writer.adopt_part(schema.name, b, &file)?;
+                    before_deletions += n as u64;
+                    rows += n as u64;
+                    adopted += 1;
+                    continue;
                 }
                 let existing = existing_partition(schema, &parts, b, p, &mut split_cache)?;
                 let frames = input.staging.frames(b)?;

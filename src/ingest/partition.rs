@@ -16,8 +16,10 @@ use crate::error::{Error, PolarsContext, Result};
 pub const TARGET_BYTES: u64 = 128 << 20;
 /// No table is cut into more partitions than this.
 pub const MAX_PARTITIONS: usize = 256;
-/// Rows a partition's staging buffer holds before it is written to disk (across all
-/// partitions of a table at most about this many rows are buffered).
+/// Rows a partition's staging buffer holds before it is written to disk as a row
+/// group (across all partitions of a table at most about this many rows are
+/// buffered; one partition holds 32 Ki to 256 Ki rows, so that its file is written as
+/// the input is read, not all at the end).
 const BUFFER_ROWS: usize = 2 << 20;
 
 /// FNV-1a, 64-bit: fixed, so a key's partition never changes between versions.
@@ -91,6 +93,40 @@ pub fn split(df: &DataFrame, key: &str, partitions: usize) -> Result<Vec<DataFra
         .collect())
 }
 
+/// A 64-bit hash of each row's values in `df` (FNV-1a over each column's value, text
+/// or integer; null apart), or None for a column of another type.
+fn key_hashes(df: &DataFrame) -> Result<Option<Vec<u64>>> {
+    const NULL: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut hashes = vec![0xcbf2_9ce4_8422_2325u64; df.height()];
+    let mix =
+        |h: &mut u64, v: u64| *h = (h.rotate_left(23) ^ v).wrapping_mul(0x0000_0100_0000_01b3);
+    for column in df.columns() {
+        let physical = column.to_physical_repr();
+        match physical.dtype() {
+            DataType::String => {
+                let values = physical.str().context(|| "hashing keys".to_string())?;
+                for (h, v) in hashes.iter_mut().zip(values.iter()) {
+                    mix(h, v.map_or(NULL, |v| fnv1a(v.as_bytes())));
+                }
+            }
+            DataType::Int64 => {
+                let values = physical.i64().context(|| "hashing keys".to_string())?;
+                for (h, v) in hashes.iter_mut().zip(values.iter()) {
+                    mix(h, v.map_or(NULL, |v| fnv1a(&v.to_le_bytes())));
+                }
+            }
+            DataType::Int32 => {
+                let values = physical.i32().context(|| "hashing keys".to_string())?;
+                for (h, v) in hashes.iter_mut().zip(values.iter()) {
+                    mix(h, v.map_or(NULL, |v| fnv1a(&v.to_le_bytes())));
+                }
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(hashes))
+}
+
 /// Rows of one table staged on disk by partition during a run.
 ///
 /// Each partition is one Parquet file written in the warehouse's own format (row
@@ -136,6 +172,39 @@ struct Run<S> {
 const MAX_RUNS: usize = 8;
 
 impl StagedPart {
+    /// Writes `pieces` (rows in push order) as a row group of the file, following
+    /// their keys (`key`: the first key column).
+    fn write(&mut self, key: &str, pieces: Vec<DataFrame>) -> Result<()> {
+        let Some(mut df) = pieces.into_iter().reduce(|mut a, p| {
+            a.vstack_mut_owned(p).expect("same schema");
+            a
+        }) else {
+            return Ok(());
+        };
+        // One chunk per column: the writer makes a row group of each chunk.
+        df.rechunk_mut();
+        self.rows += df.height();
+        if let Ok(keys) = df.column(key).and_then(|c| c.str().cloned()) {
+            self.follow(&keys);
+        } else {
+            self.tracked = false;
+        }
+        let path = &self.path;
+        if self.writer.is_none() {
+            let file =
+                std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
+            let writer = crate::model::warehouse::parquet_writer(file)
+                .batched(df.schema())
+                .context(|| format!("cannot write `{}`", path.display()))?;
+            self.writer = Some(writer);
+        }
+        self.writer
+            .as_mut()
+            .expect("opened above")
+            .write_batch(&df)
+            .context(|| format!("cannot write `{}`", path.display()))
+    }
+
     /// Follows the keys of `keys`: a key greater than the last of its run (the keys
     /// of its length) extends the run; another is an exception (its hash kept),
     /// except that a run key that broke the order (greater than the keys on both
@@ -239,7 +308,7 @@ impl Staging {
         if df.height() == 0 {
             return Ok(());
         }
-        let limit = (BUFFER_ROWS / self.partitions).max(32 * 1024);
+        let limit = (BUFFER_ROWS / self.partitions).clamp(32 * 1024, 256 * 1024);
         for (b, piece) in split(&df, self.key[0], self.partitions)?
             .into_iter()
             .enumerate()
@@ -260,50 +329,37 @@ impl Staging {
     fn flush(&mut self, b: usize) -> Result<()> {
         let pieces = std::mem::take(&mut self.pending[b]);
         self.pending_rows[b] = 0;
-        let Some(mut df) = pieces.into_iter().reduce(|mut a, p| {
-            a.vstack_mut_owned(p).expect("same schema");
-            a
-        }) else {
-            return Ok(());
-        };
-        // One chunk per column: the writer makes a row group of each chunk.
-        df.rechunk_mut();
-        let part = &mut self.parts[b];
-        part.rows += df.height();
-        if let Ok(keys) = df.column(self.key[0]).and_then(|c| c.str().cloned()) {
-            part.follow(&keys);
-        } else {
-            part.tracked = false;
-        }
-        let path = &part.path;
-        if part.writer.is_none() {
-            let file =
-                std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
-            let writer = crate::model::warehouse::parquet_writer(file)
-                .batched(df.schema())
-                .context(|| format!("cannot write `{}`", path.display()))?;
-            part.writer = Some(writer);
-        }
-        part.writer
-            .as_mut()
-            .expect("opened above")
-            .write_batch(&df)
-            .context(|| format!("cannot write `{}`", path.display()))?;
-        Ok(())
+        self.parts[b].write(self.key[0], pieces)
     }
 
     /// Writes every buffer out and closes the files; call once all rows are pushed.
+    /// The partitions are written by two threads.
     pub fn finish(&mut self) -> Result<()> {
-        for b in 0..self.partitions {
-            self.flush(b)?;
-            let part = &mut self.parts[b];
-            if let Some(writer) = part.writer.take() {
-                writer
-                    .finish()
-                    .context(|| format!("cannot write `{}`", part.path.display()))?;
+        let key = self.key[0];
+        let work: Vec<(&mut StagedPart, Vec<DataFrame>)> = self
+            .parts
+            .iter_mut()
+            .zip(self.pending.iter_mut().map(std::mem::take))
+            .collect();
+        self.pending_rows.iter_mut().for_each(|n| *n = 0);
+        let finish = |work: &mut [(&mut StagedPart, Vec<DataFrame>)]| -> Result<()> {
+            for (part, pieces) in work {
+                part.write(key, std::mem::take(pieces))?;
+                if let Some(writer) = part.writer.take() {
+                    writer
+                        .finish()
+                        .context(|| format!("cannot write `{}`", part.path.display()))?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        };
+        let mut work = work;
+        let (first, second) = work.split_at_mut(self.partitions / 2);
+        std::thread::scope(|scope| {
+            let helper = scope.spawn(|| finish(first));
+            let done = finish(second);
+            helper.join().expect("staging thread").and(done)
+        })
     }
 
     /// The staged rows of partition `b`, in push order.
@@ -313,6 +369,26 @@ impl Staging {
             return Ok(vec![]);
         }
         Ok(vec![crate::model::warehouse::read_parquet(&part.path)?])
+    }
+
+    /// [`Staging::ready_part`] of every partition, checked by two threads.
+    pub fn ready_parts(&self) -> Result<Vec<Option<(PathBuf, usize)>>> {
+        let check = |range: std::ops::Range<usize>| {
+            range
+                .map(|b| {
+                    self.ready_part(b)
+                        .map(|r| r.map(|(path, n)| (path.to_path_buf(), n)))
+                })
+                .collect::<Result<Vec<_>>>()
+        };
+        let half = self.partitions / 2;
+        std::thread::scope(|scope| {
+            let helper = scope.spawn(|| check(0..half));
+            let second = check(half..self.partitions);
+            let mut first = helper.join().expect("checking thread")?;
+            first.extend(second?);
+            Ok(first)
+        })
     }
 
     /// Whether a followed partition's exceptions are distinct from each other and
@@ -376,10 +452,21 @@ impl Staging {
         if part.tracked && self.exceptions_are_distinct(part)? {
             return Ok(ready);
         }
-        // Exact: count the distinct keys.
         let keys: Vec<Expr> = self.key.iter().map(|k| col(*k)).collect();
-        let distinct = crate::model::warehouse::scan_part(&part.path)?
+        let df = crate::model::warehouse::scan_part(&part.path)?
             .select(keys)
+            .collect()
+            .context(|| format!("reading the keys of `{}`", part.path.display()))?;
+        // Distinct hashes mean distinct keys; a shared hash may be a duplicate.
+        if key_hashes(&df)?.is_some_and(|mut h| {
+            h.sort_unstable();
+            h.windows(2).all(|w| w[0] != w[1])
+        }) {
+            return Ok(ready);
+        }
+        // Exact: count the distinct keys.
+        let distinct = df
+            .lazy()
             .unique(None, UniqueKeepStrategy::Any)
             .select([len().alias("n")])
             .collect()
