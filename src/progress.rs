@@ -132,10 +132,31 @@ impl Drop for Bar {
 /// (`timing: <label> 1.234 s`) on stderr, whatever `--quiet` says: what the benchmark
 /// and a profile-minded user read to see where a run spends its time.
 pub fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
-    let start = std::time::Instant::now();
+    if std::env::var_os("FUNNEL_TIMINGS").is_none() {
+        return f();
+    }
+    let (start, cpu) = (std::time::Instant::now(), cpu_seconds());
     let out = f();
-    timing(label, start);
+    match (cpu, cpu_seconds()) {
+        (Some(a), Some(b)) => eprintln!(
+            "timing: {label} {:.3} s (cpu {:.2} s)",
+            start.elapsed().as_secs_f64(),
+            b - a
+        ),
+        _ => timing(label, start),
+    }
     out
+}
+
+/// CPU time this process has used, user and system (Linux: `/proc/self/stat`).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (in parentheses): utime and stime are the 12th
+    // and 13th, in clock ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// Prints the time since `start` like [`timed`] (with `FUNNEL_TIMINGS` set).

@@ -240,12 +240,15 @@ fn read_native(
         // the parsing and typing of the next rows.
         let read = std::thread::scope(|scope| {
             let (send, receive) = std::sync::mpsc::sync_channel::<DataFrame>(4);
-            let stager = scope.spawn(move || -> Result<()> {
-                for chunk in receive {
-                    staging.push(chunk)?;
-                }
-                Ok(())
-            });
+            let stager = std::thread::Builder::new()
+                .name("staging".into())
+                .spawn_scoped(scope, move || -> Result<()> {
+                    for chunk in receive {
+                        staging.push(chunk)?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| Error::Runtime(format!("cannot start a thread: {e}")))?;
             let read = native::read_file(
                 &file.path,
                 file.schema,

@@ -189,9 +189,28 @@ pub fn read_file(
         &mut on_progress,
     )?;
     while current.len > 0 {
-        let cut = current.len * 11 / 20;
-        let (first, filled, second) = std::thread::scope(|scope| {
-            let helper = scope.spawn(|| rows.typed(&current, 0..cut));
+        // The batch is typed in pieces that both threads take in turn (this one
+        // after reading the next batch), so neither waits for the other; the pieces'
+        // frames are put back in file order.
+        let size = current.len.div_ceil(PIECES);
+        let pieces: Vec<std::ops::Range<usize>> = (0..current.len)
+            .step_by(size)
+            .map(|start| start..(start + size).min(current.len))
+            .collect();
+        let taken = std::sync::atomic::AtomicUsize::new(0);
+        let typed: Vec<std::sync::Mutex<Option<Result<Typed>>>> =
+            pieces.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let work = || loop {
+            let i = taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(range) = pieces.get(i) else { break };
+            let out = rows.typed(&current, range.clone());
+            *typed[i].lock().expect("typing lock") = Some(out);
+        };
+        let filled = std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("typing".into())
+                .spawn_scoped(scope, work)
+                .expect("a typing thread");
             let filled = next.fill(
                 &mut reader,
                 path,
@@ -199,16 +218,28 @@ pub fn read_file(
                 &mut last_progress,
                 &mut on_progress,
             );
-            let second = rows.typed(&current, cut..current.len);
-            (helper.join().expect("typing thread"), filled, second)
+            work();
+            helper.join().expect("typing thread");
+            filled
         });
-        for part in [first?, second?] {
+        let mut frames: Vec<DataFrame> = Vec::new();
+        for piece in typed {
+            let part = piece
+                .into_inner()
+                .expect("typing lock")
+                .expect("every piece typed")?;
             read += part.read;
             loaded += part.loaded;
             quarantined.extend(part.quarantined);
-            for chunk in part.frames {
-                sink(chunk)?;
-            }
+            frames.extend(part.frames);
+        }
+        // One frame per batch for the stager.
+        if let Some(mut frame) = frames.into_iter().reduce(|mut a, f| {
+            a.vstack_mut_owned(f).expect("same schema");
+            a
+        }) {
+            frame.rechunk_mut();
+            sink(frame)?;
         }
         filled?;
         std::mem::swap(&mut current, &mut next);
@@ -231,6 +262,8 @@ pub fn read_file(
 
 /// Records per batch (each batch is typed by two threads).
 const BATCH_ROWS: usize = 64 * 1024;
+/// Pieces a batch is typed in.
+const PIECES: usize = 8;
 
 /// A batch of raw records with their line numbers; buffers are reused across batches.
 #[derive(Default)]
