@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::model::{collect, lead_events, lead_funnel, opportunities, Tables, FUNNEL, STAGES};
+use super::model::{collect, lead_funnel, mapped_events, opportunities, Tables, FUNNEL, STAGES};
 use super::params::{local_date, Params};
 use crate::config::norm;
 use crate::error::{PolarsContext, Result};
@@ -148,7 +148,11 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
 
     findings.push(finding(
         "event_before_lead_created",
-        lead_events(tables, p)
+        // The inner join keeps only known leads' events (what `lead_events` gives);
+        // the stage mapping plays no part.
+        tables
+            .lead_stage_events
+            .clone()
             .zip(tables.leads.clone())
             .map(|(e, l)| {
                 e.join(
@@ -233,9 +237,11 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
     // unmapped_stage_value: lifecycle values mapped nowhere, opportunity stages not in
     // their pipeline's list.
     let mut unmapped = Vec::new();
-    if let Some(e) = lead_events(tables, p) {
+    // Unmapped values first (few), then only those of known leads (`lead_events`).
+    if let (Some(e), Some(l)) = (mapped_events(tables, p), tables.leads.clone()) {
         unmapped.push(
             e.filter(col("stage_idx").is_null())
+                .semi_join(l.select([col("lead_id")]), col("lead_id"), col("lead_id"))
                 .select([col("lead_id").alias("id")]),
         );
     }

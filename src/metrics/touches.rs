@@ -64,33 +64,36 @@ pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> Result<La
 /// (`lead`: `leads.created_at`, so the creating touch counts; `mql`/`sql`: the reach
 /// time). No lookback. `leads`, mean, median, p90 of touches, `zero_touch_leads`.
 pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let funnel = lead_funnel(tables, p).expect("leads checked").cache();
+    // Only the leads in some milestone's cohort.
+    let in_any = MILESTONES
+        .iter()
+        .map(|(name, _)| in_range(us(&format!("reached_{name}")), p))
+        .reduce(|a, b| a.or(b))
+        .expect("three milestones");
+    let funnel = lead_funnel(tables, p)
+        .expect("leads checked")
+        .filter(in_any)
+        .cache();
     let per_lead = match &tables.lead_touches {
         Some(lf) => lf.clone(),
-        None => {
-            // Only the leads in some milestone's cohort.
-            let in_any = MILESTONES
-                .iter()
-                .map(|(name, _)| in_range(us(&format!("reached_{name}")), p))
-                .reduce(|a, b| a.or(b))
-                .expect("three milestones");
-            touch_counts(tables, p, funnel.clone().filter(in_any))?
-        }
-    }
-    .cache();
+        None => touch_counts(tables, p, funnel.clone())?,
+    };
+    // One join brings every lead its counts; each milestone's cohort is a filter.
+    let counted = funnel
+        .join(
+            per_lead,
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .cache();
     let mut parts = Vec::new();
     let mut keys = Vec::new();
     for (order, (name, _)) in MILESTONES.iter().enumerate() {
         let reach = format!("reached_{name}");
-        let cohort = funnel
+        let cohort = counted
             .clone()
             .filter(in_range(us(&reach), p))
-            .join(
-                per_lead.clone(),
-                [col("lead_id")],
-                [col("lead_id")],
-                JoinArgs::new(JoinType::Left),
-            )
             .with_column(col(format!("__n{order}")).fill_null(lit(0i64)).alias("__n"));
         let (cohort, k) = split(cohort, Some(&reach), p)?;
         keys = k;
