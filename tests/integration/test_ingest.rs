@@ -313,7 +313,9 @@ fn file_level_problems_exit_3_naming_the_file() {
     );
     let run = wd.run(&["ingest", "latin"]).expect_code(3);
     assert!(
-        run.stderr.contains("leads.csv") && run.stderr.contains("UTF-8"),
+        run.stderr.contains("leads.csv")
+            && run.stderr.contains("line 2, column `source`")
+            && run.stderr.contains("UTF-8"),
         "{}",
         run.stderr
     );
