@@ -130,10 +130,11 @@ fn key_hashes(df: &DataFrame) -> Result<Option<Vec<u64>>> {
 /// Rows of one table staged on disk by partition during a run.
 ///
 /// Each partition is one Parquet file written in the warehouse's own format (row
-/// groups as its buffer fills), and the staging notes whether its keys arrived in
-/// strictly increasing order. When they did and the warehouse holds no rows of the
-/// table, the merge has nothing to do: the staged file already is the part (sorted by
-/// key, no duplicates) and is moved into the version instead of being rewritten.
+/// groups as its buffer fills), and the staging follows its keys as they pass (see
+/// [`StagedPart::follow`]). When they are all distinct and the warehouse holds no
+/// rows of the table, the merge has nothing to do: the staged file already is the
+/// part and is moved into the version instead of being rewritten
+/// ([`Staging::ready_part`]).
 pub struct Staging {
     key: &'static [&'static str],
     pub partitions: usize,
