@@ -131,7 +131,7 @@ fn key_hashes(df: &DataFrame) -> Result<Option<Vec<u64>>> {
 ///
 /// Each partition is one Parquet file written in the warehouse's own format (row
 /// groups as its buffer fills), and the staging follows its keys as they pass (see
-/// [`StagedPart::follow`]). When they are all distinct and the warehouse holds no
+/// `StagedPart::follow`). When they are all distinct and the warehouse holds no
 /// rows of the table, the merge has nothing to do: the staged file already is the
 /// part and is moved into the version instead of being rewritten
 /// ([`Staging::ready_part`]).
