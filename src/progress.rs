@@ -129,8 +129,9 @@ impl Drop for Bar {
 }
 
 /// Runs `f`, and with `FUNNEL_TIMINGS` set in the environment prints how long it took
-/// (`timing: <label> 1.234 s`) on stderr, whatever `--quiet` says: what the benchmark
-/// and a profile-minded user read to see where a run spends its time.
+/// and the CPU time the process used meanwhile (`timing: <label> 1.234 s (cpu 2.10
+/// s)`) on stderr, whatever `--quiet` says: what the benchmark and a profile-minded
+/// user read to see where a run spends its time, and whether it kept both cores busy.
 pub fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
     if std::env::var_os("FUNNEL_TIMINGS").is_none() {
         return f();

@@ -570,7 +570,7 @@ pub struct Merged {
 /// row wins (existing rows come before new ones; new ones in file order). Output is
 /// sorted by key, so the same input always gives the same table. (A partition of a
 /// table new to the warehouse whose keys are distinct skips this: see
-/// [`partition::Staging::ready_part`].)
+/// [`partition::Staging::ready_parts`].)
 ///
 /// One sort by (key, `updated_at`, arrival) does it all: each key's rows end up
 /// together with the winner last, and input rows sharing a key end up adjacent.

@@ -134,7 +134,7 @@ fn key_hashes(df: &DataFrame) -> Result<Option<Vec<u64>>> {
 /// `StagedPart::follow`). When they are all distinct and the warehouse holds no
 /// rows of the table, the merge has nothing to do: the staged file already is the
 /// part and is moved into the version instead of being rewritten
-/// ([`Staging::ready_part`]).
+/// ([`Staging::ready_parts`]).
 pub struct Staging {
     key: &'static [&'static str],
     pub partitions: usize,
@@ -372,13 +372,16 @@ impl Staging {
         Ok(vec![crate::model::warehouse::read_parquet(&part.path)?])
     }
 
-    /// [`Staging::ready_part`] of every partition, checked by two threads.
+    /// Per partition, its staged file and row count when the file already is a
+    /// merged part on its own: no key appears twice (rows stay in arrival order).
+    /// Call after [`Staging::finish`], only for a table the warehouse does not hold
+    /// yet. The partitions are checked by two threads.
     pub fn ready_parts(&self) -> Result<Vec<Option<(PathBuf, usize)>>> {
         let check = |range: std::ops::Range<usize>| {
             range
                 .map(|b| {
-                    self.ready_part(b)
-                        .map(|r| r.map(|(path, n)| (path.to_path_buf(), n)))
+                    let part = &self.parts[b];
+                    Ok(self.is_ready(part)?.then(|| (part.path.clone(), part.rows)))
                 })
                 .collect::<Result<Vec<_>>>()
         };
@@ -392,78 +395,31 @@ impl Staging {
         })
     }
 
-    /// Whether a followed partition's exceptions are distinct from each other and
-    /// from the run's keys, by their hashes: no two exceptions share one, and reading
-    /// the partition's keys finds each exception's hash exactly once. (False also when
-    /// two different keys share a hash: the caller then counts exactly.)
-    fn exceptions_are_distinct(&self, part: &StagedPart) -> Result<bool> {
-        if part.exceptions.is_empty() {
-            return Ok(true);
-        }
-        let mut hashes = part.exceptions.clone();
-        hashes.sort_unstable();
-        if hashes.windows(2).any(|w| w[0] == w[1]) {
+    /// Whether the keys of a (finished) staged partition are all distinct, by the
+    /// cheapest test that can tell: what following them while staging found (a
+    /// duplicate, or runs and no exceptions), then the exceptions' hashes against the
+    /// partition's keys, then a hash of every key, and only then an exact count.
+    fn is_ready(&self, part: &StagedPart) -> Result<bool> {
+        if part.rows == 0 || part.writer.is_some() || part.duplicate {
             return Ok(false);
         }
-        let key = self.key[0];
-        let df = crate::model::warehouse::scan_part(&part.path)?
-            .select([col(key)])
-            .collect()
-            .context(|| format!("reading the keys of `{}`", part.path.display()))?;
-        let keys = df
-            .column(key)
-            .and_then(|c| c.str().cloned())
-            .context(|| format!("reading the keys of `{}`", part.path.display()))?;
-        // A bitmap of the hashes' low bits spares most keys the binary search.
-        const BITS: u64 = 1 << 22;
-        let mut bitmap = vec![0u64; (BITS / 64) as usize];
-        for h in &hashes {
-            let bit = h % BITS;
-            bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
-        }
-        let mut hits = 0usize;
-        for k in keys.iter() {
-            let h = fnv1a(k.unwrap_or("").as_bytes());
-            let bit = h % BITS;
-            if bitmap[(bit / 64) as usize] & (1 << (bit % 64)) != 0
-                && hashes.binary_search(&h).is_ok()
-            {
-                hits += 1;
-                if hits > hashes.len() {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(hits == hashes.len())
-    }
-
-    /// Partition `b`'s staged file when it already is a merged part on its own, with
-    /// its row count: its keys strictly increase (so it is sorted and has no
-    /// duplicates), or else no key appears twice (rows stay in arrival order). Call
-    /// after [`Staging::finish`], only for a table the warehouse does not hold yet.
-    pub fn ready_part(&self, b: usize) -> Result<Option<(&Path, usize)>> {
-        let part = &self.parts[b];
-        if part.rows == 0 || part.writer.is_some() {
-            return Ok(None);
-        }
-        let ready = Some((part.path.as_path(), part.rows));
-        if part.duplicate {
-            return Ok(None);
-        }
-        if part.tracked && self.exceptions_are_distinct(part)? {
-            return Ok(ready);
+        if part.tracked && part.exceptions.is_empty() {
+            return Ok(true);
         }
         let keys: Vec<Expr> = self.key.iter().map(|k| col(*k)).collect();
         let df = crate::model::warehouse::scan_part(&part.path)?
             .select(keys)
             .collect()
             .context(|| format!("reading the keys of `{}`", part.path.display()))?;
+        if part.tracked && exceptions_are_distinct(part, &df, self.key[0])? {
+            return Ok(true);
+        }
         // Distinct hashes mean distinct keys; a shared hash may be a duplicate.
         if key_hashes(&df)?.is_some_and(|mut h| {
             h.sort_unstable();
             h.windows(2).all(|w| w[0] != w[1])
         }) {
-            return Ok(ready);
+            return Ok(true);
         }
         // Exact: count the distinct keys.
         let distinct = df
@@ -477,8 +433,44 @@ impl Staging {
             .ok()
             .and_then(|c| c.get(0).ok())
             .and_then(|v| v.extract::<u64>());
-        Ok((n == Some(part.rows as u64)).then_some(ready).flatten())
+        Ok(n == Some(part.rows as u64))
     }
+}
+
+/// Whether a followed partition's exceptions are distinct from each other and from
+/// its runs' keys, by their hashes: no two exceptions share one, and the partition's
+/// keys (column `key` of `keys`) hold each exception's hash exactly once. (False also
+/// when two different keys share a hash: the caller then tests otherwise.)
+fn exceptions_are_distinct(part: &StagedPart, keys: &DataFrame, key: &str) -> Result<bool> {
+    let mut hashes = part.exceptions.clone();
+    hashes.sort_unstable();
+    if hashes.windows(2).any(|w| w[0] == w[1]) {
+        return Ok(false);
+    }
+    let keys = keys
+        .column(key)
+        .and_then(|c| c.str().cloned())
+        .context(|| format!("reading the keys of `{}`", part.path.display()))?;
+    // A bitmap of the hashes' low bits spares most keys the binary search.
+    const BITS: u64 = 1 << 22;
+    let mut bitmap = vec![0u64; (BITS / 64) as usize];
+    for h in &hashes {
+        let bit = h % BITS;
+        bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
+    }
+    let mut hits = 0usize;
+    for k in keys.iter() {
+        let h = fnv1a(k.unwrap_or("").as_bytes());
+        let bit = h % BITS;
+        if bitmap[(bit / 64) as usize] & (1 << (bit % 64)) != 0 && hashes.binary_search(&h).is_ok()
+        {
+            hits += 1;
+            if hits > hashes.len() {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(hits == hashes.len())
 }
 
 #[cfg(test)]
@@ -549,12 +541,13 @@ mod staging_tests {
             staging.flush(0).unwrap();
         }
         staging.finish().unwrap();
-        let ready = staging.ready_part(0).unwrap().map(|(path, rows)| {
-            let df = crate::model::warehouse::read_parquet(path).unwrap();
-            assert_eq!(df.height(), rows);
-            rows
-        });
-        ready
+        staging.ready_parts().unwrap()[0]
+            .clone()
+            .map(|(path, rows)| {
+                let df = crate::model::warehouse::read_parquet(&path).unwrap();
+                assert_eq!(df.height(), rows);
+                rows
+            })
     }
 
     #[test]
@@ -665,6 +658,6 @@ mod follow_tests {
         // `ffff` started the four-character run and `0abc` came after it; `z9` broke
         // the run of two-character keys. Each odd one out is moved to the exceptions.
         assert_eq!(part.exceptions, vec![fnv1a(b"ffff"), fnv1a(b"z9")]);
-        assert!(staging.ready_part(0).unwrap().is_some());
+        assert!(staging.ready_parts().unwrap()[0].is_some());
     }
 }

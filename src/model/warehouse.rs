@@ -396,12 +396,7 @@ impl VersionWriter {
         let dir = self.tmp.join(DERIVED);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let path = derived_path(&self.tmp, name);
-        let options = ParquetWriteOptions {
-            compression: ParquetCompression::Lz4Raw,
-            statistics: StatisticsOptions::default(),
-            row_group_size: Some(256 * 1024),
-            ..Default::default()
-        };
+        let options = parquet_options();
         lf.sink(
             SinkDestination::File {
                 target: SinkTarget::Path(PlRefPath::new(path.to_string_lossy().to_string())),
@@ -474,8 +469,7 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
     ))
 }
 
-/// Writes a table file of a version: LZ4 (faster to write than zstd), row groups of
-/// 262,144 rows with min/max/null-count statistics that let scans skip.
+/// Writes a table file of a version with [`parquet_writer`].
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
     parquet_writer(file)
@@ -484,14 +478,26 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     Ok(())
 }
 
-/// The writer of the warehouse's Parquet files: LZ4 (fast to write and read; about
-/// 1.6× zstd's size), min/max/null statistics for scans to skip row groups, row groups
-/// of 256 Ki rows.
+/// How the warehouse writes Parquet (parts, staged partitions, derived tables): LZ4
+/// (fast to write and read; about 1.6× zstd's size), min/max/null statistics for
+/// scans to skip row groups, row groups of 256 Ki rows.
+fn parquet_options() -> ParquetWriteOptions {
+    ParquetWriteOptions {
+        compression: ParquetCompression::Lz4Raw,
+        statistics: StatisticsOptions::default(),
+        row_group_size: Some(256 * 1024),
+        ..Default::default()
+    }
+}
+
+/// A Parquet writer with the warehouse's settings (LZ4, statistics, row groups of
+/// 256 Ki rows: see `parquet_options`).
 pub fn parquet_writer(file: File) -> ParquetWriter<File> {
+    let options = parquet_options();
     ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Lz4Raw)
-        .with_statistics(StatisticsOptions::default())
-        .with_row_group_size(Some(256 * 1024))
+        .with_compression(options.compression)
+        .with_statistics(options.statistics)
+        .with_row_group_size(options.row_group_size)
 }
 
 /// Flushes every file of a new version to disk before it is published.
