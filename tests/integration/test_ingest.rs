@@ -668,3 +668,50 @@ fn racing_writers_take_turns() {
     assert_eq!(manifest["runs"].as_array().unwrap().len(), 12);
     assert!(!wd.join("data/warehouse/.lock").exists());
 }
+
+/// A table new to the warehouse whose keys are distinct is not merged again: its
+/// staged partitions become the parts (what makes a first ingest fast). Keys that
+/// repeat send their partition through the merge. `FUNNEL_TIMINGS` reports both.
+#[test]
+fn distinct_keys_of_a_new_table_skip_the_merge() {
+    let wd = Workdir::new();
+    // Numbered ids with a derived one (no touch_id) among them, out of order.
+    wd.write(
+        "a/touches.csv",
+        "touch_id,lead_id,occurred_at,channel,action,team,campaign_id\n\
+         T2,L1,2025-01-02T00:00:00Z,email,open,marketing,C1\n\
+         T1,L1,2025-01-01T00:00:00Z,email,open,marketing,C1\n\
+         ,L2,2025-01-03T00:00:00Z,web,visit,marketing,\n\
+         T3,L2,2025-01-04T00:00:00Z,email,click,marketing,C1\n",
+    );
+    wd.write(
+        "b/leads.csv",
+        "lead_id,created_at\nL1,2025-01-01\nL2,2025-01-01\nL1,2025-01-02\n",
+    );
+    let timings = [("FUNNEL_TIMINGS", "1")];
+    let run = wd.run_env(&timings, &["ingest", "a", "-q"]).ok();
+    assert!(
+        run.stderr
+            .contains("merge touches (1 parts, 1 already merged)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(wd.sql("SELECT count(*) AS n FROM touches"), "n\n4\n");
+    let run = wd.run_env(&timings, &["ingest", "b", "-q"]).ok();
+    assert!(
+        run.stderr
+            .contains("merge leads (1 parts, 0 already merged)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(wd.sql("SELECT count(*) AS n FROM leads"), "n\n2\n");
+    // Touches again: the warehouse holds them now, so they are merged.
+    let run = wd.run_env(&timings, &["ingest", "a", "-q"]).ok();
+    assert!(
+        run.stderr
+            .contains("merge touches (1 parts, 0 already merged)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(wd.sql("SELECT count(*) AS n FROM touches"), "n\n4\n");
+}
