@@ -22,6 +22,11 @@ pub const MAX_PARTITIONS: usize = 256;
 /// the input is read, not all at the end).
 const BUFFER_ROWS: usize = 2 << 20;
 
+/// Rows one partition buffers before they are written as a row group.
+fn buffer_limit(partitions: usize) -> usize {
+    (BUFFER_ROWS / partitions).clamp(32 * 1024, 256 * 1024)
+}
+
 /// FNV-1a, 64-bit: fixed, so a key's partition never changes between versions.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -140,6 +145,8 @@ pub struct Staging {
     pub partitions: usize,
     pending: Vec<Vec<DataFrame>>,
     pending_rows: Vec<usize>,
+    /// Buffered rows at which each partition is next written.
+    flush_at: Vec<usize>,
     parts: Vec<StagedPart>,
 }
 
@@ -300,6 +307,12 @@ impl Staging {
             partitions,
             pending: vec![Vec::new(); partitions],
             pending_rows: vec![0; partitions],
+            // Partitions fill at the same pace, so with one threshold they would all
+            // be written in the same batch, and the reader would wait on that burst.
+            // Staggered first thresholds spread the writes evenly over the input.
+            flush_at: (0..partitions)
+                .map(|b| (buffer_limit(partitions) * (b + 1) / partitions).max(1))
+                .collect(),
             parts,
         })
     }
@@ -309,7 +322,6 @@ impl Staging {
         if df.height() == 0 {
             return Ok(());
         }
-        let limit = (BUFFER_ROWS / self.partitions).clamp(32 * 1024, 256 * 1024);
         for (b, piece) in split(&df, self.key[0], self.partitions)?
             .into_iter()
             .enumerate()
@@ -319,7 +331,8 @@ impl Staging {
             }
             self.pending_rows[b] += piece.height();
             self.pending[b].push(piece);
-            if self.pending_rows[b] >= limit {
+            if self.pending_rows[b] >= self.flush_at[b] {
+                self.flush_at[b] = buffer_limit(self.partitions);
                 self.flush(b)?;
             }
         }
@@ -548,6 +561,25 @@ mod staging_tests {
                 assert_eq!(df.height(), rows);
                 rows
             })
+    }
+
+    #[test]
+    fn partitions_are_written_at_staggered_points() {
+        // 64 partitions buffer 32 Ki rows each; after about 8 Ki rows each, only the
+        // first quarter has reached its first (staggered) threshold. With one shared
+        // threshold none would have been written yet, and all in the same batch later.
+        let dir = tempfile::tempdir().unwrap();
+        let mut staging = Staging::new(dir.path(), "t", KEY, 64).unwrap();
+        for batch in 0..8i64 {
+            let keys: Vec<String> = (0..65_536).map(|i| format!("k{batch}-{i}")).collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            staging
+                .push(frame(&keys, &vec![batch; keys.len()]))
+                .unwrap();
+        }
+        let written = staging.parts.iter().filter(|p| p.rows > 0).count();
+        assert!((8..=24).contains(&written), "{written} of 64 written");
+        assert!(staging.parts[0].rows > 0 && staging.parts[63].rows == 0);
     }
 
     #[test]
