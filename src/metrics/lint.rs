@@ -89,6 +89,40 @@ fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<Option
     ))))
 }
 
+/// The lifecycle events (`mapped_events`) with what the event checks ask of their
+/// lead, in memory: `lead_id`, `__known` (the lead exists), `__before` (entered
+/// before the lead was created) and `__unmapped` (its stage value is mapped nowhere).
+fn events_with_leads(events: LazyFrame, tables: &Tables) -> Result<LazyFrame> {
+    let leads = tables.leads.clone().expect("leads checked");
+    let start = std::time::Instant::now();
+    let joined = super::model::collect_streaming(
+        events
+            .select([col("lead_id"), col("entered_at"), col("stage_idx")])
+            .join(
+                leads.select([
+                    col("lead_id"),
+                    col("created_at").alias("__created"),
+                    lit(true).alias("__known"),
+                ]),
+                [col("lead_id")],
+                [col("lead_id")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .select([
+                col("lead_id"),
+                col("__known").fill_null(lit(false)),
+                col("entered_at")
+                    .lt(col("__created"))
+                    .fill_null(lit(false))
+                    .alias("__before"),
+                col("stage_idx").is_null().alias("__unmapped"),
+            ]),
+        "lint",
+    )?;
+    crate::progress::timing("lint events with their leads", start);
+    Ok(joined.lazy())
+}
+
 fn concat_ids(parts: Vec<LazyFrame>) -> Option<LazyFrame> {
     if parts.is_empty() {
         None
@@ -110,6 +144,11 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
     let funnel = match lead_funnel(tables, p) {
         Some(f) => Some(collect(f, "lint")?.lazy()),
         None => None,
+    };
+    // Three checks of the lifecycle events need each event's lead: one join for all.
+    let events = match (mapped_events(tables, p), known_leads.clone()) {
+        (Some(e), Some(_)) => Some(events_with_leads(e, tables)?),
+        _ => None,
     };
 
     // duplicate_keys_merged: rows that collapsed into another with the same key within
@@ -174,19 +213,7 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
         "event_before_lead_created",
         // The inner join keeps only known leads' events (what `lead_events` gives);
         // the stage mapping plays no part.
-        tables
-            .lead_stage_events
-            .clone()
-            .zip(tables.leads.clone())
-            .map(|(e, l)| {
-                e.join(
-                    l.select([col("lead_id"), col("created_at").alias("__created")]),
-                    [col("lead_id")],
-                    [col("lead_id")],
-                    JoinArgs::new(JoinType::Inner),
-                )
-                .filter(col("entered_at").lt(col("__created")))
-            }),
+        events.clone().map(|e| e.filter(col("__before"))),
         "lead_id",
     )?);
 
@@ -208,13 +235,11 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
 
     findings.push(finding(
         "event_unknown_lead",
-        tables
-            .lead_stage_events
-            .clone()
-            .map(|e| match &known_leads {
-                Some(l) => e.anti_join(l.clone(), col("lead_id"), col("lead_id")),
-                None => e,
-            }),
+        match &events {
+            Some(e) => Some(e.clone().filter(col("__known").not())),
+            // Without leads every event's lead is unknown.
+            None => tables.lead_stage_events.clone(),
+        },
         "lead_id",
     )?);
 
@@ -263,10 +288,10 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
     // their pipeline's list.
     let mut unmapped = Vec::new();
     // Unmapped values first (few), then only those of known leads (`lead_events`).
-    if let (Some(e), Some(l)) = (mapped_events(tables, p), tables.leads.clone()) {
+    if let Some(e) = &events {
         unmapped.push(
-            e.filter(col("stage_idx").is_null())
-                .semi_join(l.select([col("lead_id")]), col("lead_id"), col("lead_id"))
+            e.clone()
+                .filter(col("__unmapped").and(col("__known")))
                 .select([col("lead_id").alias("id")]),
         );
     }
