@@ -55,7 +55,12 @@ pub struct Tables {
     pub opportunity_stage_events: Option<LazyFrame>,
     pub quotas: Option<LazyFrame>,
     pub owners: Option<LazyFrame>,
+    /// Frames one report's metrics share (see [`Tables::shared`]); none elsewhere.
+    pub memo: Option<Memo>,
 }
+
+/// Per-item frames computed once for a report, keyed by metric and parameters.
+pub type Memo = std::sync::Arc<std::sync::Mutex<BTreeMap<String, DataFrame>>>;
 
 impl Tables {
     pub fn from_map(mut map: BTreeMap<&'static str, LazyFrame>) -> Tables {
@@ -79,7 +84,31 @@ impl Tables {
             opportunity_stage_events: map.remove("opportunity_stage_events"),
             quotas: map.remove("quotas"),
             owners: map.remove("owners"),
+            memo: None,
         }
+    }
+
+    /// The per-item frame `items` of metric `name` under `p`: with a memo (a report,
+    /// where a metric and its histogram read the same items) it is computed once and
+    /// held in memory; otherwise it is returned as it is. The histogram flag is not
+    /// part of the key; every other parameter is.
+    pub fn shared(&self, name: &str, p: &Params, items: LazyFrame) -> Result<LazyFrame> {
+        let Some(memo) = &self.memo else {
+            return Ok(items);
+        };
+        let key = format!(
+            "{name} {:?}",
+            Params {
+                histogram: false,
+                ..p.clone()
+            }
+        );
+        if let Some(df) = memo.lock().expect("memo lock").get(&key) {
+            return Ok(df.clone().lazy());
+        }
+        let df = collect(items, name)?;
+        memo.lock().expect("memo lock").insert(key, df.clone());
+        Ok(df.lazy())
     }
 
     pub fn has(&self, table: &str) -> bool {

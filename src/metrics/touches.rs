@@ -105,9 +105,13 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
         ]);
         parts.push(cohort.select(sel));
     }
-    let items = concat(parts, UnionArgs::default())
-        .expect("same schema")
-        .cache();
+    let items = tables.shared(
+        "touches",
+        p,
+        concat(parts, UnionArgs::default())
+            .expect("same schema")
+            .cache(),
+    )?;
     if p.histogram {
         return histogram(items, &keys, &["__order", "milestone"], "__n", "touches")
             .map(|df| df.drop("__order").unwrap_or(df));
@@ -325,6 +329,7 @@ pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 .alias("__in_time"),
         );
     let (eps, keys) = split(eps, Some("__start_ts"), p)?;
+    let eps = tables.shared("sla", p, eps)?;
     if p.histogram {
         return histogram(eps, &keys, &[], "__hours", "sla");
     }

@@ -49,6 +49,7 @@ pub fn compute_frames(
     // modelled opportunities are computed (or read, when derived at ingest) once and
     // held in memory.
     let mut tables = inputs.tables.clone();
+    tables.memo = Some(Default::default());
     if let Some(f) = crate::metrics::model::lead_funnel(&tables, p) {
         tables.funnel = Some(
             timed("lead funnel", || {

@@ -200,6 +200,25 @@ fn svg_snapshots() {
 }
 
 #[test]
+fn report_charts_equal_the_chart_command() {
+    // A report computes each metric's items once for the metric and its histogram;
+    // `funnel chart` computes them on their own. Both must draw the same charts.
+    let wd = ingested("funnel");
+    report(&wd);
+    let dir = wd.join("reports/latest");
+    for name in ["touches-to-mql", "sla", "sales-cycle"] {
+        let file = format!("{name}.svg");
+        let mut args = vec!["chart", name, "--out", &file, "-q"];
+        args.extend_from_slice(&RANGE);
+        wd.run(&args).ok();
+        let alone = wd.read(&file);
+        let in_report = std::fs::read_to_string(dir.join(format!("charts/{file}"))).unwrap();
+        assert!(alone.contains("<rect"), "{name} draws bars");
+        assert!(alone == in_report, "{name}: the report draws another chart");
+    }
+}
+
+#[test]
 fn chart_command_checks_its_arguments() {
     let wd = ingested("funnel");
     let run = wd.run(&["chart", "pie", "--out", "x.svg"]).expect_code(2);
