@@ -69,7 +69,7 @@ fn finding(check: &'static str, lf: Option<LazyFrame>, id: &str) -> Result<Findi
 /// are compared first on their own, and the few unknown ones then pick their touches:
 /// reading every touch's `touch_id` (one distinct string per row) to keep a handful
 /// cost more than the comparison.
-fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<Option<LazyFrame>> {
+fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<LazyFrame> {
     let start = std::time::Instant::now();
     let unknown = super::model::collect_streaming(
         touches
@@ -83,10 +83,10 @@ fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<Option
     let ids = unknown.column("lead_id").context(|| "lint".to_string())?;
     // A null lead id is unknown too (nulls never match in the join), so it matches
     // a null among the ids.
-    Ok(Some(touches.clone().filter(col("lead_id").is_in(
+    Ok(touches.clone().filter(col("lead_id").is_in(
         lit(ids.as_materialized_series().clone()).implode(false),
         true,
-    ))))
+    )))
 }
 
 /// The lifecycle events (`mapped_events`) with what the event checks ask of their
@@ -211,8 +211,8 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
 
     findings.push(finding(
         "event_before_lead_created",
-        // The inner join keeps only known leads' events (what `lead_events` gives);
-        // the stage mapping plays no part.
+        // Only known leads' events (what `lead_events` gives): an unknown lead has no
+        // creation time to be before. The stage mapping plays no part.
         events.clone().map(|e| e.filter(col("__before"))),
         "lead_id",
     )?);
@@ -226,7 +226,7 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
     findings.push(finding(
         "touch_unknown_lead",
         match (&tables.touches, &known_leads) {
-            (Some(t), Some(l)) => unknown_lead_touches(t, l)?,
+            (Some(t), Some(l)) => Some(unknown_lead_touches(t, l)?),
             (t, None) => t.clone(),
             (None, _) => None,
         },

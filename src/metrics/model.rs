@@ -89,9 +89,9 @@ impl Tables {
     }
 
     /// The per-item frame `items` of metric `name` under `p`: with a memo (a report,
-    /// where a metric and its histogram read the same items) it is computed once and
-    /// held in memory; otherwise it is returned as it is. The histogram flag is not
-    /// part of the key; every other parameter is.
+    /// where a metric and then its histogram read the same items) it is computed once
+    /// and held in memory until the second reader takes it; otherwise it is returned
+    /// as it is. The histogram flag is not part of the key; every other parameter is.
     pub fn shared(&self, name: &str, p: &Params, items: LazyFrame) -> Result<LazyFrame> {
         let Some(memo) = &self.memo else {
             return Ok(items);
@@ -103,8 +103,8 @@ impl Tables {
                 ..p.clone()
             }
         );
-        if let Some(df) = memo.lock().expect("memo lock").get(&key) {
-            return Ok(df.clone().lazy());
+        if let Some(df) = memo.lock().expect("memo lock").remove(&key) {
+            return Ok(df.lazy());
         }
         let df = collect(items, name)?;
         memo.lock().expect("memo lock").insert(key, df.clone());
