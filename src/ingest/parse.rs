@@ -310,6 +310,30 @@ mod tests {
     }
 
     #[test]
+    fn hand_written_timestamps_match_chrono() {
+        // The fast path covers years 0–9999; chrono formats the rest.
+        for micros in [
+            -62_135_596_800_000_000i64, // 0001-01-01
+            -30_610_224_000_000_000,    // 1000-01-01
+            -1,
+            0,
+            1_740_821_400_250_000,   // 2025-03-01T09:30:00.25
+            253_402_300_799_999_999, // 9999-12-31T23:59:59.999999
+            -62_167_219_200_000_000, // 0000-01-01
+        ] {
+            let t = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+            let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+            let frac = micros.rem_euclid(1_000_000);
+            let expected = if frac == 0 {
+                format!("{base}Z")
+            } else {
+                format!("{base}.{}Z", format!("{frac:06}").trim_end_matches('0'))
+            };
+            assert_eq!(format_timestamp(micros), expected, "{micros}");
+        }
+    }
+
+    #[test]
     fn iso_shapes() {
         assert_eq!(utc("2025-03-01T09:30:00Z"), "2025-03-01T09:30:00Z");
         assert_eq!(utc("2025-03-01 09:30:00"), "2025-03-01T09:30:00Z");

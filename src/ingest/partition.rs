@@ -663,27 +663,14 @@ mod staging_tests {
         }
         assert_eq!(seen, 5);
     }
-}
-
-#[cfg(test)]
-mod follow_tests {
-    use super::*;
 
     #[test]
     fn runs_per_length_keep_outliers_as_the_only_exceptions() {
         let dir = tempfile::tempdir().unwrap();
-        let mut staging = Staging::new(dir.path(), "t", &["k"], 1).unwrap();
+        let mut staging = Staging::new(dir.path(), "t", KEY, 1).unwrap();
         let keys = ["T1", "T2", "ffff", "T3", "0abc", "T4", "z9", "T5", "T6"];
         let n: Vec<i64> = (0..keys.len() as i64).collect();
-        let df = DataFrame::new(
-            keys.len(),
-            vec![
-                Column::new("k".into(), keys.to_vec()),
-                Column::new("n".into(), n),
-            ],
-        )
-        .unwrap();
-        staging.push(df).unwrap();
+        staging.push(frame(&keys, &n)).unwrap();
         staging.finish().unwrap();
         let part = &staging.parts[0];
         assert!(part.tracked && !part.duplicate);

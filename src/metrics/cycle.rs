@@ -39,9 +39,13 @@ pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
         sel.push(days_between(us("reached_lead"), us("reached_customer")).alias("__days"));
         items.push(leads.select(sel));
     }
-    let items = concat(items, UnionArgs::default())
-        .expect("same schema")
-        .cache();
+    let items = tables.shared(
+        "cycle",
+        p,
+        concat(items, UnionArgs::default())
+            .expect("same schema")
+            .cache(),
+    )?;
     if p.histogram {
         return histogram(items, &keys, &["measure"], "__days", "cycle");
     }

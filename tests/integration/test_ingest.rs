@@ -688,30 +688,27 @@ fn distinct_keys_of_a_new_table_skip_the_merge() {
         "b/leads.csv",
         "lead_id,created_at\nL1,2025-01-01\nL2,2025-01-01\nL1,2025-01-02\n",
     );
-    let timings = [("FUNNEL_TIMINGS", "1")];
-    let run = wd.run_env(&timings, &["ingest", "a", "-q"]).ok();
-    assert!(
-        run.stderr
-            .contains("merge touches (1 parts, 1 already merged)"),
-        "{}",
-        run.stderr
+    // Ingests `dir`, expecting `merged` in FUNNEL_TIMINGS and `rows` in `table`.
+    let ingest = |dir: &str, merged: &str, table: &str, rows: &str| {
+        let run = wd
+            .run_env(&[("FUNNEL_TIMINGS", "1")], &["ingest", dir, "-q"])
+            .ok();
+        assert!(run.stderr.contains(merged), "{}", run.stderr);
+        let sql = format!("SELECT count(*) AS n FROM {table}");
+        assert_eq!(wd.sql(&sql), format!("n\n{rows}\n"));
+    };
+    ingest(
+        "a",
+        "merge touches (1 parts, 1 already merged)",
+        "touches",
+        "4",
     );
-    assert_eq!(wd.sql("SELECT count(*) AS n FROM touches"), "n\n4\n");
-    let run = wd.run_env(&timings, &["ingest", "b", "-q"]).ok();
-    assert!(
-        run.stderr
-            .contains("merge leads (1 parts, 0 already merged)"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(wd.sql("SELECT count(*) AS n FROM leads"), "n\n2\n");
+    ingest("b", "merge leads (1 parts, 0 already merged)", "leads", "2");
     // Touches again: the warehouse holds them now, so they are merged.
-    let run = wd.run_env(&timings, &["ingest", "a", "-q"]).ok();
-    assert!(
-        run.stderr
-            .contains("merge touches (1 parts, 0 already merged)"),
-        "{}",
-        run.stderr
+    ingest(
+        "a",
+        "merge touches (1 parts, 0 already merged)",
+        "touches",
+        "4",
     );
-    assert_eq!(wd.sql("SELECT count(*) AS n FROM touches"), "n\n4\n");
 }
