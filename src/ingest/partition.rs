@@ -6,6 +6,7 @@
 //! power of two. A table's count only grows; when it does, each old partition splits
 //! into the new ones that share its remainder, so old parts stay valid.
 
+use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -162,10 +163,15 @@ struct StagedPart {
     duplicate: bool,
     /// One run per key length (the last two keys of each): `T00000999` is followed by
     /// `T00001000`, while ids of another shape (such as touch ids derived as hashes)
-    /// are a run of their own. Keys of different lengths are never equal.
+    /// are a run of their own, usually a hashed one. Keys of different lengths are
+    /// never equal.
     runs: Vec<Run<String>>,
     /// FNV-1a of every key that did not extend its run.
     exceptions: Vec<u64>,
+    /// The lengths of those keys: only keys of these lengths can equal one of them.
+    exception_lengths: Vec<usize>,
+    /// FNV-1a of every key of a hashed run (see `Run::hashed`).
+    hashed: Vec<u64>,
 }
 
 /// The last two keys of one run of keys of one length.
@@ -174,6 +180,13 @@ struct Run<S> {
     len: usize,
     last: S,
     previous: Option<S>,
+    /// Keys the run has had (up to 3).
+    seen: u8,
+    /// Keys of this length came out of order by their third: they look random (such
+    /// as derived hash ids), so every one is hashed into `StagedPart::hashed` and
+    /// whether they are distinct is told by the hashes alone, without reading them
+    /// back.
+    hashed: bool,
 }
 
 /// Key lengths followed before giving up (each has its own run).
@@ -229,9 +242,13 @@ impl StagedPart {
                 len: r.len,
                 last: r.last.as_str(),
                 previous: r.previous.as_deref(),
+                seen: r.seen,
+                hashed: r.hashed,
             })
             .collect();
         let exceptions = &mut self.exceptions;
+        let lengths = &mut self.exception_lengths;
+        let hashed = &mut self.hashed;
         for key in keys.iter() {
             let Some(k) = key else {
                 self.tracked = false;
@@ -246,21 +263,43 @@ impl StagedPart {
                     len: k.len(),
                     last: k,
                     previous: None,
+                    seen: 1,
+                    hashed: false,
                 });
                 continue;
             };
-            if k > run.last {
+            if run.hashed {
+                hashed.push(fnv1a(k.as_bytes()));
+                continue;
+            }
+            let order = k.cmp(run.last);
+            if run.seen < 3 && order == Ordering::Less {
+                // Out of order among the first three: all the run's keys are known,
+                // so from here on its length is hashed.
+                hashed.extend(run.previous.iter().map(|p| fnv1a(p.as_bytes())));
+                hashed.push(fnv1a(run.last.as_bytes()));
+                hashed.push(fnv1a(k.as_bytes()));
+                run.hashed = true;
+                continue;
+            }
+            run.seen = run.seen.saturating_add(1).min(3);
+            if order == Ordering::Greater {
                 run.previous = Some(run.last);
                 run.last = k;
-            } else if k == run.last {
+            } else if order == Ordering::Equal {
                 self.duplicate = true;
                 return;
-            } else if run.previous.is_none_or(|p| k > p) {
-                // The run's last key was the odd one out.
-                exceptions.push(fnv1a(run.last.as_bytes()));
-                run.last = k;
             } else {
-                exceptions.push(fnv1a(k.as_bytes()));
+                if run.previous.is_none_or(|p| k > p) {
+                    // The run's last key was the odd one out.
+                    exceptions.push(fnv1a(run.last.as_bytes()));
+                    run.last = k;
+                } else {
+                    exceptions.push(fnv1a(k.as_bytes()));
+                }
+                if !lengths.contains(&k.len()) {
+                    lengths.push(k.len());
+                }
             }
         }
         let runs: Vec<Run<String>> = runs
@@ -269,13 +308,17 @@ impl StagedPart {
                 len: r.len,
                 last: r.last.to_string(),
                 previous: r.previous.map(str::to_string),
+                seen: r.seen,
+                hashed: r.hashed,
             })
             .collect();
         self.runs = runs;
         // Mostly out of order: not worth following (or holding) further.
-        if self.exceptions.len() > self.rows / 4 + 1024 {
+        if self.exceptions.len() + self.hashed.len() > self.rows / 4 + 1024 {
             self.tracked = false;
             self.exceptions = Vec::new();
+            self.exception_lengths = Vec::new();
+            self.hashed = Vec::new();
         }
     }
 }
@@ -300,6 +343,8 @@ impl Staging {
                 duplicate: false,
                 runs: Vec::new(),
                 exceptions: Vec::new(),
+                exception_lengths: Vec::new(),
+                hashed: Vec::new(),
             })
             .collect();
         Ok(Staging {
@@ -410,13 +455,19 @@ impl Staging {
 
     /// Whether the keys of a (finished) staged partition are all distinct, by the
     /// cheapest test that can tell: what following them while staging found (a
-    /// duplicate, or runs and no exceptions), then the exceptions' hashes against the
-    /// partition's keys, then a hash of every key, and only then an exact count.
+    /// duplicate, or runs, distinct hashes of the hashed runs and no exceptions), then
+    /// the exceptions' hashes against the partition's keys of their lengths, then a
+    /// hash of every key, and only then an exact count.
     fn is_ready(&self, part: &StagedPart) -> Result<bool> {
         if part.rows == 0 || part.writer.is_some() || part.duplicate {
             return Ok(false);
         }
-        if part.tracked && part.exceptions.is_empty() {
+        let hashes_distinct = || {
+            let mut h = part.hashed.clone();
+            h.sort_unstable();
+            h.windows(2).all(|w| w[0] != w[1])
+        };
+        if part.tracked && part.exceptions.is_empty() && hashes_distinct() {
             return Ok(true);
         }
         let keys: Vec<Expr> = self.key.iter().map(|k| col(*k)).collect();
@@ -424,7 +475,7 @@ impl Staging {
             .select(keys)
             .collect()
             .context(|| format!("reading the keys of `{}`", part.path.display()))?;
-        if part.tracked && exceptions_are_distinct(part, &df, self.key[0])? {
+        if part.tracked && hashes_distinct() && exceptions_are_distinct(part, &df, self.key[0])? {
             return Ok(true);
         }
         // Distinct hashes mean distinct keys; a shared hash may be a duplicate.
@@ -472,8 +523,15 @@ fn exceptions_are_distinct(part: &StagedPart, keys: &DataFrame, key: &str) -> Re
         bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
     }
     let mut hits = 0usize;
+    // Keys of another length than every exception's cannot equal one (most keys,
+    // when the exceptions are ids of another shape): not hashed.
+    let lengths = &part.exception_lengths;
     for k in keys.iter() {
-        let h = fnv1a(k.unwrap_or("").as_bytes());
+        let k = k.unwrap_or("");
+        if !lengths.contains(&k.len()) {
+            continue;
+        }
+        let h = fnv1a(k.as_bytes());
         let bit = h % BITS;
         if bitmap[(bit / 64) as usize] & (1 << (bit % 64)) != 0 && hashes.binary_search(&h).is_ok()
         {
@@ -633,6 +691,18 @@ mod staging_tests {
             ),
             None
         );
+        // A key of a hashed run (out of order by its second key) that a later key of
+        // its length repeats, among keys of another length.
+        assert_eq!(
+            ready(
+                KEY,
+                &[(
+                    &["T1", "ffff", "T2", "0abc", "T3", "ffff"],
+                    &[1, 2, 3, 4, 5, 6]
+                )]
+            ),
+            None
+        );
         // A two-column key is distinct when the pair is.
         assert_eq!(ready(TWO_KEYS, &[(&["a", "a"], &[1, 2])]), Some(2));
         assert_eq!(ready(TWO_KEYS, &[(&["a", "a"], &[1, 1])]), None);
@@ -668,15 +738,71 @@ mod staging_tests {
     fn runs_per_length_keep_outliers_as_the_only_exceptions() {
         let dir = tempfile::tempdir().unwrap();
         let mut staging = Staging::new(dir.path(), "t", KEY, 1).unwrap();
-        let keys = ["T1", "T2", "ffff", "T3", "0abc", "T4", "z9", "T5", "T6"];
+        let keys = [
+            "T1", "T2", "ffff", "T3", "0abc", "T4", "z9", "T5", "T6", "abcd",
+        ];
         let n: Vec<i64> = (0..keys.len() as i64).collect();
         staging.push(frame(&keys, &n)).unwrap();
         staging.finish().unwrap();
         let part = &staging.parts[0];
         assert!(part.tracked && !part.duplicate);
-        // `ffff` started the four-character run and `0abc` came after it; `z9` broke
-        // the run of two-character keys. Each odd one out is moved to the exceptions.
-        assert_eq!(part.exceptions, vec![fnv1a(b"ffff"), fnv1a(b"z9")]);
+        // `z9` broke the run of two-character keys late: it is moved to the
+        // exceptions, which only keys of its length can equal.
+        assert_eq!(part.exceptions, vec![fnv1a(b"z9")]);
+        assert_eq!(part.exception_lengths, vec![2]);
+        // `0abc` came out of order second among the four-character keys: every key
+        // of that length is hashed, and none is an exception.
+        assert_eq!(
+            part.hashed,
+            vec![fnv1a(b"ffff"), fnv1a(b"0abc"), fnv1a(b"abcd")]
+        );
+        // The exceptions alone tell (hashing only the keys of their lengths).
+        assert!(exceptions_are_distinct(part, &frame(&keys, &n), "k").unwrap());
         assert!(staging.ready_parts().unwrap()[0].is_some());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256, failure_persistence: None, ..Default::default()
+        })]
+
+        /// Whatever the keys' order, lengths and repeats, and however they are cut
+        /// into batches, a part is ready exactly when its keys are distinct.
+        #[test]
+        fn ready_exactly_when_the_keys_are_distinct(
+            keys in proptest::collection::vec("[a-h]{1,3}", 1..25),
+            cut in 0usize..25,
+        ) {
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let n: Vec<i64> = (0..keys.len() as i64).collect();
+            let cut = cut.min(keys.len());
+            let batches: Vec<(&[&str], &[i64])> = if cut == 0 {
+                vec![(&refs[..], &n[..])]
+            } else {
+                vec![(&refs[..cut], &n[..cut]), (&refs[cut..], &n[cut..])]
+            };
+            let distinct = keys.iter().collect::<std::collections::BTreeSet<_>>().len();
+            let expected = (distinct == keys.len()).then_some(keys.len());
+            proptest::prop_assert_eq!(ready(KEY, &batches), expected);
+        }
+    }
+
+    #[test]
+    fn hashed_runs_tell_without_reading_the_keys_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut staging = Staging::new(dir.path(), "t", KEY, 1).unwrap();
+        staging
+            .push(frame(&["T1", "ffff", "T2", "0abc", "T3"], &[1, 2, 3, 4, 5]))
+            .unwrap();
+        staging.flush(0).unwrap();
+        staging.push(frame(&["abcd", "T4"], &[6, 7])).unwrap();
+        staging.finish().unwrap();
+        assert!(staging.parts[0].exceptions.is_empty());
+        assert_eq!(staging.parts[0].hashed.len(), 3);
+        // The staged file is not read: a part whose file is gone is still ready.
+        let path = staging.parts[0].path.clone();
+        let moved = dir.path().join("moved.parquet");
+        std::fs::rename(&path, &moved).unwrap();
+        assert_eq!(staging.ready_parts().unwrap()[0], Some((path, 7)));
     }
 }
