@@ -10,7 +10,7 @@
 
 use polars::prelude::*;
 
-use super::model::{lead_funnel, Tables};
+use super::model::{lead_funnel, with_lead_column_dims, without_lead_column_dims, Tables};
 use super::params::Params;
 use crate::config::Config;
 use crate::error::Result;
@@ -70,8 +70,9 @@ pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
         Ok(())
     };
     if let Some(funnel) = lead_funnel(&tables, &p) {
-        derive(LEAD_FUNNEL, funnel)?;
-        let funnel = writer.scan_derived(LEAD_FUNNEL)?;
+        // Stored without the dimensions that copy a lead column (restored on reading).
+        derive(LEAD_FUNNEL, without_lead_column_dims(funnel))?;
+        let funnel = with_lead_column_dims(writer.scan_derived(LEAD_FUNNEL)?);
         if tables.has("lead_stage_events") {
             let funnel_tables = Tables {
                 funnel: Some(funnel.clone()),
@@ -119,7 +120,9 @@ pub fn attach(
     manifest: Option<&Manifest>,
     definitions_hash: &str,
 ) -> Result<()> {
-    tables.funnel = warehouse.scan_derived(manifest, definitions_hash, LEAD_FUNNEL)?;
+    tables.funnel = warehouse
+        .scan_derived(manifest, definitions_hash, LEAD_FUNNEL)?
+        .map(with_lead_column_dims);
     let also = |name| match tables.funnel {
         Some(_) => warehouse.scan_derived(manifest, definitions_hash, name),
         None => Ok(None),

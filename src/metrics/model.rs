@@ -328,17 +328,51 @@ pub fn with_period(lf: LazyFrame, t: &str, period: Period, p: &Params) -> LazyFr
         .drop(cols(["__date"]))
 }
 
+/// The dimensions of a lead that are one of its columns under another name.
+const LEAD_COLUMN_DIMS: [(Dim, &str); 5] = [
+    (Dim::Source, "source"),
+    (Dim::Segment, "segment"),
+    (Dim::Region, "region"),
+    (Dim::OwnerId, "owner_id"),
+    (Dim::CampaignId, "campaign_id"),
+];
+
+/// A frame of leads (with their columns) given the dimensions that copy a column.
+pub fn with_lead_column_dims(lf: LazyFrame) -> LazyFrame {
+    lf.with_columns(
+        LEAD_COLUMN_DIMS
+            .iter()
+            .map(|(dim, column)| col(*column).alias(dim.column()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A frame of leads without the dimensions that copy a column (as the derived lead
+/// funnel stores it: [`with_lead_column_dims`] restores them).
+pub fn without_lead_column_dims(lf: LazyFrame) -> LazyFrame {
+    lf.drop(cols(
+        LEAD_COLUMN_DIMS
+            .iter()
+            .map(|(dim, _)| dim.column())
+            .collect::<Vec<_>>(),
+    ))
+}
+
 /// The leads table with its dimensions (`__dim_*` columns).
 pub fn leads(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     let leads = tables.leads.clone()?;
-    let mut lf = leads.with_columns([
-        col("source").alias(Dim::Source.column()),
-        source_team(col("source"), &p.config).alias(Dim::SourceTeam.column()),
-        col("segment").alias(Dim::Segment.column()),
-        col("region").alias(Dim::Region.column()),
-        col("owner_id").alias(Dim::OwnerId.column()),
-        col("campaign_id").alias(Dim::CampaignId.column()),
-    ]);
+    // The team of each distinct source, not of every lead's (null is `other` too).
+    let teams = leads
+        .clone()
+        .select([col("source").alias("__source")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .with_column(source_team(col("__source"), &p.config).alias(Dim::SourceTeam.column()));
+    let mut lf = with_lead_column_dims(leads).join(
+        teams,
+        [col("source")],
+        [col("__source")],
+        left_join_nulls_equal(),
+    );
     lf = match &tables.campaigns {
         Some(c) => lf.join(
             c.clone().select([
@@ -369,17 +403,25 @@ pub fn lead_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
 /// (callers that join onto `leads` drop unknown leads themselves, and save a join).
 pub fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     let events = tables.lead_stage_events.clone()?;
-    Some(
-        events
-            .with_column(col("stage").str().to_lowercase().alias("__stage_norm"))
-            .join(
-                stage_map(&p.config).lazy(),
-                [col("__stage_norm")],
-                [col("__stage_norm")],
-                JoinArgs::new(JoinType::Left),
-            )
-            .drop(cols(["__stage_norm"])),
-    )
+    // The few distinct stage values are normalized and mapped, not every event's.
+    let values = events
+        .clone()
+        .select([col("stage")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .with_column(col("stage").str().to_lowercase().alias("__stage_norm"))
+        .join(
+            stage_map(&p.config).lazy(),
+            [col("__stage_norm")],
+            [col("__stage_norm")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .select([col("stage").alias("__stage_raw"), col("stage_idx")]);
+    Some(events.join(
+        values,
+        [col("stage")],
+        [col("__stage_raw")],
+        JoinArgs::new(JoinType::Left),
+    ))
 }
 
 /// Opportunities with `amount_base`, `linked` (its lead exists), the split dimensions
