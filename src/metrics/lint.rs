@@ -136,13 +136,43 @@ fn concat_ids(parts: Vec<LazyFrame>) -> Option<LazyFrame> {
 pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<DataFrame> {
     let mut findings = Vec::new();
     let known_leads = tables.leads.clone().map(|l| l.select([col("lead_id")]));
-    // Computed once: every check below reads them.
+    // Computed once and held, with only the columns the checks below read (the whole
+    // lead funnel of three million leads is about a gigabyte).
     let opps = match opportunities(tables, p) {
-        Some(o) => Some(collect(o, "lint")?.lazy()),
+        Some(o) => Some(
+            collect(
+                o.select(
+                    [
+                        "opportunity_id",
+                        "lead_id",
+                        "linked",
+                        "status",
+                        "amount",
+                        "amount_base",
+                        "created_at",
+                        "closed_at",
+                        "close_date",
+                    ]
+                    .map(col),
+                ),
+                "lint",
+            )?
+            .lazy(),
+        ),
         None => None,
     };
     let funnel = match lead_funnel(tables, p) {
-        Some(f) => Some(collect(f, "lint")?.lazy()),
+        Some(f) => Some(
+            collect(
+                f.select(
+                    std::iter::once(col("lead_id"))
+                        .chain(seen_columns())
+                        .collect::<Vec<_>>(),
+                ),
+                "lint",
+            )?
+            .lazy(),
+        ),
         None => None,
     };
     // Three checks of the lifecycle events need each event's lead: one join for all.
