@@ -476,8 +476,10 @@ pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
 }
 
 /// Up to this many leads, touches are narrowed by a set test in the scan; beyond,
-/// by a join (a large set tested batch by batch costs more than it saves).
-const NARROW_SET_MAX: usize = 100_000;
+/// by a join. A set test costs per touch more as the set grows: on 19 M touches it
+/// took 0.26 s with 10 k leads (the join 0.30 s), 0.47 s with 30 k (0.38 s) and
+/// 1.4 s with 100 k (0.4 s).
+const NARROW_SET_MAX: usize = 15_000;
 
 /// The distinct non-null `lead_id`s of a frame.
 fn lead_ids(frame: LazyFrame) -> LazyFrame {
@@ -507,20 +509,29 @@ pub fn counted_touches_of(
                 .semi_join(lead_ids(only), col("lead_id"), col("lead_id"))
                 .collect()
                 .context(|| "selecting the leads whose touches count".to_string())?;
-            let ids = ids.column("lead_id").expect("selected");
-            if ids.len() <= NARROW_SET_MAX {
-                // A few leads, as a set the Parquet scan tests batch by batch: only
-                // their touches are read into memory (a join would read them all).
-                let ids = ids.as_materialized_series().clone();
-                touches.filter(col("lead_id").is_in(lit(ids).implode(false), false))
-            } else {
-                let ids = ids.clone().into_frame().lazy();
-                touches.semi_join(ids, col("lead_id"), col("lead_id"))
-            }
+            narrow(
+                touches,
+                ids.column("lead_id").expect("selected"),
+                NARROW_SET_MAX,
+            )
         }
         None => touches.semi_join(leads, col("lead_id"), col("lead_id")),
     };
     Ok(Some(counting(touches, p)))
+}
+
+/// The touches of the leads `ids` (distinct, non-null): by a set test up to `set_max`
+/// leads, otherwise by a join.
+fn narrow(touches: LazyFrame, ids: &Column, set_max: usize) -> LazyFrame {
+    if ids.len() <= set_max {
+        // A few leads, as a set the Parquet scan tests batch by batch: only their
+        // touches are read into memory (a join would read them all).
+        let ids = ids.as_materialized_series().clone();
+        touches.filter(col("lead_id").is_in(lit(ids).implode(false), false))
+    } else {
+        let ids = ids.clone().into_frame().lazy();
+        touches.semi_join(ids, col("lead_id"), col("lead_id"))
+    }
 }
 
 /// The counting rule of §5.1 applied to touches of known leads: the action is in
@@ -739,4 +750,30 @@ pub fn collect_streaming(lf: LazyFrame, what: &str) -> Result<DataFrame> {
     lf.collect_with_engine(Engine::Streaming)
         .map(|r| r.unwrap_single())
         .context(|| format!("computing `{what}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_test_and_a_join_narrow_touches_alike() {
+        let touches = df!(
+            "touch_id" => ["t1", "t2", "t3", "t4", "t5"],
+            "lead_id" => [Some("a"), Some("b"), None, Some("a"), Some("c")],
+        )
+        .unwrap()
+        .lazy();
+        let ids = Column::new("lead_id".into(), ["a", "c", "z"]);
+        let touch_ids = |set_max| {
+            let df = narrow(touches.clone(), &ids, set_max)
+                .sort(["touch_id"], SortMultipleOptions::default())
+                .collect()
+                .unwrap();
+            let ids = df.column("touch_id").unwrap().str().unwrap().clone();
+            ids.iter().flatten().map(str::to_string).collect::<Vec<_>>()
+        };
+        assert_eq!(touch_ids(usize::MAX), ["t1", "t4", "t5"]);
+        assert_eq!(touch_ids(0), ["t1", "t4", "t5"]);
+    }
 }
