@@ -12,7 +12,8 @@
 //!   metric frames;
 //! - [`commands`] holds one module per subcommand;
 //! - [`output`] writes result frames as tables, CSV or JSON on stdout;
-//! - [`progress`] is everything printed for people on stderr.
+//! - [`progress`] is everything printed for people on stderr;
+//! - [`memory`] tunes glibc's malloc for a process that runs polars.
 
 pub mod cli;
 pub mod commands;
@@ -21,6 +22,7 @@ pub mod contract;
 pub mod error;
 pub mod generate;
 pub mod ingest;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod output;

@@ -86,6 +86,7 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<()> {
         },
         ctx,
     )?;
+    crate::memory::return_freed_memory();
     report(
         &ReportArgs {
             out: args.out.clone(),
