@@ -249,14 +249,20 @@ pub fn mql_episodes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFra
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("__t").gt_eq(col("__start")))
-        .group_by([col("lead_id"), col("__start")])
-        .agg([
-            col("__t").filter(col("__accept")).min().alias("__acc"),
-            col("__t")
-                .filter(col("__accept").not())
-                .min()
+        // Conditional columns then plain minimums: polars' fast aggregation path (a
+        // filter inside the aggregation runs group by group).
+        .with_columns([
+            when(col("__accept"))
+                .then(col("__t"))
+                .otherwise(null_of(DataType::Int64))
+                .alias("__acc"),
+            when(col("__accept").not())
+                .then(col("__t"))
+                .otherwise(null_of(DataType::Int64))
                 .alias("__rej"),
-        ]);
+        ])
+        .group_by([col("lead_id"), col("__start")])
+        .agg([col("__acc").min(), col("__rej").min()]);
     episodes.join(
         decisions,
         [col("lead_id"), col("__start")],
