@@ -27,7 +27,7 @@ pub fn limit_malloc_arenas() {}
 /// Hands the memory freed so far back to the system: between the ingest and the
 /// report of `funnel run`, so that the report does not start on top of what the
 /// reading, merging and derived tables left free (at 3 M leads the run's peak fell
-/// from 2.03–2.23 to 1.81–2.06 GiB over three interleaved pairs).
+/// from 1.93–2.12 to 1.73–1.97 GiB over three interleaved pairs).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn return_freed_memory() {
     extern "C" {
