@@ -92,8 +92,7 @@ fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<LazyFr
 /// The lifecycle events (`mapped_events`) with what the event checks ask of their
 /// lead, in memory: `lead_id`, `__known` (the lead exists), `__before` (entered
 /// before the lead was created) and `__unmapped` (its stage value is mapped nowhere).
-fn events_with_leads(events: LazyFrame, tables: &Tables) -> Result<LazyFrame> {
-    let leads = tables.leads.clone().expect("leads checked");
+fn events_with_leads(events: LazyFrame, leads: LazyFrame) -> Result<LazyFrame> {
     let start = std::time::Instant::now();
     let joined = super::model::collect_streaming(
         events
@@ -176,8 +175,8 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
         None => None,
     };
     // Three checks of the lifecycle events need each event's lead: one join for all.
-    let events = match (mapped_events(tables, p), known_leads.clone()) {
-        (Some(e), Some(_)) => Some(events_with_leads(e, tables)?),
+    let events = match (mapped_events(tables, p), tables.leads.clone()) {
+        (Some(e), Some(l)) => Some(events_with_leads(e, l)?),
         _ => None,
     };
 

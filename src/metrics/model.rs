@@ -363,18 +363,10 @@ pub fn without_lead_column_dims(lf: LazyFrame) -> LazyFrame {
 /// The leads table with its dimensions (`__dim_*` columns).
 pub fn leads(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     let leads = tables.leads.clone()?;
-    // The team of each distinct source, not of every lead's (null is `other` too).
-    let teams = leads
-        .clone()
-        .select([col("source").alias("__source")])
-        .unique(None, UniqueKeepStrategy::Any)
-        .with_column(source_team(col("__source"), &p.config).alias(Dim::SourceTeam.column()));
-    let mut lf = with_lead_column_dims(leads).join(
-        teams,
-        [col("source")],
-        [col("__source")],
-        left_join_nulls_equal(),
-    );
+    // A null source is `other` too.
+    let mut lf = map_distinct(with_lead_column_dims(leads), "source", |sources| {
+        sources.with_column(source_team(col("source"), &p.config).alias(Dim::SourceTeam.column()))
+    });
     lf = match &tables.campaigns {
         Some(c) => lf.join(
             c.clone().select([
@@ -405,25 +397,37 @@ pub fn lead_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
 /// (callers that join onto `leads` drop unknown leads themselves, and save a join).
 pub fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     let events = tables.lead_stage_events.clone()?;
-    // The few distinct stage values are normalized and mapped, not every event's.
-    let values = events
+    // A null stage maps to nothing, as a value listed nowhere.
+    Some(map_distinct(events, "stage", |stages| {
+        stages
+            .with_column(col("stage").str().to_lowercase().alias("__stage_norm"))
+            .join(
+                stage_map(&p.config).lazy(),
+                [col("__stage_norm")],
+                [col("__stage_norm")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .drop(cols(["__stage_norm"]))
+    }))
+}
+
+/// `lf` with the columns `map` adds to the distinct values of its column `column`
+/// (given as a frame of that one column, returned with one row per value): the
+/// mapping runs once per distinct value, not once per row, and is joined back on the
+/// value (null matching null). For few-valued text columns (stages, sources), where
+/// normalizing every row cost more than the join.
+fn map_distinct(
+    lf: LazyFrame,
+    column: &str,
+    map: impl FnOnce(LazyFrame) -> LazyFrame,
+) -> LazyFrame {
+    const VALUE: &str = "__distinct_value";
+    let values = map(lf
         .clone()
-        .select([col("stage")])
-        .unique(None, UniqueKeepStrategy::Any)
-        .with_column(col("stage").str().to_lowercase().alias("__stage_norm"))
-        .join(
-            stage_map(&p.config).lazy(),
-            [col("__stage_norm")],
-            [col("__stage_norm")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .select([col("stage").alias("__stage_raw"), col("stage_idx")]);
-    Some(events.join(
-        values,
-        [col("stage")],
-        [col("__stage_raw")],
-        JoinArgs::new(JoinType::Left),
-    ))
+        .select([col(column)])
+        .unique(None, UniqueKeepStrategy::Any))
+    .rename([column], [VALUE], true);
+    lf.join(values, [col(column)], [col(VALUE)], left_join_nulls_equal())
 }
 
 /// Opportunities with `amount_base`, `linked` (its lead exists), the split dimensions

@@ -13,6 +13,12 @@ use crate::workdir::Workdir;
 const CASES: &[&[&str]] = &[
     &["waterfall"],
     &["waterfall", "--by", "source"],
+    // The dimensions the derived lead funnel restores on reading (each copies a
+    // lead column).
+    &["waterfall", "--by", "segment"],
+    &["conversion", "--by", "region"],
+    &["waterfall", "--by", "owner_id"],
+    &["touches", "--by", "campaign_id"],
     &["conversion"],
     &["funnel-time"],
     &["funnel-time", "--histogram"],
