@@ -154,7 +154,7 @@ pub struct Staging {
 /// One partition's staged file.
 struct StagedPart {
     path: PathBuf,
-    writer: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
+    writer: Option<crate::model::parquet::TableWriter<std::io::BufWriter<std::fs::File>>>,
     rows: usize,
     /// The keys are followed (single-column keys): they are increasing runs plus
     /// `exceptions`. When false, only counting distinct keys can tell.
@@ -214,15 +214,17 @@ impl StagedPart {
         if self.writer.is_none() {
             let file =
                 std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
-            let writer = crate::model::warehouse::parquet_writer(file)
-                .batched(df.schema())
-                .context(|| format!("cannot write `{}`", path.display()))?;
+            let writer = crate::model::parquet::TableWriter::new(
+                std::io::BufWriter::with_capacity(1 << 20, file),
+                df.schema(),
+            )
+            .context(|| format!("cannot write `{}`", path.display()))?;
             self.writer = Some(writer);
         }
         self.writer
             .as_mut()
             .expect("opened above")
-            .write_batch(&df)
+            .write(&df)
             .context(|| format!("cannot write `{}`", path.display()))
     }
 

@@ -2,4 +2,5 @@
 
 pub mod columns;
 pub mod lock;
+pub mod parquet;
 pub mod warehouse;

@@ -469,16 +469,33 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
     ))
 }
 
-/// Writes a table file of a version with [`parquet_writer`].
+/// Rows per row group of a table file.
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Writes a table file of a version ([`crate::model::parquet::TableWriter`]), in row
+/// groups of [`ROW_GROUP_ROWS`].
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
-    parquet_writer(file)
-        .finish(df)
-        .context(|| format!("cannot write `{}`", path.display()))?;
+    let context = || format!("cannot write `{}`", path.display());
+    df.rechunk_mut();
+    let mut writer = crate::model::parquet::TableWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, file),
+        df.schema(),
+    )
+    .context(context)?;
+    let mut offset = 0;
+    while offset < df.height() {
+        writer
+            .write(&df.slice(offset as i64, ROW_GROUP_ROWS))
+            .context(context)?;
+        offset += ROW_GROUP_ROWS;
+    }
+    writer.finish().context(context)?;
     Ok(())
 }
 
-/// How the warehouse writes Parquet (parts, staged partitions, derived tables): LZ4
+/// How polars writes the warehouse's derived tables: the settings of the table
+/// files' own writer ([`crate::model::parquet`]): LZ4
 /// (fast to write and read; about 1.6× zstd's size), min/max/null statistics for
 /// scans to skip row groups, row groups of 256 Ki rows.
 fn parquet_options() -> ParquetWriteOptions {
@@ -488,16 +505,6 @@ fn parquet_options() -> ParquetWriteOptions {
         row_group_size: Some(256 * 1024),
         ..Default::default()
     }
-}
-
-/// A Parquet writer with the warehouse's settings (LZ4, statistics, row groups of
-/// 256 Ki rows: see `parquet_options`).
-pub fn parquet_writer(file: File) -> ParquetWriter<File> {
-    let options = parquet_options();
-    ParquetWriter::new(file)
-        .with_compression(options.compression)
-        .with_statistics(options.statistics)
-        .with_row_group_size(options.row_group_size)
 }
 
 /// Flushes every file of a new version to disk before it is published.
