@@ -1,10 +1,10 @@
 //! The warehouse's Parquet writer for table files (staged partitions that become
 //! parts, merged parts).
 //!
-//! It writes the files polars' own writer writes with the warehouse's settings (LZ4,
+//! It writes Parquet as polars' own writer does with the warehouse's settings (LZ4,
 //! min/max/null statistics, one row group per chunk of the frame), and polars reads
-//! them back as the same frame: the stored Arrow schema is the frame's. What differs
-//! is how each column's encoding is chosen. polars dictionary-encodes a text column
+//! the files back as the same frame: the stored Arrow schema is the frame's. What
+//! differs is how each column's encoding is chosen. polars dictionary-encodes a text column
 //! by hashing every value into a generic value map, after estimating its cardinality
 //! with a second pass; at ingest that was about a sixth of the read phase. Here:
 //! - a text column tries a dictionary on a sample of its values first, and a column
@@ -379,6 +379,21 @@ mod tests {
         );
         // All null: an empty dictionary.
         assert_eq!(dictionary("nothing").expect("no values").values().len(), 0);
+        // Few values in the sample, distinct ones after it: given up past half.
+        let late: Vec<String> = (0..5_000)
+            .map(|i| {
+                if i < SAMPLE {
+                    "a".into()
+                } else {
+                    format!("v{i}")
+                }
+            })
+            .collect();
+        let late = Series::new("late".into(), late);
+        let arrow = late.to_arrow(0, CompatLevel::newest());
+        assert!(dictionary_of(arrow.as_any().downcast_ref::<Utf8ViewArray>().unwrap()).is_none());
+        let df = DataFrame::new(5_000, vec![late.into_column()]).unwrap();
+        assert!(round_trip(&df).equals_missing(&df));
     }
 
     #[test]

@@ -494,10 +494,10 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     Ok(())
 }
 
-/// How polars writes the warehouse's derived tables: the settings of the table
-/// files' own writer ([`crate::model::parquet`]): LZ4
-/// (fast to write and read; about 1.6× zstd's size), min/max/null statistics for
-/// scans to skip row groups, row groups of 256 Ki rows.
+/// How polars writes the warehouse's derived tables, with the settings of the table
+/// files' writer ([`crate::model::parquet`]): LZ4 (fast to write and read; about
+/// 1.6× zstd's size), min/max/null statistics for scans to skip row groups, row
+/// groups of 256 Ki rows.
 fn parquet_options() -> ParquetWriteOptions {
     ParquetWriteOptions {
         compression: ParquetCompression::Lz4Raw,
