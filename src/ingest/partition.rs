@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use crate::model::parquet::{TableWriter, ROW_GROUP_ROWS};
+
 use crate::error::{Error, PolarsContext, Result};
 
 /// Input bytes (CSV) per partition the ingest aims for.
@@ -25,7 +27,7 @@ const BUFFER_ROWS: usize = 2 << 20;
 
 /// Rows one partition buffers before they are written as a row group.
 fn buffer_limit(partitions: usize) -> usize {
-    (BUFFER_ROWS / partitions).clamp(32 * 1024, 256 * 1024)
+    (BUFFER_ROWS / partitions).clamp(32 * 1024, ROW_GROUP_ROWS)
 }
 
 /// FNV-1a, 64-bit: fixed, so a key's partition never changes between versions.
@@ -99,6 +101,12 @@ pub fn split(df: &DataFrame, key: &str, partitions: usize) -> Result<Vec<DataFra
         .collect())
 }
 
+/// Whether no two of `hashes` are equal.
+fn all_distinct(mut hashes: Vec<u64>) -> bool {
+    hashes.sort_unstable();
+    hashes.windows(2).all(|w| w[0] != w[1])
+}
+
 /// A 64-bit hash of each row's values in `df` (FNV-1a over each column's value, text
 /// or integer; null apart), or None for a column of another type.
 fn key_hashes(df: &DataFrame) -> Result<Option<Vec<u64>>> {
@@ -154,7 +162,7 @@ pub struct Staging {
 /// One partition's staged file.
 struct StagedPart {
     path: PathBuf,
-    writer: Option<crate::model::parquet::TableWriter<std::io::BufWriter<std::fs::File>>>,
+    writer: Option<TableWriter<std::io::BufWriter<std::fs::File>>>,
     rows: usize,
     /// The keys are followed (single-column keys): they are increasing runs plus
     /// `exceptions`. When false, only counting distinct keys can tell.
@@ -212,14 +220,7 @@ impl StagedPart {
         }
         let path = &self.path;
         if self.writer.is_none() {
-            let file =
-                std::fs::File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
-            let writer = crate::model::parquet::TableWriter::new(
-                std::io::BufWriter::with_capacity(1 << 20, file),
-                df.schema(),
-            )
-            .context(|| format!("cannot write `{}`", path.display()))?;
-            self.writer = Some(writer);
+            self.writer = Some(TableWriter::create(path, df.schema())?);
         }
         self.writer
             .as_mut()
@@ -464,12 +465,10 @@ impl Staging {
         if part.rows == 0 || part.writer.is_some() || part.duplicate {
             return Ok(false);
         }
-        let hashes_distinct = || {
-            let mut h = part.hashed.clone();
-            h.sort_unstable();
-            h.windows(2).all(|w| w[0] != w[1])
-        };
-        if part.tracked && part.exceptions.is_empty() && hashes_distinct() {
+        // What following the keys found: a hashed run's keys are distinct when their
+        // hashes are (a shared hash may be a duplicate, which the tests below tell).
+        let followed = part.tracked && all_distinct(part.hashed.clone());
+        if followed && part.exceptions.is_empty() {
             return Ok(true);
         }
         let keys: Vec<Expr> = self.key.iter().map(|k| col(*k)).collect();
@@ -477,14 +476,11 @@ impl Staging {
             .select(keys)
             .collect()
             .context(|| format!("reading the keys of `{}`", part.path.display()))?;
-        if part.tracked && hashes_distinct() && exceptions_are_distinct(part, &df, self.key[0])? {
+        if followed && exceptions_are_distinct(part, &df, self.key[0])? {
             return Ok(true);
         }
         // Distinct hashes mean distinct keys; a shared hash may be a duplicate.
-        if key_hashes(&df)?.is_some_and(|mut h| {
-            h.sort_unstable();
-            h.windows(2).all(|w| w[0] != w[1])
-        }) {
+        if key_hashes(&df)?.is_some_and(all_distinct) {
             return Ok(true);
         }
         // Exact: count the distinct keys.

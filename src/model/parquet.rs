@@ -20,11 +20,14 @@
 //! Columns are encoded and compressed by two threads.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::Write;
+use std::io::{BufWriter, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use crate::error::{Error, PolarsContext, Result};
 use polars::prelude::*;
 use polars_arrow::array::{
     Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray,
@@ -33,8 +36,25 @@ use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::write::{
     array_to_columns, compress, fallible_streaming_iterator, get_dtype_encoding, to_parquet_schema,
     CompressedPage, CompressionOptions, DynIter, DynStreamingIterator, Encoding, FileWriter,
-    ParquetType, StatisticsOptions, Version, WriteOptions,
+    ParquetType, Version, WriteOptions,
 };
+
+/// Rows per row group of the warehouse's files (table parts, staged partitions,
+/// derived tables).
+pub const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// The warehouse's Parquet settings as polars' writer takes them (it sinks the
+/// derived tables); [`TableWriter`] writes with the same: LZ4 (fast to write and
+/// read; about 1.6× zstd's size), min/max/null statistics for scans to skip row
+/// groups, row groups of [`ROW_GROUP_ROWS`].
+pub fn warehouse_options() -> ParquetWriteOptions {
+    ParquetWriteOptions {
+        compression: ParquetCompression::Lz4Raw,
+        statistics: StatisticsOptions::default(),
+        row_group_size: Some(ROW_GROUP_ROWS),
+        ..Default::default()
+    }
+}
 
 /// Values sampled before building a text column's dictionary.
 const SAMPLE: usize = 2048;
@@ -60,11 +80,12 @@ impl<W: Write> TableWriter<W> {
         let arrow = schema.to_arrow(CompatLevel::newest());
         let parquet = to_parquet_schema(&arrow)?;
         let fields = parquet.fields().to_vec();
+        let settings = warehouse_options();
         let options = WriteOptions {
-            statistics: StatisticsOptions::default(),
+            statistics: settings.statistics,
             version: Version::V1,
-            compression: CompressionOptions::Lz4Raw,
-            data_page_size: None,
+            compression: settings.compression.into(),
+            data_page_size: settings.data_page_size,
         };
         Ok(TableWriter {
             writer: FileWriter::new_with_parquet_schema(out, arrow, parquet, options),
@@ -97,6 +118,15 @@ impl<W: Write> TableWriter<W> {
         let size = self.writer.end(None)?;
         self.writer.into_inner().flush()?;
         Ok(size)
+    }
+}
+
+impl TableWriter<BufWriter<File>> {
+    /// Creates the file at `path` for frames with `schema`, written through a buffer.
+    pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
+        TableWriter::new(BufWriter::with_capacity(1 << 20, file), schema)
+            .context(|| format!("cannot write `{}`", path.display()))
     }
 }
 

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, PolarsContext, Result};
 use crate::model::columns::TABLES;
+use crate::model::parquet::{warehouse_options, TableWriter, ROW_GROUP_ROWS};
 
 /// The on-disk format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -396,7 +397,7 @@ impl VersionWriter {
         let dir = self.tmp.join(DERIVED);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let path = derived_path(&self.tmp, name);
-        let options = parquet_options();
+        let options = warehouse_options();
         lf.sink(
             SinkDestination::File {
                 target: SinkTarget::Path(PlRefPath::new(path.to_string_lossy().to_string())),
@@ -469,20 +470,12 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
     ))
 }
 
-/// Rows per row group of a table file.
-const ROW_GROUP_ROWS: usize = 256 * 1024;
-
-/// Writes a table file of a version ([`crate::model::parquet::TableWriter`]), in row
-/// groups of [`ROW_GROUP_ROWS`].
+/// Writes a table file of a version ([`TableWriter`]), in row groups of
+/// [`ROW_GROUP_ROWS`].
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::io("cannot create", path, e))?;
-    let context = || format!("cannot write `{}`", path.display());
     df.rechunk_mut();
-    let mut writer = crate::model::parquet::TableWriter::new(
-        std::io::BufWriter::with_capacity(1 << 20, file),
-        df.schema(),
-    )
-    .context(context)?;
+    let mut writer = TableWriter::create(path, df.schema())?;
+    let context = || format!("cannot write `{}`", path.display());
     let mut offset = 0;
     while offset < df.height() {
         writer
@@ -492,19 +485,6 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     }
     writer.finish().context(context)?;
     Ok(())
-}
-
-/// How polars writes the warehouse's derived tables, with the settings of the table
-/// files' writer ([`crate::model::parquet`]): LZ4 (fast to write and read; about
-/// 1.6× zstd's size), min/max/null statistics for scans to skip row groups, row
-/// groups of 256 Ki rows.
-fn parquet_options() -> ParquetWriteOptions {
-    ParquetWriteOptions {
-        compression: ParquetCompression::Lz4Raw,
-        statistics: StatisticsOptions::default(),
-        row_group_size: Some(256 * 1024),
-        ..Default::default()
-    }
 }
 
 /// Flushes every file of a new version to disk before it is published.
