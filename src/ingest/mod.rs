@@ -11,6 +11,7 @@ pub mod native;
 pub mod parse;
 pub mod partition;
 pub mod quarantine;
+pub mod records;
 pub mod typed;
 
 use std::collections::BTreeMap;

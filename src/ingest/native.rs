@@ -1,12 +1,12 @@
 //! Reads one native-format CSV file (SPEC §2) into a typed frame of its canonical
 //! table, sending every row that cannot be loaded to quarantine with its reason.
 //!
-//! The file is streamed with the `csv` crate (never read whole): that is where line
-//! numbers and original field values are known, which quarantine needs. Records are
-//! read in batches of 65,536; each batch is typed into polars column builders by two
-//! threads while the next batch is read, and its frames are handed to the caller (which
-//! stages them on disk) in file order, so memory does not grow with the file. The
-//! content hash for the manifest is computed on the same pass.
+//! The file is streamed (never read whole) by [`RecordReader`], which splits it into
+//! records with the line numbers and original field values that quarantine needs.
+//! Records come in batches of about 4 MiB; each batch is typed into polars column
+//! builders by two threads while the next batch is read, and its frames are handed to
+//! the caller (which stages them on disk) in file order, so memory does not grow with
+//! the file. The content hash for the manifest is computed on the same pass.
 
 use std::io::Read;
 use std::path::Path;
@@ -16,7 +16,8 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ingest::quarantine::QuarantinedRow;
-use crate::ingest::typed::{malformed, ragged_reason, ColumnFormat, TableBuilder};
+use crate::ingest::records::{Batch, ReadError, RecordReader};
+use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
 use crate::model::columns::TableSchema;
 
 /// What reading one file produced (its rows went to the caller's sink).
@@ -93,25 +94,19 @@ pub fn read_file(
 ) -> Result<FileRead> {
     sniff(path)?;
     let file = std::fs::File::open(path).map_err(|e| Error::input(path, e.to_string()))?;
-    let mut source = Hashing {
+    let source = Hashing {
         inner: file,
         hasher: blake3::Hasher::new(),
         bytes: 0,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(&mut source);
+    let mut reader = RecordReader::new(source);
     let header = reader
-        .byte_headers()
-        .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
-        .clone();
-    let header: Vec<String> = header
-        .iter()
+        .header()
+        .map_err(|e| read_error(path, &[], e))?
+        .into_iter()
         .enumerate()
         .map(|(i, h)| {
-            let text = std::str::from_utf8(h).map_err(|_| {
+            let text = String::from_utf8(h).map_err(|_| {
                 Error::input(
                     path,
                     format!("header column {} is not valid UTF-8 (declare the file's encoding in a mapping)", i + 1),
@@ -119,8 +114,8 @@ pub fn read_file(
             })?;
             Ok(text.trim_start_matches('\u{feff}').trim().to_string())
         })
-        .collect::<Result<_>>()?;
-    if header.len() == 1 && header[0].is_empty() {
+        .collect::<Result<Vec<String>>>()?;
+    if header.iter().all(|h| h.is_empty()) {
         return Err(Error::input(path, "the file is empty (no header line)"));
     }
 
@@ -181,21 +176,22 @@ pub fn read_file(
     let mut last_progress = 0u64;
     let mut current = Batch::default();
     let mut next = Batch::default();
-    current.fill(
+    fill(
         &mut reader,
+        &mut current,
         path,
         &header,
         &mut last_progress,
         &mut on_progress,
     )?;
-    while current.len > 0 {
+    while !current.is_empty() {
         // The batch is typed in pieces that both threads take in turn (this one
         // after reading the next batch), so neither waits for the other; the pieces'
         // frames are put back in file order.
-        let size = current.len.div_ceil(PIECES);
-        let pieces: Vec<std::ops::Range<usize>> = (0..current.len)
+        let size = current.len().div_ceil(PIECES);
+        let pieces: Vec<std::ops::Range<usize>> = (0..current.len())
             .step_by(size)
-            .map(|start| start..(start + size).min(current.len))
+            .map(|start| start..(start + size).min(current.len()))
             .collect();
         let taken = std::sync::atomic::AtomicUsize::new(0);
         let typed: Vec<std::sync::Mutex<Option<Result<Typed>>>> =
@@ -211,8 +207,9 @@ pub fn read_file(
                 .name("typing".into())
                 .spawn_scoped(scope, work)
                 .expect("a typing thread");
-            let filled = next.fill(
+            let filled = fill(
                 &mut reader,
+                &mut next,
                 path,
                 &header,
                 &mut last_progress,
@@ -244,7 +241,7 @@ pub fn read_file(
         filled?;
         std::mem::swap(&mut current, &mut next);
     }
-    drop(reader);
+    let mut source = reader.into_source();
     let mut rest = Vec::new();
     source
         .read_to_end(&mut rest)
@@ -260,75 +257,48 @@ pub fn read_file(
     })
 }
 
-/// Records per batch (each batch is typed by two threads).
+/// Records per batch at most (each batch is typed by two threads).
 const BATCH_ROWS: usize = 64 * 1024;
 /// Pieces a batch is typed in.
 const PIECES: usize = 8;
 
-/// A batch of raw records with their line numbers; buffers are reused across batches.
-#[derive(Default)]
-struct Batch {
-    /// UTF-8 checked once per record by the parser, not once per field.
-    records: Vec<csv::StringRecord>,
-    lines: Vec<u64>,
-    len: usize,
-}
-
-impl Batch {
-    /// Reads up to [`BATCH_ROWS`] records (skipping blank lines); `len` 0 at the end.
-    fn fill<R: Read>(
-        &mut self,
-        reader: &mut csv::Reader<R>,
-        path: &Path,
-        header: &[String],
-        last_progress: &mut u64,
-        on_progress: &mut impl FnMut(u64),
-    ) -> Result<()> {
-        self.len = 0;
-        while self.len < BATCH_ROWS {
-            if self.records.len() == self.len {
-                self.records.push(csv::StringRecord::new());
-                self.lines.push(0);
-            }
-            let record = &mut self.records[self.len];
-            match reader.read_record(record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    return Err(not_utf8(path, header, &e).unwrap_or_else(|| malformed(path, &e)))
-                }
-            }
-            // A blank line in the middle of a file is not a row.
-            if record.len() == 1 && record[0].is_empty() {
-                continue;
-            }
-            let position = record.position();
-            self.lines[self.len] = position.map_or(0, |p| p.line());
-            let byte = position.map_or(0, |p| p.byte());
-            if byte - *last_progress > 4 << 20 {
-                on_progress(byte - *last_progress);
-                *last_progress = byte;
-            }
-            self.len += 1;
-        }
-        Ok(())
+/// Reads the next batch of records into `batch` (empty at the end), reporting
+/// progress every 4 MiB.
+fn fill<R: Read>(
+    reader: &mut RecordReader<R>,
+    batch: &mut Batch,
+    path: &Path,
+    header: &[String],
+    last_progress: &mut u64,
+    on_progress: &mut impl FnMut(u64),
+) -> Result<()> {
+    reader
+        .read_batch(batch, BATCH_ROWS)
+        .map_err(|e| read_error(path, header, e))?;
+    let byte = reader.consumed();
+    if byte - *last_progress > 4 << 20 {
+        on_progress(byte - *last_progress);
+        *last_progress = byte;
     }
+    Ok(())
 }
 
-/// The error for a record holding bytes that are not UTF-8, naming its line and
-/// column (None for other parse errors).
-fn not_utf8(path: &Path, header: &[String], e: &csv::Error) -> Option<Error> {
-    let csv::ErrorKind::Utf8 { pos, err } = e.kind() else {
-        return None;
-    };
-    let line = pos.as_ref().map_or(0, |p| p.line());
-    Some(Error::input(
-        path,
-        format!(
-            "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
-            header.get(err.field()).map_or("?", |h| h.as_str())
+/// The error for a file whose records cannot be read, naming the line and column.
+fn read_error(path: &Path, header: &[String], e: ReadError) -> Error {
+    match e {
+        ReadError::Io(e) => Error::input(path, e.to_string()),
+        ReadError::Utf8 { line, field } => Error::input(
+            path,
+            format!(
+                "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
+                header.get(field).map_or("?", |h| h.as_str())
+            ),
         ),
-    ))
+        ReadError::TooLong { line } => Error::input(
+            path,
+            format!("line {line}: a record longer than 2 GiB; is this a CSV file?"),
+        ),
+    }
 }
 
 /// What typing one run of records gave.
@@ -359,10 +329,14 @@ impl Rows<'_> {
         let mut frames = Vec::new();
         let mut read = 0;
         for i in range {
-            let (record, line) = (&batch.records[i], batch.lines[i]);
-            read += 1;
             fields.clear();
-            fields.extend(record.iter());
+            fields.extend(batch.record(i));
+            // A record of one empty field (`""`) is a blank line, not a row.
+            if fields.len() == 1 && fields[0].is_empty() {
+                continue;
+            }
+            let line = batch.line(i);
+            read += 1;
             raw.clear();
             raw.extend(
                 self.positions

@@ -330,6 +330,50 @@ fn file_level_problems_exit_3_naming_the_file() {
     assert!(!wd.join("data/warehouse/current").exists());
 }
 
+/// Quarantined rows name the line their record starts on, also in a file with CRLF
+/// line breaks, blank lines and a quoted line break.
+#[test]
+fn quarantine_lines_are_the_records_own_in_crlf_files() {
+    let wd = Workdir::new();
+    wd.write(
+        "export/leads.csv",
+        "lead_id,created_at,source\r\n\
+         L1,2025-01-01T00:00:00Z,web\r\n\
+         \r\n\
+         L2,not a date,web\r\n\
+         L3,2025-01-01T00:00:00Z,\"two\r\nlines\"\r\n\
+         L4,2025-01-01T00:00:00Z\r\n",
+    );
+    let run = wd.run(&["ingest", "export"]).ok();
+    assert!(
+        run.stderr
+            .contains("leads: 4 read, 2 loaded, 2 quarantined"),
+        "{}",
+        run.stderr
+    );
+    let q = wd.read("data/warehouse/quarantine/leads.csv");
+    let mut reader = csv::Reader::from_reader(q.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let lines: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[col("lead_id")].to_string(),
+                r[col("source_line")].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("L2".to_string(), "4".to_string()),
+            ("L4".to_string(), "7".to_string())
+        ]
+    );
+}
+
 #[test]
 fn bom_crlf_and_embedded_newlines_load() {
     let wd = Workdir::new();
