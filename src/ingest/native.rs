@@ -115,7 +115,7 @@ pub fn read_file(
             Ok(text.trim_start_matches('\u{feff}').trim().to_string())
         })
         .collect::<Result<Vec<String>>>()?;
-    if header.iter().all(|h| h.is_empty()) {
+    if header.len() <= 1 && header.iter().all(|h| h.is_empty()) {
         return Err(Error::input(path, "the file is empty (no header line)"));
     }
 

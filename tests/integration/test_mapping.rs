@@ -294,6 +294,16 @@ fn foreign_european_export_through_the_documented_mapping() {
             && leads_q.contains("does not match the declared format `%d/%m/%Y`"),
         "{leads_q}"
     );
+    // On the line its record starts on, in a file with CRLF line breaks.
+    let file = std::fs::read(fixture_dir("european").join("prospects.csv")).unwrap();
+    let line = 1 + file
+        .split(|&b| b == b'\n')
+        .position(|l| l.starts_with(b"P-003"))
+        .unwrap();
+    assert!(
+        leads_q.contains(&format!("prospects.csv,{line},")),
+        "line {line}: {leads_q}"
+    );
     let events_q = wd.read("data/warehouse/quarantine/lead_stage_events.csv");
     assert!(
         events_q.contains("P-006,En attente")

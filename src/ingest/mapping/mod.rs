@@ -154,6 +154,10 @@ fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
 struct Csv<'a> {
     header: Vec<String>,
     reader: csv::Reader<&'a [u8]>,
+    text: &'a [u8],
+    /// The line at byte `counted` of `text` (lines are counted once, as records come).
+    counted: usize,
+    line: u64,
 }
 
 impl<'a> Csv<'a> {
@@ -172,7 +176,13 @@ impl<'a> Csv<'a> {
         if header.len() == 1 && header[0].is_empty() {
             return Err(Error::input(path, "the file is empty (no header line)"));
         }
-        Ok(Csv { header, reader })
+        Ok(Csv {
+            header,
+            reader,
+            text: text.as_bytes(),
+            counted: 0,
+            line: 1,
+        })
     }
 
     fn position(&self, column: &str) -> Option<usize> {
@@ -190,7 +200,21 @@ impl<'a> Csv<'a> {
             if record.len() == 1 && record[0].trim().is_empty() {
                 continue;
             }
-            return Ok(Some(record.position().map_or(0, |p| p.line())));
+            // The line of the record's first byte. (The `csv` crate's position is
+            // where it started reading: before the previous record's `\n` in a file
+            // with CRLF line breaks, and before blank lines.)
+            let mut at = record.position().map_or(0, |p| p.byte() as usize);
+            at = at.max(self.counted);
+            while at < self.text.len() && matches!(self.text[at], b'\n' | b'\r') {
+                at += 1;
+            }
+            let newlines = self.text[self.counted..at]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.line += newlines as u64;
+            self.counted = at;
+            return Ok(Some(self.line));
         }
     }
 }
