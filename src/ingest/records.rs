@@ -342,8 +342,9 @@ impl<R: Read> RecordReader<R> {
                 R::InputEmpty if self.eof => {}
                 R::InputEmpty => {
                     // Cut by the end of the bytes read: parsed again, whole, with the
-                    // next batch. (A reset parser would drop a byte-order mark that
-                    // starts the record, as at the start of a file.)
+                    // next batch. (A reset parser drops a byte-order mark that starts
+                    // its next input, as at the start of a file: such a record, cut
+                    // at a batch's end, would lose a leading U+FEFF.)
                     self.core.reset();
                     return Ok((Parsed::Incomplete, 0));
                 }
