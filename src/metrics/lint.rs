@@ -68,8 +68,9 @@ fn finding(check: &'static str, lf: Option<LazyFrame>, id: &str) -> Result<Findi
 /// The touches whose lead is not in `known` (its one column `lead_id`). The lead ids
 /// are compared first on their own, and the few unknown ones then pick their touches:
 /// reading every touch's `touch_id` (one distinct string per row) to keep a handful
-/// cost more than the comparison.
-fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<LazyFrame> {
+/// cost more than the comparison. None when every touch's lead is known (the touches
+/// are then not read a second time).
+fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<Option<LazyFrame>> {
     let start = std::time::Instant::now();
     let unknown = super::model::collect_streaming(
         touches
@@ -80,13 +81,16 @@ fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<LazyFr
         "lint",
     )?;
     crate::progress::timing("lint touch_unknown_lead ids", start);
+    if unknown.height() == 0 {
+        return Ok(None);
+    }
     let ids = unknown.column("lead_id").context(|| "lint".to_string())?;
     // A null lead id is unknown too (nulls never match in the join), so it matches
     // a null among the ids.
-    Ok(touches.clone().filter(col("lead_id").is_in(
+    Ok(Some(touches.clone().filter(col("lead_id").is_in(
         lit(ids.as_materialized_series().clone()).implode(false),
         true,
-    )))
+    ))))
 }
 
 /// The lifecycle events (`mapped_events`) with what the event checks ask of their
@@ -255,7 +259,7 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
     findings.push(finding(
         "touch_unknown_lead",
         match (&tables.touches, &known_leads) {
-            (Some(t), Some(l)) => Some(unknown_lead_touches(t, l)?),
+            (Some(t), Some(l)) => unknown_lead_touches(t, l)?,
             (t, None) => t.clone(),
             (None, _) => None,
         },

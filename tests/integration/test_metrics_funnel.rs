@@ -405,6 +405,28 @@ fn empty_range_gives_null_rates() {
     approx(&rows(&doc)[0]["win_rate_amount"], None);
 }
 
+/// With every touch's lead known, `touch_unknown_lead` is still listed, at zero (the
+/// check then skips its second pass over the touches).
+#[test]
+fn lint_with_every_touch_lead_known() {
+    let wd = crate::workdir::Workdir::new();
+    wd.write(
+        "export/leads.csv",
+        "lead_id,created_at\nL1,2025-01-01T00:00:00Z\nL2,2025-01-02T00:00:00Z\n",
+    );
+    wd.write(
+        "export/touches.csv",
+        "touch_id,lead_id,occurred_at,channel,action,team,campaign_id\n\
+         T1,L1,2025-01-01T00:00:00Z,email,open,marketing,C1\n\
+         T2,L2,2025-01-03T00:00:00Z,email,click,marketing,C1\n",
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    let doc = metric(&wd, &["lint"]);
+    let finding = row(rows(&doc), "check", "touch_unknown_lead");
+    assert_eq!(finding["count"], 0);
+    assert_eq!(finding["examples"].as_array().unwrap().len(), 0);
+}
+
 #[test]
 fn lint_findings() {
     let wd = ingested("funnel");
