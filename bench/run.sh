@@ -30,6 +30,7 @@ fi
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
 
 ROWS=()
+declare -A WALL  # wall seconds by step name
 measure() {
     local name="$1"; shift
     local log="$CACHE/time.log"
@@ -40,7 +41,7 @@ measure() {
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
     printf "%-26s %9.2f s %9.2f s %8d MiB\n" "$name" "$wall" "$cpu" "$((rss / 1024))"
     ROWS+=("{\"step\": \"$name\", \"wall_s\": $wall, \"cpu_s\": $cpu, \"peak_rss_kib\": $rss}")
-    eval "WALL_$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_')=$wall"
+    WALL["$name"]=$wall
 }
 
 echo "funnel benchmark: $LEADS leads, $PROFILE build, $(nproc) cores, $(date -u +%Y-%m-%d)"
@@ -68,9 +69,8 @@ for round in $(seq "$ROUNDS"); do
     measure "duckdb load$suffix" python3 bench/duckdb/bench.py load "$EXPORT" "$CACHE/duckdb-$LEADS.db"
     measure "duckdb metrics$suffix" python3 bench/duckdb/bench.py metrics "$CACHE/duckdb-$LEADS.db"
     rm -f "$CACHE/duckdb-$LEADS.db"
-    tag=$(echo "$suffix" | tr -c 'a-zA-Z0-9\n' '_')
-    eval "r=\$WALL_run$tag l=\$WALL_duckdb_load$tag m=\$WALL_duckdb_metrics$tag"
-    RATIOS+=("$(awk -v r="$r" -v l="$l" -v m="$m" 'BEGIN { printf "%.2f", r / (l + m) }')")
+    RATIOS+=("$(awk -v r="${WALL["run$suffix"]}" -v l="${WALL["duckdb load$suffix"]}" \
+        -v m="${WALL["duckdb metrics$suffix"]}" 'BEGIN { printf "%.2f", r / (l + m) }')")
 done
 
 ratio=$(printf "%s\n" "${RATIOS[@]}" | sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')

@@ -151,7 +151,7 @@ impl<R: Read> RecordReader<R> {
         }
     }
 
-    /// The stream, to read what follows the last record (nothing but blank lines).
+    /// The stream (read to its end once a batch comes back empty).
     pub fn into_source(self) -> R {
         self.source
     }
