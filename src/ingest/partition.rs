@@ -204,14 +204,13 @@ impl StagedPart {
     /// Writes `pieces` (rows in push order) as a row group of the file, following
     /// their keys (`key`: the first key column).
     fn write(&mut self, key: &str, pieces: Vec<DataFrame>) -> Result<()> {
-        let Some(mut df) = pieces.into_iter().reduce(|mut a, p| {
+        let Some(df) = pieces.into_iter().reduce(|mut a, p| {
             a.vstack_mut_owned(p).expect("same schema");
             a
         }) else {
             return Ok(());
         };
-        // One chunk per column: the writer makes a row group of each chunk.
-        df.rechunk_mut();
+        // One row group, encoded from the pieces' chunks as they are.
         self.rows += df.height();
         if let Ok(keys) = df.column(key).and_then(|c| c.str().cloned()) {
             self.follow(&keys);
@@ -225,7 +224,7 @@ impl StagedPart {
         self.writer
             .as_mut()
             .expect("opened above")
-            .write(&df)
+            .write_group(&df)
             .context(|| format!("cannot write `{}`", path.display()))
     }
 
