@@ -2,7 +2,8 @@
 //! parts, merged parts).
 //!
 //! It writes Parquet as polars' own writer does with the warehouse's settings (LZ4,
-//! min/max/null statistics, one row group per chunk of the frame), and polars reads
+//! min/max/null statistics, one row group per chunk of the frame, or one per stacked
+//! frame with [`TableWriter::write_group`]), and polars reads
 //! the files back as the same frame: the stored Arrow schema is the frame's. What
 //! differs is how each column's encoding is chosen. polars dictionary-encodes a text column
 //! by hashing every value into a generic value map, after estimating its cardinality
