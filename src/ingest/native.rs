@@ -16,7 +16,7 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::ingest::quarantine::QuarantinedRow;
-use crate::ingest::records::{Batch, ReadError, RecordReader};
+use crate::ingest::records::{Batch, RecordReader};
 use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
 use crate::model::columns::TableSchema;
 
@@ -102,7 +102,7 @@ pub fn read_file(
     let mut reader = RecordReader::new(source);
     let header = reader
         .header()
-        .map_err(|e| read_error(path, &[], e))?
+        .map_err(|e| e.into_error(path, &[]))?
         .into_iter()
         .enumerate()
         .map(|(i, h)| {
@@ -272,31 +272,13 @@ fn fill<R: Read>(
 ) -> Result<()> {
     reader
         .read_batch(batch, BATCH_ROWS)
-        .map_err(|e| read_error(path, header, e))?;
+        .map_err(|e| e.into_error(path, header))?;
     let byte = reader.consumed();
     if byte - *last_progress > 4 << 20 {
         on_progress(byte - *last_progress);
         *last_progress = byte;
     }
     Ok(())
-}
-
-/// The error for a file whose records cannot be read, naming the line and column.
-fn read_error(path: &Path, header: &[String], e: ReadError) -> Error {
-    match e {
-        ReadError::Io(e) => Error::input(path, e.to_string()),
-        ReadError::Utf8 { line, field } => Error::input(
-            path,
-            format!(
-                "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
-                header.get(field).map_or("?", |h| h.as_str())
-            ),
-        ),
-        ReadError::TooLong { line } => Error::input(
-            path,
-            format!("line {line}: a record longer than 2 GiB; is this a CSV file?"),
-        ),
-    }
 }
 
 /// What typing one run of records gave.

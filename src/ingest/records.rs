@@ -1,4 +1,5 @@
-//! The records of a native CSV file, read in batches for the typing threads.
+//! The records of a CSV file, read in batches: native files for the typing threads,
+//! and mapped sources (with their own delimiter).
 //!
 //! The file's bytes are read into one buffer per batch (about 4 MiB) and
 //! split in place. A record without quotes or lone carriage returns — nearly every
@@ -86,6 +87,27 @@ pub enum ReadError {
     },
 }
 
+impl ReadError {
+    /// The input error for the file at `path` (with `header`, to name the column).
+    pub fn into_error(self, path: &std::path::Path, header: &[String]) -> crate::error::Error {
+        use crate::error::Error;
+        match self {
+            ReadError::Io(e) => Error::input(path, e.to_string()),
+            ReadError::Utf8 { line, field } => Error::input(
+                path,
+                format!(
+                    "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
+                    header.get(field).map_or("?", |h| h.as_str())
+                ),
+            ),
+            ReadError::TooLong { line } => Error::input(
+                path,
+                format!("line {line}: a record longer than 2 GiB; is this a CSV file?"),
+            ),
+        }
+    }
+}
+
 /// Reads the records of a CSV stream batch by batch.
 pub struct RecordReader<R> {
     source: R,
@@ -103,22 +125,33 @@ pub struct RecordReader<R> {
     consumed: u64,
     /// Bytes read per batch (at least).
     batch_bytes: usize,
+    /// The byte between fields.
+    delimiter: u8,
 }
 
 impl<R: Read> RecordReader<R> {
+    /// A reader of comma-separated records.
     pub fn new(source: R) -> RecordReader<R> {
-        RecordReader::with_batch_bytes(source, BATCH_BYTES)
+        RecordReader::with_delimiter(source, b',')
+    }
+
+    /// A reader of records whose fields are separated by `delimiter` (neither a quote
+    /// nor a line break).
+    pub fn with_delimiter(source: R, delimiter: u8) -> RecordReader<R> {
+        RecordReader::with_batch_bytes(source, delimiter, BATCH_BYTES)
     }
 
     /// A reader whose batches read at least `batch_bytes` bytes (tests use a few).
-    fn with_batch_bytes(source: R, batch_bytes: usize) -> RecordReader<R> {
+    fn with_batch_bytes(source: R, delimiter: u8, batch_bytes: usize) -> RecordReader<R> {
+        debug_assert!(!matches!(delimiter, b'"' | b'\n' | b'\r'));
         RecordReader {
             batch_bytes: batch_bytes.max(1),
+            delimiter,
             source,
             carry: Vec::new(),
             line: 1,
             eof: false,
-            core: csv_core::Reader::new(),
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
             out: vec![0; 4096],
             out_ends: vec![0; 64],
             consumed: 0,
@@ -185,7 +218,7 @@ impl<R: Read> RecordReader<R> {
         bytes.truncate(used);
         batch.text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
-            utf8_error(batch, e.as_bytes(), at)
+            utf8_error(batch, e.as_bytes(), at, self.delimiter)
         })?;
         // Unescaped from the batch's bytes, which are UTF-8, by dropping ASCII quotes
         // only: UTF-8 too.
@@ -237,7 +270,8 @@ impl<R: Read> RecordReader<R> {
         // The end of the last whole record, and the line after it.
         let mut pos = 0;
         let mut line = self.line;
-        let mut scan = Separators::new(buf);
+        let delimiter = self.delimiter;
+        let mut scan = Separators::new(buf, delimiter);
         'records: while batch.ends.len() < max_records {
             // Blank lines before a record are skipped (as `csv_core` does).
             let mut start = pos;
@@ -268,7 +302,7 @@ impl<R: Read> RecordReader<R> {
                     break n;
                 };
                 match buf[i] {
-                    b',' => {
+                    c if c == delimiter => {
                         push(batch, field_start, i);
                         field_start = i + 1;
                     }
@@ -374,7 +408,7 @@ impl<R: Read> RecordReader<R> {
 }
 
 /// The error for bytes that are not UTF-8 at `at` in the bytes `buf` of `batch`.
-fn utf8_error(batch: &Batch, buf: &[u8], at: usize) -> ReadError {
+fn utf8_error(batch: &Batch, buf: &[u8], at: usize, delimiter: u8) -> ReadError {
     // The record holding `at`: the last one starting at or before it.
     let k = batch
         .starts
@@ -383,7 +417,7 @@ fn utf8_error(batch: &Batch, buf: &[u8], at: usize) -> ReadError {
     let line = batch.lines.get(k).copied().unwrap_or(0);
     let from = batch.starts.get(k).map_or(0, |&s| s as usize);
     // Its field: how many fields `csv_core` completes before `at`.
-    let mut core = csv_core::Reader::new();
+    let mut core = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
     let mut out = vec![0; at - from + 1];
     let mut ends = vec![0; at - from + 1];
     let (_, _, _, field) = core.read_record(&buf[from..at], &mut out, &mut ends);
@@ -411,19 +445,21 @@ fn count_lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
-/// The positions of the bytes that end a field or need the full parser (`,`, `\n`,
-/// `\r`, `"`), in order, found 64 bytes at a time.
+/// The positions of the bytes that end a field or need the full parser (the
+/// delimiter, `\n`, `\r`, `"`), in order, found 64 bytes at a time.
 struct Separators<'a> {
     buf: &'a [u8],
+    delimiter: u8,
     /// Start of the current 64-byte block, and its separators not yet returned.
     base: usize,
     mask: u64,
 }
 
 impl<'a> Separators<'a> {
-    fn new(buf: &'a [u8]) -> Separators<'a> {
+    fn new(buf: &'a [u8], delimiter: u8) -> Separators<'a> {
         Separators {
             buf,
+            delimiter,
             base: usize::MAX,
             mask: 0,
         }
@@ -434,7 +470,7 @@ impl<'a> Separators<'a> {
         let base = pos & !63;
         if base != self.base {
             self.base = base;
-            self.mask = block_mask(self.buf, base);
+            self.mask = block_mask(self.buf, base, self.delimiter);
         }
         self.mask &= u64::MAX << (pos - base);
     }
@@ -446,7 +482,7 @@ impl<'a> Separators<'a> {
                 return None;
             }
             self.base = base;
-            self.mask = block_mask(self.buf, base);
+            self.mask = block_mask(self.buf, base, self.delimiter);
         }
         let i = self.base + self.mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
@@ -455,23 +491,23 @@ impl<'a> Separators<'a> {
 }
 
 /// Bit `k` is set when `buf[base + k]` is a separator (bits past the end are clear).
-fn block_mask(buf: &[u8], base: usize) -> u64 {
+fn block_mask(buf: &[u8], base: usize, delimiter: u8) -> u64 {
     if base >= buf.len() {
         return 0;
     }
     match buf.get(base..base + 64) {
-        Some(block) => block_mask_64(block.try_into().expect("64 bytes")),
+        Some(block) => block_mask_64(block.try_into().expect("64 bytes"), delimiter),
         None => {
             let mut block = [0u8; 64];
             let tail = &buf[base..];
             block[..tail.len()].copy_from_slice(tail);
-            block_mask_64(&block)
+            block_mask_64(&block, delimiter)
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-fn block_mask_64(block: &[u8; 64]) -> u64 {
+fn block_mask_64(block: &[u8; 64], delimiter: u8) -> u64 {
     use std::arch::x86_64::*;
     let mut mask = 0u64;
     for k in 0..4 {
@@ -480,7 +516,7 @@ fn block_mask_64(block: &[u8; 64]) -> u64 {
             let v = _mm_loadu_si128(block.as_ptr().add(16 * k) as *const __m128i);
             let hits = _mm_or_si128(
                 _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8)),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(delimiter as i8)),
                     _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
                 ),
                 _mm_or_si128(
@@ -496,9 +532,9 @@ fn block_mask_64(block: &[u8; 64]) -> u64 {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn block_mask_64(block: &[u8; 64]) -> u64 {
+fn block_mask_64(block: &[u8; 64], delimiter: u8) -> u64 {
     block.iter().enumerate().fold(0u64, |mask, (k, &b)| {
-        mask | (u64::from(matches!(b, b',' | b'\n' | b'\r' | b'"')) << k)
+        mask | (u64::from(b == delimiter || matches!(b, b'\n' | b'\r' | b'"')) << k)
     })
 }
 
@@ -512,8 +548,9 @@ mod tests {
     /// The header and the records as the `csv` crate reads them, each with the line
     /// of its first byte (after the blank lines and line break that the `csv` crate
     /// counts into its position).
-    fn by_csv(bytes: &[u8]) -> Records {
+    fn by_csv(bytes: &[u8], delimiter: u8) -> Records {
         let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
             .flexible(true)
             .has_headers(true)
             .from_reader(bytes);
@@ -541,10 +578,11 @@ mod tests {
     /// most `max_records` records.
     fn by_reader(
         bytes: &[u8],
+        delimiter: u8,
         batch_bytes: usize,
         max_records: usize,
     ) -> Result<Records, ReadError> {
-        let mut reader = RecordReader::with_batch_bytes(bytes, batch_bytes);
+        let mut reader = RecordReader::with_batch_bytes(bytes, delimiter, batch_bytes);
         let header = reader.header()?;
         let mut records = Vec::new();
         let mut batch = Batch::default();
@@ -578,10 +616,10 @@ mod tests {
             b"a,b\n\n\n",
         ];
         for case in cases {
-            let expected = by_csv(case);
+            let expected = by_csv(case, b',');
             for batch_bytes in [1, 2, 3, 7, 64, 4096] {
                 for max_records in [1, 2, 1000] {
-                    let got = by_reader(case, batch_bytes, max_records).unwrap();
+                    let got = by_reader(case, b',', batch_bytes, max_records).unwrap();
                     assert_eq!(
                         got,
                         expected,
@@ -600,11 +638,11 @@ mod tests {
         for i in 0..300 {
             text.push_str(&format!("{i},{field},\"{field}\n{i}\"\n"));
         }
-        let expected = by_csv(text.as_bytes());
+        let expected = by_csv(text.as_bytes(), b',');
         assert_eq!(expected.1.len(), 300);
         for batch_bytes in [1, 100, 1000, 1 << 20] {
             assert_eq!(
-                by_reader(text.as_bytes(), batch_bytes, 64).unwrap(),
+                by_reader(text.as_bytes(), b',', batch_bytes, 64).unwrap(),
                 expected
             );
         }
@@ -614,7 +652,7 @@ mod tests {
     fn bytes_that_are_not_utf8_name_their_line_and_field() {
         let bytes = b"a,b,c\n1,2,3\n4,\"5\",6\xff\n7,8,9\n";
         for batch_bytes in [1, 5, 4096] {
-            match by_reader(bytes, batch_bytes, 1000) {
+            match by_reader(bytes, b',', batch_bytes, 1000) {
                 Err(ReadError::Utf8 { line, field }) => assert_eq!((line, field), (3, 2)),
                 other => panic!("expected a UTF-8 error, got {:?}", other.map(|_| ())),
             }
@@ -625,22 +663,24 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(400))]
 
         /// Any text of separators, quotes, line breaks and letters is split into the
-        /// records and lines the `csv` crate gives, whatever the batch sizes.
+        /// records and lines the `csv` crate gives, whatever the batch sizes and
+        /// with either delimiter (the other one is then an ordinary character).
         #[test]
         fn splits_any_text_as_csv_does(
             chars in proptest::collection::vec(
                 prop_oneof![
-                    4 => Just('a'), 1 => Just('é'), 3 => Just(','), 2 => Just('"'),
-                    2 => Just('\n'), 1 => Just('\r'), 1 => Just(' '),
+                    4 => Just('a'), 1 => Just('é'), 3 => Just(','), 2 => Just(';'),
+                    2 => Just('"'), 2 => Just('\n'), 1 => Just('\r'), 1 => Just(' '),
                 ],
                 0..300,
             ),
+            delimiter in prop_oneof![Just(b','), Just(b';')],
             batch_bytes in 1usize..80,
             max_records in 1usize..6,
         ) {
             let text: String = chars.into_iter().collect();
-            let expected = by_csv(text.as_bytes());
-            let got = by_reader(text.as_bytes(), batch_bytes, max_records).unwrap();
+            let expected = by_csv(text.as_bytes(), delimiter);
+            let got = by_reader(text.as_bytes(), delimiter, batch_bytes, max_records).unwrap();
             prop_assert_eq!(got, expected);
         }
     }

@@ -44,12 +44,6 @@ pub fn ragged_reason(fields: usize, header: usize) -> String {
     format!("the row has {fields} fields but the header has {header}")
 }
 
-/// A CSV record the parser could not read: a file-level error naming the line.
-pub fn malformed(path: &std::path::Path, e: &csv::Error) -> crate::error::Error {
-    let line = e.position().map_or(0, |p| p.line());
-    crate::error::Error::input(path, format!("malformed CSV near line {line}: {e}"))
-}
-
 /// The most columns a table has (a row's values are typed on the stack).
 const MAX_COLUMNS: usize = 16;
 

@@ -18,7 +18,8 @@ use polars::prelude::*;
 use crate::error::{Error, Result};
 use crate::ingest::parse::NumberFormat;
 use crate::ingest::quarantine::QuarantinedRow;
-use crate::ingest::typed::{malformed, ragged_reason, ColumnFormat, TableBuilder};
+use crate::ingest::records::{Batch, RecordReader};
+use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
 use crate::model::columns::ColumnType;
 use crate::model::warehouse::{InputRecord, TableCounts};
 use crate::progress::Progress;
@@ -150,38 +151,41 @@ fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
     })
 }
 
-/// A parsed CSV file: header and records with their line numbers.
+/// A parsed CSV file: header and records with their line numbers, split by the
+/// same [`RecordReader`] as native files.
 struct Csv<'a> {
     header: Vec<String>,
-    reader: csv::Reader<&'a [u8]>,
-    text: &'a [u8],
-    /// The line at byte `counted` of `text` (lines are counted once, as records come).
-    counted: usize,
-    line: u64,
+    reader: RecordReader<&'a [u8]>,
+    batch: Batch,
+    /// The next record of `batch` to hand out.
+    next: usize,
 }
+
+/// Records per batch of a mapped file.
+const BATCH_RECORDS: usize = 64 * 1024;
 
 impl<'a> Csv<'a> {
     fn open(path: &Path, text: &'a str, delimiter: u8) -> Result<Csv<'a>> {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .has_headers(true)
-            .from_reader(text.as_bytes());
+        let mut reader = RecordReader::with_delimiter(text.as_bytes(), delimiter);
         let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| Error::input(path, format!("cannot read the header line: {e}")))?
+            .header()
+            .map_err(|e| e.into_error(path, &[]))?
             .iter()
-            .map(|h| h.trim().to_string())
+            .map(|h| {
+                String::from_utf8_lossy(h)
+                    .trim_start_matches('\u{feff}')
+                    .trim()
+                    .to_string()
+            })
             .collect();
-        if header.len() == 1 && header[0].is_empty() {
+        if header.len() <= 1 && header.iter().all(|h| h.is_empty()) {
             return Err(Error::input(path, "the file is empty (no header line)"));
         }
         Ok(Csv {
             header,
             reader,
-            text: text.as_bytes(),
-            counted: 0,
-            line: 1,
+            batch: Batch::default(),
+            next: 0,
         })
     }
 
@@ -189,32 +193,29 @@ impl<'a> Csv<'a> {
         self.header.iter().position(|h| h == column)
     }
 
-    /// The next data record and its line, skipping blank lines.
+    /// The next data record (into `record`) and the line it starts on, skipping
+    /// blank lines (and lines of spaces).
     fn next(&mut self, path: &Path, record: &mut csv::StringRecord) -> Result<Option<u64>> {
         loop {
-            match self.reader.read_record(record) {
-                Ok(false) => return Ok(None),
-                Ok(true) => {}
-                Err(e) => return Err(malformed(path, &e)),
+            if self.next == self.batch.len() {
+                self.reader
+                    .read_batch(&mut self.batch, BATCH_RECORDS)
+                    .map_err(|e| e.into_error(path, &self.header))?;
+                self.next = 0;
+                if self.batch.is_empty() {
+                    return Ok(None);
+                }
+            }
+            let i = self.next;
+            self.next += 1;
+            record.clear();
+            for field in self.batch.record(i) {
+                record.push_field(field);
             }
             if record.len() == 1 && record[0].trim().is_empty() {
                 continue;
             }
-            // The line of the record's first byte. (The `csv` crate's position is
-            // where it started reading: before the previous record's `\n` in a file
-            // with CRLF line breaks, and before blank lines.)
-            let mut at = record.position().map_or(0, |p| p.byte() as usize);
-            at = at.max(self.counted);
-            while at < self.text.len() && matches!(self.text[at], b'\n' | b'\r') {
-                at += 1;
-            }
-            let newlines = self.text[self.counted..at]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            self.line += newlines as u64;
-            self.counted = at;
-            return Ok(Some(self.line));
+            return Ok(Some(self.batch.line(i)));
         }
     }
 }

@@ -545,6 +545,10 @@ fn check_format(format: &str, key: &str) -> Result<(), String> {
 pub fn delimiter_byte(text: &str) -> Result<u8, String> {
     match text {
         "\t" | "\\t" | "tab" => Ok(b'\t'),
+        "\"" | "\n" | "\r" => Err(format!(
+            "`{}` cannot separate fields: it is a quote or a line break",
+            text.escape_default()
+        )),
         t if t.len() == 1 && t.is_ascii() => Ok(t.as_bytes()[0]),
         t => Err(format!("`{t}` must be one ASCII character (or \"\\t\")")),
     }
@@ -601,6 +605,10 @@ mod tests {
                 "mapping.source[0].columns.created_at",
             ),
             ("[mapping.format]\ndelimiter = \";;\"\n", "mapping.format.delimiter"),
+            (
+                "[mapping.format]\ndelimiter = '\"'\n",
+                "cannot separate fields: it is a quote",
+            ),
             ("[mapping.format]\nencoding = \"ebcdic\"\n", "mapping.format.encoding"),
         ];
         for (text, expected) in cases {
