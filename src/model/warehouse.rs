@@ -394,9 +394,10 @@ impl VersionWriter {
     /// Streams the rows of `lf` into a derived table of the new version
     /// (`_derived/<name>.parquet`): polars' streaming engine hands over the rows in
     /// batches of one row group, which the warehouse's own writer encodes as they
-    /// come, so that the table is never held in memory whole. (polars' Parquet sink
-    /// took twice as long to write the 1 M-row lead funnel: it builds statistics and
-    /// dictionaries the warehouse's writer does not need.)
+    /// come, so that the table is never held in memory whole. (polars' own Parquet
+    /// writer took 0.42–0.57 s for the 1 M-row lead funnel in memory, this one
+    /// 0.17–0.21 s: it leaves timestamps uncompressed and builds a text column's
+    /// dictionary straight from its views.)
     pub fn sink_derived(&self, name: &str, mut lf: LazyFrame) -> Result<()> {
         let dir = self.tmp.join(DERIVED);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
