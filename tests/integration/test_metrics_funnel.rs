@@ -427,6 +427,47 @@ fn lint_with_every_touch_lead_known() {
     assert_eq!(finding["examples"].as_array().unwrap().len(), 0);
 }
 
+/// Unknown leads are found whatever their touches: a counted marketing touch, a touch
+/// of an action not counted, a sales touch, and a marketing touch that the dedupe
+/// drops behind a sales touch of the same action and campaign. The same with the
+/// derived tables (the definitions of the ingest) and without them (other
+/// definitions): lint counts every touch, not only the counted ones.
+#[test]
+fn lint_finds_unknown_leads_of_every_kind_of_touch() {
+    let wd = crate::workdir::Workdir::new();
+    wd.write("funnel.toml", "[touches]\ndedupe_minutes = 5\n");
+    wd.write(
+        "export/leads.csv",
+        "lead_id,created_at\nL1,2025-01-01T00:00:00Z\n",
+    );
+    wd.write(
+        "export/touches.csv",
+        "touch_id,lead_id,occurred_at,channel,action,team,campaign_id\n\
+         T1,L1,2025-01-01T00:00:00Z,email,open,marketing,C1\n\
+         T2,U1,2025-01-02T00:00:00Z,email,open,marketing,C1\n\
+         T3,U2,2025-01-02T00:00:00Z,email,send,marketing,C1\n\
+         T4,U3,2025-01-02T00:00:00Z,phone,call,sales,C1\n\
+         T5,U4,2025-01-02T10:00:00Z,phone,call,sales,C1\n\
+         T6,U4,2025-01-02T10:02:00Z,phone,call,marketing,C1\n",
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    let unknown = |wd: &crate::workdir::Workdir| {
+        let doc = metric(wd, &["lint"]);
+        let finding = row(rows(&doc), "check", "touch_unknown_lead").clone();
+        let examples: Vec<String> = finding["examples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        (finding["count"].as_i64().unwrap(), examples)
+    };
+    let expected = (5, ["T2", "T3", "T4", "T5", "T6"].map(String::from).to_vec());
+    assert_eq!(unknown(&wd), expected);
+    wd.write("funnel.toml", "[touches]\ndedupe_minutes = 0\n");
+    assert_eq!(unknown(&wd), expected);
+}
+
 #[test]
 fn lint_findings() {
     let wd = ingested("funnel");
