@@ -446,7 +446,7 @@ pub fn ingest(
                     merged = delete_keys(schema, merged, gone)?;
                 }
                 rows += merged.height() as u64;
-                writer.write_part(schema.name, b, &mut merged)?;
+                writer.write_part(schema.name, b, &merged)?;
             }
             examples.sort();
             examples.dedup();

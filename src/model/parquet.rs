@@ -1,10 +1,9 @@
-//! The warehouse's Parquet writer for table files (staged partitions that become
-//! parts, merged parts).
+//! The warehouse's Parquet writer for every file of a version (staged partitions that
+//! become parts, merged parts, derived tables).
 //!
 //! It writes Parquet as polars' own writer does with the warehouse's settings (LZ4,
-//! min/max/null statistics, one row group per chunk of the frame, or one per stacked
-//! frame with [`TableWriter::write_group`]), and polars reads
-//! the files back as the same frame: the stored Arrow schema is the frame's. What
+//! min/max/null statistics; one row group per [`TableWriter::write_group`], whatever
+//! the frame's chunks), and polars reads the files back as the same frame: the stored Arrow schema is the frame's. What
 //! differs is how each column's encoding is chosen. polars dictionary-encodes a text column
 //! by hashing every value into a generic value map, after estimating its cardinality
 //! with a second pass; at ingest that was about a sixth of the read phase. Here:
@@ -95,23 +94,11 @@ impl<W: Write> TableWriter<W> {
         })
     }
 
-    /// Writes each chunk of `df` (its columns chunked alike) as a row group.
-    pub fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
-        for batch in df.iter_chunks(CompatLevel::newest(), false) {
-            let rows = batch.len();
-            if rows == 0 {
-                continue;
-            }
-            let columns = batch.into_arrays().into_iter().map(|a| vec![a]).collect();
-            self.write_columns(rows, columns)?;
-        }
-        Ok(())
-    }
-
     /// Writes all of `df`'s rows as one row group, however its columns are chunked:
     /// each column is encoded from its chunks, so a frame stacked from many small
-    /// pieces is written without first being copied into one chunk per column (a
-    /// text column of few values becomes one dictionary straight from its pieces).
+    /// pieces (or a slice of a merged table) is written without first being copied
+    /// into one chunk per column (a text column of few values becomes one dictionary
+    /// straight from its pieces).
     pub fn write_group(&mut self, df: &DataFrame) -> PolarsResult<()> {
         let rows = df.height();
         if rows == 0 {
@@ -128,11 +115,6 @@ impl<W: Write> TableWriter<W> {
                     .collect()
             })
             .collect();
-        self.write_columns(rows, columns)
-    }
-
-    /// Writes a row group of `rows` rows from each column's chunks.
-    fn write_columns(&mut self, rows: usize, columns: Vec<Vec<ArrayRef>>) -> PolarsResult<()> {
         let columns = encode(columns, &self.fields, self.options)?;
         let group = DynIter::new(columns.iter().map(|pages| {
             Ok(DynStreamingIterator::new(
@@ -377,13 +359,18 @@ fn dictionary_of(chunks: &[&Utf8ViewArray]) -> Option<DictionaryArray<u32>> {
 mod tests {
     use super::*;
 
-    /// Writes `df` with [`TableWriter`] and reads it back with polars.
-    fn round_trip(df: &DataFrame) -> DataFrame {
+    /// `df` written with [`TableWriter`] as one row group.
+    fn written(df: &DataFrame) -> Vec<u8> {
         let mut buffer = Vec::new();
         let mut writer = TableWriter::new(&mut buffer, df.schema()).unwrap();
-        writer.write(df).unwrap();
+        writer.write_group(df).unwrap();
         writer.finish().unwrap();
-        ParquetReader::new(std::io::Cursor::new(buffer))
+        buffer
+    }
+
+    /// Writes `df` with [`TableWriter`] and reads it back with polars.
+    fn round_trip(df: &DataFrame) -> DataFrame {
+        ParquetReader::new(std::io::Cursor::new(written(df)))
             .finish()
             .unwrap()
     }
@@ -439,7 +426,7 @@ mod tests {
             let back = round_trip(&df);
             assert!(back.equals_missing(&df), "{rows} rows:\n{back}\n{df}");
         }
-        // Several row groups (one per chunk).
+        // Two chunks, one row group.
         let mut df = frame(3_000);
         df.vstack_mut(&frame(1_000)).unwrap();
         let back = round_trip(&df);
@@ -462,11 +449,7 @@ mod tests {
             df.vstack_mut_owned(piece).unwrap();
         }
         assert!(df.column("channel").unwrap().n_chunks() > 1);
-        let mut buffer = Vec::new();
-        let mut writer = TableWriter::new(&mut buffer, df.schema()).unwrap();
-        writer.write_group(&df).unwrap();
-        writer.finish().unwrap();
-        let mut reader = ParquetReader::new(std::io::Cursor::new(buffer));
+        let mut reader = ParquetReader::new(std::io::Cursor::new(written(&df)));
         let metadata = reader.get_metadata().unwrap().clone();
         assert_eq!(metadata.row_groups.len(), 1);
         let has_dictionary = |name: &str| {
@@ -533,11 +516,7 @@ mod tests {
     fn text_statistics_hold_min_max_and_nulls() {
         use polars_parquet::parquet::statistics::Statistics;
         let df = frame(5_000);
-        let mut buffer = Vec::new();
-        let mut writer = TableWriter::new(&mut buffer, df.schema()).unwrap();
-        writer.write(&df).unwrap();
-        writer.finish().unwrap();
-        let metadata = ParquetReader::new(std::io::Cursor::new(buffer))
+        let metadata = ParquetReader::new(std::io::Cursor::new(written(&df)))
             .get_metadata()
             .unwrap()
             .clone();

@@ -346,7 +346,7 @@ impl VersionWriter {
     }
 
     /// Writes `df` as partition `index` of the table in the new version.
-    pub fn write_part(&self, table: &str, index: usize, df: &mut DataFrame) -> Result<()> {
+    pub fn write_part(&self, table: &str, index: usize, df: &DataFrame) -> Result<()> {
         let dir = self.tmp.join(table);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         write_parquet(&dir.join(part_name(index)), df)
@@ -359,11 +359,6 @@ impl VersionWriter {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
         let path = dir.join(part_name(index));
         std::fs::rename(file, &path).map_err(|e| Error::io("cannot move", file, e))
-    }
-
-    /// Writes `df` as the whole table (one partition).
-    pub fn write_table(&self, table: &str, df: &mut DataFrame) -> Result<()> {
-        self.write_part(table, 0, df)
     }
 
     /// Shares an unchanged table's part files with the new version (hard links, else
@@ -488,15 +483,15 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
 }
 
 /// Writes a table file of a version ([`TableWriter`]), in row groups of
-/// [`ROW_GROUP_ROWS`].
-fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    df.rechunk_mut();
+/// [`ROW_GROUP_ROWS`] (each slice encoded from its chunks, the frame never copied
+/// into one chunk per column).
+fn write_parquet(path: &Path, df: &DataFrame) -> Result<()> {
     let mut writer = TableWriter::create(path, df.schema())?;
     let context = || format!("cannot write `{}`", path.display());
     let mut offset = 0;
     while offset < df.height() {
         writer
-            .write(&df.slice(offset as i64, ROW_GROUP_ROWS))
+            .write_group(&df.slice(offset as i64, ROW_GROUP_ROWS))
             .context(context)?;
         offset += ROW_GROUP_ROWS;
     }

@@ -405,26 +405,41 @@ fn empty_range_gives_null_rates() {
     approx(&rows(&doc)[0]["win_rate_amount"], None);
 }
 
+/// Ingests a leads file and a touches file of the given rows (native headers).
+fn ingest_leads_and_touches(wd: &crate::workdir::Workdir, leads: &str, touches: &str) {
+    wd.write("export/leads.csv", format!("lead_id,created_at\n{leads}"));
+    wd.write(
+        "export/touches.csv",
+        format!("touch_id,lead_id,occurred_at,channel,action,team,campaign_id\n{touches}"),
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+}
+
+/// lint's `touch_unknown_lead` finding: its count and examples.
+fn touch_unknown_lead(wd: &crate::workdir::Workdir) -> (i64, Vec<String>) {
+    let doc = metric(wd, &["lint"]);
+    let finding = row(rows(&doc), "check", "touch_unknown_lead");
+    let examples = finding["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    (finding["count"].as_i64().unwrap(), examples)
+}
+
 /// With every touch's lead known, `touch_unknown_lead` is still listed, at zero (the
 /// check then skips its second pass over the touches).
 #[test]
 fn lint_with_every_touch_lead_known() {
     let wd = crate::workdir::Workdir::new();
-    wd.write(
-        "export/leads.csv",
-        "lead_id,created_at\nL1,2025-01-01T00:00:00Z\nL2,2025-01-02T00:00:00Z\n",
-    );
-    wd.write(
-        "export/touches.csv",
-        "touch_id,lead_id,occurred_at,channel,action,team,campaign_id\n\
-         T1,L1,2025-01-01T00:00:00Z,email,open,marketing,C1\n\
+    ingest_leads_and_touches(
+        &wd,
+        "L1,2025-01-01T00:00:00Z\nL2,2025-01-02T00:00:00Z\n",
+        "T1,L1,2025-01-01T00:00:00Z,email,open,marketing,C1\n\
          T2,L2,2025-01-03T00:00:00Z,email,click,marketing,C1\n",
     );
-    wd.run(&["ingest", "export", "-q"]).ok();
-    let doc = metric(&wd, &["lint"]);
-    let finding = row(rows(&doc), "check", "touch_unknown_lead");
-    assert_eq!(finding["count"], 0);
-    assert_eq!(finding["examples"].as_array().unwrap().len(), 0);
+    assert_eq!(touch_unknown_lead(&wd), (0, vec![]));
 }
 
 /// Unknown leads are found whatever their touches: a counted marketing touch, a touch
@@ -436,36 +451,20 @@ fn lint_with_every_touch_lead_known() {
 fn lint_finds_unknown_leads_of_every_kind_of_touch() {
     let wd = crate::workdir::Workdir::new();
     wd.write("funnel.toml", "[touches]\ndedupe_minutes = 5\n");
-    wd.write(
-        "export/leads.csv",
-        "lead_id,created_at\nL1,2025-01-01T00:00:00Z\n",
-    );
-    wd.write(
-        "export/touches.csv",
-        "touch_id,lead_id,occurred_at,channel,action,team,campaign_id\n\
-         T1,L1,2025-01-01T00:00:00Z,email,open,marketing,C1\n\
+    ingest_leads_and_touches(
+        &wd,
+        "L1,2025-01-01T00:00:00Z\n",
+        "T1,L1,2025-01-01T00:00:00Z,email,open,marketing,C1\n\
          T2,U1,2025-01-02T00:00:00Z,email,open,marketing,C1\n\
          T3,U2,2025-01-02T00:00:00Z,email,send,marketing,C1\n\
          T4,U3,2025-01-02T00:00:00Z,phone,call,sales,C1\n\
          T5,U4,2025-01-02T10:00:00Z,phone,call,sales,C1\n\
          T6,U4,2025-01-02T10:02:00Z,phone,call,marketing,C1\n",
     );
-    wd.run(&["ingest", "export", "-q"]).ok();
-    let unknown = |wd: &crate::workdir::Workdir| {
-        let doc = metric(wd, &["lint"]);
-        let finding = row(rows(&doc), "check", "touch_unknown_lead").clone();
-        let examples: Vec<String> = finding["examples"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect();
-        (finding["count"].as_i64().unwrap(), examples)
-    };
     let expected = (5, ["T2", "T3", "T4", "T5", "T6"].map(String::from).to_vec());
-    assert_eq!(unknown(&wd), expected);
+    assert_eq!(touch_unknown_lead(&wd), expected);
     wd.write("funnel.toml", "[touches]\ndedupe_minutes = 0\n");
-    assert_eq!(unknown(&wd), expected);
+    assert_eq!(touch_unknown_lead(&wd), expected);
 }
 
 #[test]
