@@ -5,6 +5,7 @@
 //! 2. merge each table by its key with what the warehouse holds, into a new version;
 //! 3. publish the version (repoint `current`), then append quarantined rows.
 
+pub mod across;
 pub mod check;
 pub mod mapping;
 pub mod native;
@@ -21,7 +22,7 @@ use polars::prelude::*;
 
 use crate::config::Config;
 use crate::error::{Error, PolarsContext, Result};
-use crate::model::columns::{self, TableSchema, TABLES};
+use crate::model::columns::{self, TableSchema, TABLES, TOUCHES};
 use crate::model::warehouse::{
     read_parquet, scan_part, InputRecord, Manifest, RunRecord, TableCounts, Warehouse,
     FORMAT_VERSION,
@@ -202,7 +203,7 @@ fn new_input(
 ) -> Result<TableInput> {
     let p = partitions(warehouse, schema, input_bytes, replace);
     Ok(TableInput {
-        staging: Staging::new(staging_root, schema.name, schema.key, p)?,
+        staging: Staging::new(staging_root, schema.name, schema.key, schema.partition, p)?,
         deletions: Vec::new(),
         counts: TableCounts::default(),
         quarantined: Vec::new(),
@@ -341,7 +342,7 @@ fn existing_partition(
     if !split_cache.contains_key(&old) {
         split_cache.clear();
         let df = read_parquet(&parts[old])?;
-        split_cache.insert(old, partition::split(&df, schema.key[0], p)?);
+        split_cache.insert(old, partition::split(&df, schema.partition, p)?);
     }
     Ok(Some(split_cache[&old][b].clone().lazy()))
 }
@@ -388,6 +389,7 @@ pub fn ingest(
     // Phase 2: merge into the new version, one key partition at a time.
     let step = progress.step("merging");
     let mut manifest_tables = BTreeMap::new();
+    let mut partitioned = BTreeMap::new();
     for schema in TABLES {
         if let Some(input) = tables.get_mut(schema.name) {
             step.set_message(&format!("merging {}", schema.name));
@@ -403,12 +405,37 @@ pub fn ingest(
                 _ => 0,
             };
             let p = input.staging.partitions;
+            let off_key = schema.partitioned_off_key();
             let deletions = std::mem::take(&mut input.deletions);
+            // A deletion names only the key: off the key, every partition gets them all.
             let deletions: Vec<Vec<DataFrame>> = deletions
                 .iter()
-                .map(|d| partition::split(d, schema.key[0], p))
+                .map(|d| match off_key {
+                    true => Ok(vec![d.clone(); p]),
+                    false => partition::split(d, schema.key[0], p),
+                })
                 .collect::<Result<_>>()?;
+            // The warehouse's rows by partition: as stored, or first re-partitioned
+            // when stored by another column (an older format).
+            let stored_by = previous
+                .as_ref()
+                .map_or(schema.key[0], |m| m.partition_column(schema));
+            let restaged = match !parts.is_empty() && stored_by != schema.partition {
+                true => Some(across::restage(
+                    schema,
+                    &parts,
+                    &staging_root.join("_restaged"),
+                    p,
+                )?),
+                false => None,
+            };
             let mut split_cache = BTreeMap::new();
+            let mut old = |b: usize| -> Result<Option<LazyFrame>> {
+                match &restaged {
+                    Some(files) => files[b].as_deref().map(scan_part).transpose(),
+                    None => existing_partition(schema, &parts, b, p, &mut split_cache),
+                }
+            };
             let (mut duplicates, mut examples) = (0, Vec::new());
             let (mut rows, mut before_deletions) = (0u64, 0u64);
             let mut adopted = 0;
@@ -419,6 +446,18 @@ pub fn ingest(
             } else {
                 vec![None; p]
             };
+            // Off the key, rows of one key in different partitions are settled first,
+            // unless every key is known to be distinct.
+            let distinct = parts.is_empty()
+                && (0..p).all(|b| ready[b].is_some() || input.staging.staged_file(b).is_none());
+            let losers = match off_key && !distinct {
+                true => Some(across::losers(schema, p, &mut old, &input.staging)?),
+                false => None,
+            };
+            if let Some(l) = &losers {
+                duplicates += l.duplicates;
+                examples.extend(l.examples.iter().cloned());
+            }
             for (b, ready) in ready.into_iter().enumerate() {
                 let gone: Vec<DataFrame> = deletions.iter().map(|d| d[b].clone()).collect();
                 let deletes = gone.iter().any(|d| d.height() > 0);
@@ -429,8 +468,21 @@ pub fn ingest(
                     adopted += 1;
                     continue;
                 }
-                let existing = existing_partition(schema, &parts, b, p, &mut split_cache)?;
-                let frames = input.staging.frames(b)?;
+                let mut existing = old(b)?;
+                let mut frames = input.staging.frames(b)?;
+                if let Some(l) = &losers {
+                    existing = existing.map(|e| across::without_rows(e, &l.old[b]));
+                    if !l.new[b].is_empty() {
+                        let staged = concat(
+                            frames.into_iter().map(|f| f.lazy()).collect::<Vec<_>>(),
+                            UnionArgs::default(),
+                        )
+                        .context(|| format!("combining `{}`", schema.name))?;
+                        frames = vec![across::without_rows(staged, &l.new[b])
+                            .collect()
+                            .context(|| format!("merging `{}`", schema.name))?];
+                    }
+                }
                 let Merged {
                     table: mut merged,
                     duplicates: n,
@@ -457,6 +509,9 @@ pub fn ingest(
                 (existing_rows + input.counts.loaded).saturating_sub(before_deletions);
             input.counts.rows = rows;
             manifest_tables.insert(schema.name.to_string(), rows);
+            if off_key {
+                partitioned.insert(schema.name.to_string(), schema.partition.to_string());
+            }
             crate::progress::timing(
                 &format!(
                     "merge {} ({p} parts, {adopted} already merged)",
@@ -475,13 +530,23 @@ pub fn ingest(
                 .and_then(|m| m.tables.get(schema.name).copied())
                 .unwrap_or(0);
             manifest_tables.insert(schema.name.to_string(), rows);
+            // Linked as they are, stored as they were.
+            if let Some(column) = previous
+                .as_ref()
+                .and_then(|m| m.partitioned.get(schema.name))
+            {
+                partitioned.insert(schema.name.to_string(), column.clone());
+            }
         }
     }
     step.finish();
 
     // The derived tables and the latest event, from the version as it now stands.
     let step = progress.step("deriving shared tables");
-    let built = crate::metrics::derived::build(&writer, config)?;
+    let touches_by_lead = partitioned
+        .get(TOUCHES.name)
+        .is_some_and(|c| c == TOUCHES.partition);
+    let built = crate::metrics::derived::build(&writer, config, touches_by_lead)?;
     step.finish();
 
     let counts: BTreeMap<String, TableCounts> = tables
@@ -504,6 +569,7 @@ pub fn ingest(
         format_version: FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         tables: manifest_tables,
+        partitioned,
         runs,
         latest_event: built.latest_event,
         derived: built.derived,

@@ -65,8 +65,32 @@ pub fn partitions_for(csv_bytes: u64) -> usize {
 /// Splits `df` into one frame per partition by the text of column `key` (null keys go
 /// to partition 0). Rows keep their order within a partition.
 pub fn split(df: &DataFrame, key: &str, partitions: usize) -> Result<Vec<DataFrame>> {
+    Ok(split_inner(df, key, partitions, false)?.0)
+}
+
+/// [`split`], with the rows of `df` each partition got (their indices, increasing).
+pub fn split_rows(
+    df: &DataFrame,
+    key: &str,
+    partitions: usize,
+) -> Result<(Vec<DataFrame>, Vec<Vec<IdxSize>>)> {
+    split_inner(df, key, partitions, true)
+}
+
+fn split_inner(
+    df: &DataFrame,
+    key: &str,
+    partitions: usize,
+    with_rows: bool,
+) -> Result<(Vec<DataFrame>, Vec<Vec<IdxSize>>)> {
     if partitions <= 1 {
-        return Ok(vec![df.clone()]);
+        if !with_rows {
+            return Ok((vec![df.clone()], vec![]));
+        }
+        return Ok((
+            vec![df.clone()],
+            vec![(0..df.height() as IdxSize).collect()],
+        ));
     }
     let keys = df
         .column(key)
@@ -92,13 +116,21 @@ pub fn split(df: &DataFrame, key: &str, partitions: usize) -> Result<Vec<DataFra
         order[*slot] = row as IdxSize;
         *slot += 1;
     }
+    let rows: Vec<Vec<IdxSize>> = if with_rows {
+        (0..partitions)
+            .map(|b| order[starts[b]..starts[b] + counts[b]].to_vec())
+            .collect()
+    } else {
+        vec![]
+    };
     let idx = IdxCa::from_vec("".into(), order);
     let sorted = df
         .take(&idx)
         .context(|| format!("partitioning by `{key}`"))?;
-    Ok((0..partitions)
+    let frames = (0..partitions)
         .map(|b| sorted.slice(starts[b] as i64, counts[b]))
-        .collect())
+        .collect();
+    Ok((frames, rows))
 }
 
 /// Whether no two of `hashes` are equal.
@@ -151,12 +183,29 @@ fn key_hashes(df: &DataFrame) -> Result<Option<Vec<u64>>> {
 /// ([`Staging::ready_parts`]).
 pub struct Staging {
     key: &'static [&'static str],
+    /// The column whose hash picks a row's partition.
+    partition: &'static str,
     pub partitions: usize,
+    /// When the partition column is not the key's (a key's rows may land in different
+    /// partitions): the keys followed across all partitions in arrival order, and
+    /// each partition's rows' arrival numbers (which of two rows with one key came
+    /// later), in push order.
+    across: Option<Across>,
     pending: Vec<Vec<DataFrame>>,
     pending_rows: Vec<usize>,
     /// Buffered rows at which each partition is next written.
     flush_at: Vec<usize>,
     parts: Vec<StagedPart>,
+}
+
+/// What staging by a column other than the key follows across partitions.
+struct Across {
+    /// The keys in arrival order (only the following; it writes nothing).
+    follower: StagedPart,
+    /// Per partition, the arrival number of each of its rows, in push order.
+    arrivals: Vec<Vec<u32>>,
+    /// Rows pushed so far.
+    pushed: u64,
 }
 
 /// One partition's staged file.
@@ -326,31 +375,47 @@ impl StagedPart {
 }
 
 impl Staging {
-    /// Stages rows of `table` (keyed by `key`, partitioned by its first column) under
-    /// `root`.
+    /// Stages rows of `table` (keyed by `key`, partitioned by the hash of column
+    /// `partition`) under `root`.
     pub fn new(
         root: &Path,
         table: &str,
         key: &'static [&'static str],
+        partition: &'static str,
         partitions: usize,
     ) -> Result<Staging> {
         let dir = root.join(table);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let off_key = partition != key[0];
+        let part = |path: PathBuf, tracked: bool| StagedPart {
+            path,
+            writer: None,
+            rows: 0,
+            tracked,
+            duplicate: false,
+            runs: Vec::new(),
+            exceptions: Vec::new(),
+            exception_lengths: Vec::new(),
+            hashed: Vec::new(),
+        };
+        // Partitions by another column follow their keys across partitions instead.
         let parts = (0..partitions)
-            .map(|b| StagedPart {
-                path: dir.join(format!("p{b}.parquet")),
-                writer: None,
-                rows: 0,
-                tracked: key.len() == 1,
-                duplicate: false,
-                runs: Vec::new(),
-                exceptions: Vec::new(),
-                exception_lengths: Vec::new(),
-                hashed: Vec::new(),
+            .map(|b| {
+                part(
+                    dir.join(format!("p{b}.parquet")),
+                    key.len() == 1 && !off_key,
+                )
             })
             .collect();
+        let across = off_key.then(|| Across {
+            follower: part(PathBuf::new(), key.len() == 1),
+            arrivals: vec![Vec::new(); partitions],
+            pushed: 0,
+        });
         Ok(Staging {
             key,
+            partition,
+            across,
             partitions,
             pending: vec![Vec::new(); partitions],
             pending_rows: vec![0; partitions],
@@ -369,10 +434,24 @@ impl Staging {
         if df.height() == 0 {
             return Ok(());
         }
-        for (b, piece) in split(&df, self.key[0], self.partitions)?
-            .into_iter()
-            .enumerate()
-        {
+        let pieces = match &mut self.across {
+            None => split(&df, self.partition, self.partitions)?,
+            Some(across) => {
+                across.follower.rows += df.height();
+                match df.column(self.key[0]).and_then(|c| c.str().cloned()) {
+                    Ok(keys) => across.follower.follow(&keys),
+                    Err(_) => across.follower.tracked = false,
+                }
+                let (pieces, rows) = split_rows(&df, self.partition, self.partitions)?;
+                let base = across.pushed;
+                for (arrivals, rows) in across.arrivals.iter_mut().zip(rows) {
+                    arrivals.extend(rows.iter().map(|r| (base + u64::from(*r)) as u32));
+                }
+                across.pushed += df.height() as u64;
+                pieces
+            }
+        };
+        for (b, piece) in pieces.into_iter().enumerate() {
             if piece.height() == 0 {
                 continue;
             }
@@ -437,6 +516,15 @@ impl Staging {
     /// Call after [`Staging::finish`], only for a table the warehouse does not hold
     /// yet. The partitions are checked by two threads.
     pub fn ready_parts(&self) -> Result<Vec<Option<(PathBuf, usize)>>> {
+        if let Some(across) = &self.across {
+            // A key's rows may be in different partitions: all are ready, or none.
+            let ready = self.distinct_across(across)?;
+            return Ok(self
+                .parts
+                .iter()
+                .map(|p| (ready && p.rows > 0).then(|| (p.path.clone(), p.rows)))
+                .collect());
+        }
         let check = |range: std::ops::Range<usize>| {
             range
                 .map(|b| {
@@ -453,6 +541,50 @@ impl Staging {
             first.extend(second?);
             Ok(first)
         })
+    }
+
+    /// Whether no key appears twice in all partitions: what following the keys in
+    /// arrival order found, or else distinct hashes of every staged key.
+    fn distinct_across(&self, across: &Across) -> Result<bool> {
+        let f = &across.follower;
+        if f.duplicate || self.parts.iter().any(|p| p.writer.is_some()) {
+            return Ok(false);
+        }
+        if f.tracked && f.exceptions.is_empty() && all_distinct(f.hashed.clone()) {
+            return Ok(true);
+        }
+        let mut hashes = Vec::with_capacity(f.rows);
+        for part in self.parts.iter().filter(|p| p.rows > 0) {
+            let keys: Vec<Expr> = self.key.iter().map(|k| col(*k)).collect();
+            let df = crate::model::warehouse::scan_part(&part.path)?
+                .select(keys)
+                .collect()
+                .context(|| format!("reading the keys of `{}`", part.path.display()))?;
+            match key_hashes(&df)? {
+                Some(h) => hashes.extend(h),
+                None => return Ok(false),
+            }
+        }
+        // Distinct hashes mean distinct keys; a shared one sends the table through the
+        // merge, which tells.
+        Ok(all_distinct(hashes))
+    }
+
+    /// The arrival number of each staged row of partition `b` (in its file's order),
+    /// when the partition column is not the key's.
+    pub fn arrivals(&self, b: usize) -> Option<&[u32]> {
+        self.across.as_ref().map(|a| a.arrivals[b].as_slice())
+    }
+
+    /// The column whose hash picks a row's partition.
+    pub fn partition_column(&self) -> &'static str {
+        self.partition
+    }
+
+    /// Partition `b`'s staged file, if it has rows (after [`Staging::finish`]).
+    pub fn staged_file(&self, b: usize) -> Option<PathBuf> {
+        let part = &self.parts[b];
+        (part.rows > 0).then(|| part.path.clone())
     }
 
     /// Whether the keys of a (finished) staged partition are all distinct, by the
@@ -602,7 +734,7 @@ mod staging_tests {
     /// Stages `batches` in one partition and says whether it is ready as a part.
     fn ready(key: &'static [&'static str], batches: &[(&[&str], &[i64])]) -> Option<usize> {
         let dir = tempfile::tempdir().unwrap();
-        let mut staging = Staging::new(dir.path(), "t", key, 1).unwrap();
+        let mut staging = Staging::new(dir.path(), "t", key, key[0], 1).unwrap();
         for (keys, n) in batches {
             staging.push(frame(keys, n)).unwrap();
             // Flush each batch, so that the order check crosses row groups.
@@ -624,7 +756,7 @@ mod staging_tests {
         // first quarter has reached its first (staggered) threshold. With one shared
         // threshold none would have been written yet, and all in the same batch later.
         let dir = tempfile::tempdir().unwrap();
-        let mut staging = Staging::new(dir.path(), "t", KEY, 64).unwrap();
+        let mut staging = Staging::new(dir.path(), "t", KEY, KEY[0], 64).unwrap();
         for batch in 0..8i64 {
             let keys: Vec<String> = (0..65_536).map(|i| format!("k{batch}-{i}")).collect();
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -707,10 +839,72 @@ mod staging_tests {
         assert_eq!(ready(KEY, &[]), None);
     }
 
+    /// Rows (key `k`, group `g`) staged by `g` in 4 partitions, in two batches: how
+    /// many partitions are ready as parts, and each partition's arrival numbers.
+    fn stage_by_group(rows: &[(String, String)]) -> (usize, usize, Vec<Vec<u32>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut staging = Staging::new(dir.path(), "t", KEY, "g", 4).unwrap();
+        for batch in rows.chunks(rows.len().div_ceil(2)) {
+            let k: Vec<&str> = batch.iter().map(|(k, _)| k.as_str()).collect();
+            let g: Vec<&str> = batch.iter().map(|(_, g)| g.as_str()).collect();
+            let df = DataFrame::new(
+                k.len(),
+                vec![Column::new("k".into(), k), Column::new("g".into(), g)],
+            )
+            .unwrap();
+            staging.push(df).unwrap();
+        }
+        staging.finish().unwrap();
+        let ready = staging.ready_parts().unwrap();
+        let staged = (0..4).filter(|b| staging.staged_file(*b).is_some()).count();
+        let arrivals = (0..4)
+            .map(|b| staging.arrivals(b).unwrap().to_vec())
+            .collect();
+        (ready.iter().flatten().count(), staged, arrivals)
+    }
+
+    #[test]
+    fn staging_off_the_key_follows_the_keys_across_partitions() {
+        let groups: Vec<String> = (0..12).map(|i| format!("g{i}")).collect();
+        let rows = |keys: &[&str]| -> Vec<(String, String)> {
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (k.to_string(), groups[i % groups.len()].clone()))
+                .collect()
+        };
+        let keys: Vec<String> = (0..24).map(|i| format!("k{i:02}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        // Distinct keys, in order: every staged partition is ready.
+        let (ready, staged, arrivals) = stage_by_group(&rows(&keys));
+        assert!(staged > 1);
+        assert_eq!(ready, staged);
+        // Each partition's rows keep their arrival numbers, increasing; together
+        // they are every row once.
+        let mut all: Vec<u32> = arrivals.concat();
+        assert!(arrivals.iter().all(|a| a.windows(2).all(|w| w[0] < w[1])));
+        all.sort();
+        assert_eq!(all, (0..24).collect::<Vec<u32>>());
+        // Distinct keys out of order: still ready (told by their hashes).
+        let mut shuffled = keys.clone();
+        shuffled.reverse();
+        shuffled.swap(3, 17);
+        assert_eq!(stage_by_group(&rows(&shuffled)).0, staged);
+        // One key twice, under groups of different partitions: no partition is
+        // ready, however distinct the keys of each partition are.
+        let apart = groups
+            .iter()
+            .position(|g| bucket(g, 4) != bucket(&groups[0], 4))
+            .unwrap();
+        let mut twice = keys.clone();
+        twice[apart] = twice[0];
+        let (ready, _, _) = stage_by_group(&rows(&twice));
+        assert_eq!(ready, 0);
+    }
+
     #[test]
     fn staged_rows_read_back_in_push_order() {
         let dir = tempfile::tempdir().unwrap();
-        let mut staging = Staging::new(dir.path(), "t", KEY, 2).unwrap();
+        let mut staging = Staging::new(dir.path(), "t", KEY, KEY[0], 2).unwrap();
         staging.push(frame(&["x", "y", "z"], &[1, 2, 3])).unwrap();
         staging.push(frame(&["w", "x"], &[4, 5])).unwrap();
         staging.finish().unwrap();
@@ -734,7 +928,7 @@ mod staging_tests {
     #[test]
     fn runs_per_length_keep_outliers_as_the_only_exceptions() {
         let dir = tempfile::tempdir().unwrap();
-        let mut staging = Staging::new(dir.path(), "t", KEY, 1).unwrap();
+        let mut staging = Staging::new(dir.path(), "t", KEY, KEY[0], 1).unwrap();
         let keys = [
             "T1", "T2", "ffff", "T3", "0abc", "T4", "z9", "T5", "T6", "abcd",
         ];
@@ -787,7 +981,7 @@ mod staging_tests {
     #[test]
     fn hashed_runs_tell_without_reading_the_keys_back() {
         let dir = tempfile::tempdir().unwrap();
-        let mut staging = Staging::new(dir.path(), "t", KEY, 1).unwrap();
+        let mut staging = Staging::new(dir.path(), "t", KEY, KEY[0], 1).unwrap();
         staging
             .push(frame(&["T1", "ffff", "T2", "0abc", "T3"], &[1, 2, 3, 4, 5]))
             .unwrap();

@@ -14,6 +14,7 @@ use super::model::{lead_funnel, with_lead_column_dims, without_lead_column_dims,
 use super::params::Params;
 use crate::config::Config;
 use crate::error::Result;
+use crate::model::columns::TOUCHES;
 use crate::model::warehouse::{Derived, Manifest, VersionWriter, Warehouse};
 use crate::progress::timed;
 
@@ -42,8 +43,11 @@ pub struct Built {
 /// Computes the derived tables of the version being written (its tables are all in
 /// place) with `config`'s definitions, writes them into it, and returns what the
 /// manifest records. A version without leads or events has none.
-pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
-    let tables = Tables::from_map(writer.scan_all()?);
+pub fn build(writer: &VersionWriter, config: &Config, touches_by_lead: bool) -> Result<Built> {
+    let mut tables = Tables::from_map(writer.scan_all()?);
+    if touches_by_lead {
+        tables.touch_parts = writer.part_scans(TOUCHES.name)?;
+    }
     let latest_event = timed("latest event", || super::latest_event(&tables))?;
     let Some(as_of) = latest_event else {
         return Ok(Built {
@@ -110,6 +114,11 @@ pub fn build(writer: &VersionWriter, config: &Config) -> Result<Built> {
     })
 }
 
+/// Whether a version's touches are stored by lead (format 2 and later).
+pub fn stored_by_lead(manifest: &Manifest) -> bool {
+    TOUCHES.partitioned_off_key() && manifest.partition_column(&TOUCHES) == TOUCHES.partition
+}
+
 /// Sets the derived frames of `tables` for the definitions hashing as
 /// `definitions_hash`: the current version's derived tables when they were computed
 /// for exactly these definitions, otherwise none (the metrics then derive what they
@@ -120,6 +129,11 @@ pub fn attach(
     manifest: Option<&Manifest>,
     definitions_hash: &str,
 ) -> Result<()> {
+    // The touches' partitions, when the manifest says they are stored by lead.
+    tables.touch_parts = match manifest {
+        Some(m) if stored_by_lead(m) => warehouse.part_scans(TOUCHES.name)?,
+        _ => Vec::new(),
+    };
     tables.funnel = warehouse
         .scan_derived(manifest, definitions_hash, LEAD_FUNNEL)?
         .map(with_lead_column_dims);

@@ -70,16 +70,23 @@ fn finding(check: &'static str, lf: Option<LazyFrame>, id: &str) -> Result<Findi
 /// reading every touch's `touch_id` (one distinct string per row) to keep a handful
 /// cost more than the comparison. None when every touch's lead is known (the touches
 /// are then not read a second time).
-fn unknown_lead_touches(touches: &LazyFrame, known: &LazyFrame) -> Result<Option<LazyFrame>> {
+fn unknown_lead_touches(
+    tables: &Tables,
+    touches: &LazyFrame,
+    known: &LazyFrame,
+) -> Result<Option<LazyFrame>> {
     let start = std::time::Instant::now();
-    let unknown = super::model::collect_streaming(
+    let unknown_of = |touches: LazyFrame, known: LazyFrame| {
         touches
-            .clone()
             .select([col("lead_id")])
-            .anti_join(known.clone(), col("lead_id"), col("lead_id"))
-            .unique(None, UniqueKeepStrategy::Any),
-        "lint",
-    )?;
+            .anti_join(known, col("lead_id"), col("lead_id"))
+            .unique(None, UniqueKeepStrategy::Any)
+    };
+    let unknown = match tables.by_lead_partition(known.clone(), "lint", unknown_of)? {
+        Some(lf) => lf,
+        None => unknown_of(touches.clone(), known.clone()),
+    };
+    let unknown = super::model::collect_streaming(unknown, "lint")?;
     crate::progress::timing("lint touch_unknown_lead ids", start);
     if unknown.height() == 0 {
         return Ok(None);
@@ -259,7 +266,7 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
     findings.push(finding(
         "touch_unknown_lead",
         match (&tables.touches, &known_leads) {
-            (Some(t), Some(l)) => unknown_lead_touches(t, l)?,
+            (Some(t), Some(l)) => unknown_lead_touches(tables, t, l)?,
             (t, None) => t.clone(),
             (None, _) => None,
         },

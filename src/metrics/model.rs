@@ -50,6 +50,11 @@ pub struct Tables {
     pub leads: Option<LazyFrame>,
     pub lead_stage_events: Option<LazyFrame>,
     pub touches: Option<LazyFrame>,
+    /// The touches' partitions when they are stored by lead (part `i` holds the
+    /// touches of the leads whose id hashes to `i` among as many partitions), so that
+    /// joins onto leads run one partition at a time with a cache-sized table; empty
+    /// otherwise (then [`Tables::touches`] is read whole).
+    pub touch_parts: Vec<LazyFrame>,
     pub campaigns: Option<LazyFrame>,
     pub opportunities: Option<LazyFrame>,
     pub opportunity_stage_events: Option<LazyFrame>,
@@ -79,6 +84,7 @@ impl Tables {
             leads: map.remove("leads"),
             lead_stage_events: map.remove("lead_stage_events"),
             touches: map.remove("touches"),
+            touch_parts: Vec::new(),
             campaigns: map.remove("campaigns"),
             opportunities: map.remove("opportunities"),
             opportunity_stage_events: map.remove("opportunity_stage_events"),
@@ -109,6 +115,32 @@ impl Tables {
         let df = collect(items, name)?;
         memo.lock().expect("memo lock").insert(key, df.clone());
         Ok(df.lazy())
+    }
+
+    /// `per_part(touches of part i, rows of `leads` in part i)` for every partition of
+    /// the touches stored by lead, as one plan (their union); None when the touches
+    /// are not stored by lead. `leads` (with a `lead_id` column) is collected and
+    /// split by the same hash.
+    pub fn by_lead_partition(
+        &self,
+        leads: LazyFrame,
+        what: &str,
+        per_part: impl Fn(LazyFrame, LazyFrame) -> LazyFrame,
+    ) -> Result<Option<LazyFrame>> {
+        if self.touch_parts.len() < 2 {
+            return Ok(None);
+        }
+        let leads = collect_streaming(leads, what)?;
+        let pieces = crate::ingest::partition::split(&leads, "lead_id", self.touch_parts.len())?;
+        let parts: Vec<LazyFrame> = self
+            .touch_parts
+            .iter()
+            .zip(pieces)
+            .map(|(touches, leads)| per_part(touches.clone(), leads.lazy()))
+            .collect();
+        Ok(Some(
+            concat(parts, UnionArgs::default()).context(|| what.to_string())?,
+        ))
     }
 
     pub fn has(&self, table: &str) -> bool {
@@ -507,21 +539,28 @@ pub fn counted_touches_of(
         return Ok(None);
     };
     let leads = leads.select([col("lead_id")]);
-    let touches = match only {
+    let keep = |touches: LazyFrame, ids: LazyFrame| {
+        counting(touches.semi_join(ids, col("lead_id"), col("lead_id")), p)
+    };
+    match only {
         Some(only) => {
             let ids = leads
                 .semi_join(lead_ids(only), col("lead_id"), col("lead_id"))
                 .collect()
                 .context(|| "selecting the leads whose touches count".to_string())?;
-            narrow(
-                touches,
-                ids.column("lead_id").expect("selected"),
-                NARROW_SET_MAX,
-            )
+            if ids.height() > NARROW_SET_MAX {
+                if let Some(lf) = tables.by_lead_partition(ids.clone().lazy(), "touches", keep)? {
+                    return Ok(Some(lf));
+                }
+            }
+            let column = ids.column("lead_id").expect("selected");
+            Ok(Some(counting(narrow(touches, column, NARROW_SET_MAX), p)))
         }
-        None => touches.semi_join(leads, col("lead_id"), col("lead_id")),
-    };
-    Ok(Some(counting(touches, p)))
+        None => match tables.by_lead_partition(leads.clone(), "touches", keep)? {
+            Some(lf) => Ok(Some(lf)),
+            None => Ok(Some(keep(touches, leads))),
+        },
+    }
 }
 
 /// The touches of the leads `ids` (distinct, non-null): by a set test up to `set_max`

@@ -35,38 +35,47 @@ pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> Result<La
                 .collect::<Vec<_>>(),
         )
         .cache();
-    // One join both keeps the touches of known leads in `funnel` and brings their
-    // cutoffs; then the counting rule.
-    let touches = tables.touches.clone().expect("touches checked").join(
-        cutoffs,
-        [col("lead_id")],
-        [col("lead_id")],
-        JoinArgs::new(JoinType::Inner),
-    );
     // A touch after all of its lead's cutoffs counts towards none of them: dropped
     // before the grouping, which holds every row it has not yet folded in (a third
     // of the joined touches in the generated data, and as much of the memory).
-    let last_cutoff = polars::lazy::dsl::max_horizontal(
-        (0..MILESTONES.len())
-            .map(|k| col(format!("__c{k}")))
-            .collect::<Vec<_>>(),
-    )
-    .expect("three cutoffs");
-    Ok(counting(touches, p)
-        .filter(col("team").eq(lit("marketing")))
-        .filter(us("occurred_at").lt_eq(last_cutoff))
-        .group_by([col("lead_id")])
-        .agg(
+    let count = |touches: LazyFrame, cutoffs: LazyFrame| -> LazyFrame {
+        // One join both keeps the touches of known leads in `funnel` and brings
+        // their cutoffs; then the counting rule.
+        let touches = touches.join(
+            cutoffs,
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Inner),
+        );
+        let last_cutoff = polars::lazy::dsl::max_horizontal(
             (0..MILESTONES.len())
-                .map(|k| {
-                    us("occurred_at")
-                        .lt_eq(col(format!("__c{k}")))
-                        .cast(DataType::Int64)
-                        .sum()
-                        .alias(format!("__n{k}"))
-                })
+                .map(|k| col(format!("__c{k}")))
                 .collect::<Vec<_>>(),
-        ))
+        )
+        .expect("three cutoffs");
+        counting(touches, p)
+            .filter(col("team").eq(lit("marketing")))
+            .filter(us("occurred_at").lt_eq(last_cutoff))
+            .group_by([col("lead_id")])
+            .agg(
+                (0..MILESTONES.len())
+                    .map(|k| {
+                        us("occurred_at")
+                            .lt_eq(col(format!("__c{k}")))
+                            .cast(DataType::Int64)
+                            .sum()
+                            .alias(format!("__n{k}"))
+                    })
+                    .collect::<Vec<_>>(),
+            )
+    };
+    if let Some(lf) = tables.by_lead_partition(cutoffs.clone(), "touches", count)? {
+        return Ok(lf);
+    }
+    Ok(count(
+        tables.touches.clone().expect("touches checked"),
+        cutoffs,
+    ))
 }
 
 /// **touches** — For each milestone: the cohort is leads whose reach time is in range

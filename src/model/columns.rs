@@ -29,9 +29,18 @@ pub struct TableSchema {
     pub columns: &'static [ColumnDef],
     /// Key columns: rows with one key are merged into one.
     pub key: &'static [&'static str],
+    /// The column whose hash picks a row's partition: the first key column, except
+    /// for `touches`, stored by lead so that per-lead steps work one partition at a
+    /// time (a key's rows may then sit in two partitions; the merge resolves that).
+    pub partition: &'static str,
 }
 
 impl TableSchema {
+    /// Whether a key's rows can sit in different partitions.
+    pub fn partitioned_off_key(&self) -> bool {
+        self.partition != self.key[0]
+    }
+
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
         self.columns.iter().find(|c| c.name == name)
     }
@@ -76,6 +85,7 @@ pub const LEADS: TableSchema = TableSchema {
         opt("updated_at", Timestamp),
     ],
     key: &["lead_id"],
+    partition: "lead_id",
 };
 
 pub const LEAD_STAGE_EVENTS: TableSchema = TableSchema {
@@ -86,6 +96,7 @@ pub const LEAD_STAGE_EVENTS: TableSchema = TableSchema {
         req("entered_at", Timestamp),
     ],
     key: &["lead_id", "stage", "entered_at"],
+    partition: "lead_id",
 };
 
 pub const TOUCHES: TableSchema = TableSchema {
@@ -101,6 +112,7 @@ pub const TOUCHES: TableSchema = TableSchema {
         opt("campaign_id", Text),
     ],
     key: &["touch_id"],
+    partition: "lead_id",
 };
 
 pub const CAMPAIGNS: TableSchema = TableSchema {
@@ -115,6 +127,7 @@ pub const CAMPAIGNS: TableSchema = TableSchema {
         opt("currency", Text),
     ],
     key: &["campaign_id"],
+    partition: "campaign_id",
 };
 
 pub const OPPORTUNITIES: TableSchema = TableSchema {
@@ -136,6 +149,7 @@ pub const OPPORTUNITIES: TableSchema = TableSchema {
         opt("updated_at", Timestamp),
     ],
     key: &["opportunity_id"],
+    partition: "opportunity_id",
 };
 
 pub const OPPORTUNITY_STAGE_EVENTS: TableSchema = TableSchema {
@@ -147,6 +161,7 @@ pub const OPPORTUNITY_STAGE_EVENTS: TableSchema = TableSchema {
         opt("amount", Number),
     ],
     key: &["opportunity_id", "stage", "entered_at"],
+    partition: "opportunity_id",
 };
 
 pub const QUOTAS: TableSchema = TableSchema {
@@ -158,6 +173,7 @@ pub const QUOTAS: TableSchema = TableSchema {
         req("amount", Number),
     ],
     key: &["owner_id", "period_start"],
+    partition: "owner_id",
 };
 
 pub const OWNERS: TableSchema = TableSchema {
@@ -170,6 +186,7 @@ pub const OWNERS: TableSchema = TableSchema {
         opt("region", Text),
     ],
     key: &["owner_id"],
+    partition: "owner_id",
 };
 
 /// Every canonical table, in the order they are ingested and listed.

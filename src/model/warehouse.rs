@@ -21,11 +21,13 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, PolarsContext, Result};
-use crate::model::columns::TABLES;
+use crate::model::columns::{TableSchema, TABLES};
 use crate::model::parquet::{TableWriter, ROW_GROUP_ROWS};
 
-/// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format this build reads and writes. Version 2 stores `touches`
+/// partitioned by lead (recorded per table in [`Manifest::partitioned`]); it reads
+/// version 1, and its next ingest of touches re-partitions them.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The file of partition `index` of a table.
 pub fn part_name(index: usize) -> String {
@@ -63,6 +65,20 @@ fn parts_in(dir: &Path, table: &str) -> Vec<PathBuf> {
         .collect();
     parts.sort();
     parts.into_iter().map(|(_, p)| p).collect()
+}
+
+/// One scan per part of `table` in a version folder, in partition order, when its
+/// files are exactly `part-0` to `part-<n-1>` (n > 1); otherwise none.
+fn part_scans_in(dir: &Path, table: &str) -> Result<Vec<LazyFrame>> {
+    let parts = parts_in(dir, table);
+    let numbered = parts
+        .iter()
+        .enumerate()
+        .all(|(i, p)| p.file_name().and_then(|n| part_index(&n.to_string_lossy())) == Some(i));
+    if parts.len() < 2 || !numbered {
+        return Ok(Vec::new());
+    }
+    parts.iter().map(|p| scan_part(p)).collect()
 }
 
 /// One lazy scan over a table's parts (in partition order), so that the engine sees
@@ -119,6 +135,21 @@ pub struct Manifest {
     /// force, and used only while `funnel.toml` still hashes the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub derived: Option<Derived>,
+    /// Per table, the column whose hash picks a row's partition, where it is not the
+    /// first key column (format 2: `touches` by `lead_id`). A table absent here is
+    /// partitioned by its first key column.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partitioned: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// The column `schema`'s table is partitioned by in this version.
+    pub fn partition_column<'a>(&'a self, schema: &'a TableSchema) -> &'a str {
+        self.partitioned
+            .get(schema.name)
+            .map(String::as_str)
+            .unwrap_or(schema.key[0])
+    }
 }
 
 /// Derived tables of a version: `_derived/<name>.parquet`, valid for one definitions
@@ -241,6 +272,16 @@ impl Warehouse {
         match self.current_dir() {
             Some(dir) => parts_in(&dir, table),
             None => vec![],
+        }
+    }
+
+    /// One scan per partition of `table` in the current version (see
+    /// [`Tables::touch_parts`](crate::metrics::model::Tables::touch_parts)); empty
+    /// unless it has two or more numbered parts.
+    pub fn part_scans(&self, table: &str) -> Result<Vec<LazyFrame>> {
+        match self.current_dir() {
+            Some(dir) => part_scans_in(&dir, table),
+            None => Ok(Vec::new()),
         }
     }
 
@@ -374,6 +415,12 @@ impl VersionWriter {
             }
         }
         Ok(())
+    }
+
+    /// One scan per partition of `table` written into the new version (see
+    /// [`Warehouse::part_scans`]).
+    pub fn part_scans(&self, table: &str) -> Result<Vec<LazyFrame>> {
+        part_scans_in(&self.tmp, table)
     }
 
     /// Every table written or linked so far into the new version, by name.

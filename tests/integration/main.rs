@@ -11,6 +11,7 @@ mod test_generate;
 mod test_hostile;
 mod test_ingest;
 mod test_init;
+mod test_lead_layout;
 mod test_mapping;
 mod test_metrics_funnel;
 mod test_metrics_pipeline;

@@ -448,7 +448,7 @@ fn versions_are_kept_and_pruned() {
     assert_eq!(link, std::path::Path::new("versions/v000004"));
     let manifest: serde_json::Value =
         serde_json::from_str(&wd.read("data/warehouse/current/_manifest.json")).unwrap();
-    assert_eq!(manifest["format_version"], 1);
+    assert_eq!(manifest["format_version"], 2);
     assert_eq!(manifest["runs"].as_array().unwrap().len(), 4);
     let run = &manifest["runs"][3];
     assert_eq!(run["tables"]["leads"]["read"], 3);
@@ -501,7 +501,7 @@ fn a_newer_warehouse_format_is_refused_with_advice() {
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
-        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+        text.replace("\"format_version\": 2", "\"format_version\": 99"),
     )
     .unwrap();
     let run = wd.run(&["ingest", "export"]).expect_code(1);
