@@ -13,7 +13,7 @@ use polars::prelude::*;
 use super::partition::{fnv1a, Staging};
 use crate::error::{PolarsContext, Result};
 use crate::model::columns::TableSchema;
-use crate::model::warehouse::read_parquet;
+use crate::model::warehouse::{read_parquet, scan_part};
 
 /// Rows to drop before each partition's merge.
 #[derive(Debug, Default)]
@@ -48,12 +48,28 @@ fn keys_of(lf: LazyFrame, key: &str, table: &str) -> Result<StringChunked> {
         .context(|| format!("reading the keys of `{table}`"))
 }
 
-/// The staged rows of partition `b` as one frame (None when it has none).
-fn staged(staging: &Staging, b: usize) -> Result<Option<DataFrame>> {
-    Ok(staging.frames(b)?.into_iter().reduce(|mut a, f| {
-        a.vstack_mut_owned(f).expect("same schema");
-        a
-    }))
+/// The key column of staged partition `b` (None when it has no rows), read alone.
+fn staged_keys(
+    staging: &Staging,
+    b: usize,
+    key: &str,
+    table: &str,
+) -> Result<Option<StringChunked>> {
+    match staging.staged_file(b) {
+        Some(path) => Ok(Some(keys_of(scan_part(&path)?, key, table)?)),
+        None => Ok(None),
+    }
+}
+
+impl Losers {
+    /// Nothing to drop in any of `partitions`.
+    fn none(partitions: usize) -> Losers {
+        Losers {
+            old: vec![Vec::new(); partitions],
+            new: vec![Vec::new(); partitions],
+            ..Losers::default()
+        }
+    }
 }
 
 /// The rows of `schema`'s table (single-column key, partitioned off it) that a row of
@@ -72,11 +88,7 @@ pub fn losers(
     let key = schema.key[0];
     let mut entries: Vec<Entry> = Vec::new();
     for b in 0..partitions {
-        if let Some(df) = staged(staging, b)? {
-            let keys = df
-                .column(key)
-                .and_then(|c| c.str().cloned())
-                .context(|| format!("reading the keys of `{}`", schema.name))?;
+        if let Some(keys) = staged_keys(staging, b, key, schema.name)? {
             entries.extend(keys.iter().enumerate().map(|(pos, k)| Entry {
                 hash: fnv1a(k.unwrap_or("").as_bytes()),
                 pos: pos as u32,
@@ -86,11 +98,7 @@ pub fn losers(
         }
     }
     if entries.is_empty() {
-        return Ok(Losers {
-            old: vec![Vec::new(); partitions],
-            new: vec![Vec::new(); partitions],
-            ..Losers::default()
-        });
+        return Ok(Losers::none(partitions));
     }
     let mut hashes: Vec<u64> = entries.iter().map(|e| e.hash).collect();
     hashes.sort_unstable();
@@ -130,11 +138,7 @@ pub fn losers(
         .copied()
         .collect();
     drop(entries);
-    let mut out = Losers {
-        old: vec![Vec::new(); partitions],
-        new: vec![Vec::new(); partitions],
-        ..Losers::default()
-    };
+    let mut out = Losers::none(partitions);
     if candidates.is_empty() {
         return Ok(out);
     }
@@ -146,10 +150,7 @@ pub fn losers(
     let mut by_key: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     for ((new, part), es) in places {
         let keys = if new {
-            let df = staged(staging, part as usize)?.expect("staged rows");
-            df.column(key)
-                .and_then(|c| c.str().cloned())
-                .context(|| format!("reading the keys of `{}`", schema.name))?
+            staged_keys(staging, part as usize, key, schema.name)?.expect("staged rows")
         } else {
             keys_of(
                 old(part as usize)?.expect("warehouse rows"),

@@ -22,7 +22,7 @@ use polars::prelude::*;
 
 use crate::config::Config;
 use crate::error::{Error, PolarsContext, Result};
-use crate::model::columns::{self, TableSchema, TABLES, TOUCHES};
+use crate::model::columns::{self, TableSchema, TABLES};
 use crate::model::warehouse::{
     read_parquet, scan_part, InputRecord, Manifest, RunRecord, TableCounts, Warehouse,
     FORMAT_VERSION,
@@ -543,10 +543,7 @@ pub fn ingest(
 
     // The derived tables and the latest event, from the version as it now stands.
     let step = progress.step("deriving shared tables");
-    let touches_by_lead = partitioned
-        .get(TOUCHES.name)
-        .is_some_and(|c| c == TOUCHES.partition);
-    let built = crate::metrics::derived::build(&writer, config, touches_by_lead)?;
+    let built = crate::metrics::derived::build(&writer, config, &partitioned)?;
     step.finish();
 
     let counts: BTreeMap<String, TableCounts> = tables

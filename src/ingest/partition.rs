@@ -576,11 +576,6 @@ impl Staging {
         self.across.as_ref().map(|a| a.arrivals[b].as_slice())
     }
 
-    /// The column whose hash picks a row's partition.
-    pub fn partition_column(&self) -> &'static str {
-        self.partition
-    }
-
     /// Partition `b`'s staged file, if it has rows (after [`Staging::finish`]).
     pub fn staged_file(&self, b: usize) -> Option<PathBuf> {
         let part = &self.parts[b];

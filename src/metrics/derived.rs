@@ -8,6 +8,8 @@
 //! hash) and otherwise computes the same frames itself with the same functions. The
 //! tests hold both paths to the same numbers.
 
+use std::collections::BTreeMap;
+
 use polars::prelude::*;
 
 use super::model::{lead_funnel, with_lead_column_dims, without_lead_column_dims, Tables};
@@ -43,9 +45,13 @@ pub struct Built {
 /// Computes the derived tables of the version being written (its tables are all in
 /// place) with `config`'s definitions, writes them into it, and returns what the
 /// manifest records. A version without leads or events has none.
-pub fn build(writer: &VersionWriter, config: &Config, touches_by_lead: bool) -> Result<Built> {
+pub fn build(
+    writer: &VersionWriter,
+    config: &Config,
+    partitioned: &BTreeMap<String, String>,
+) -> Result<Built> {
     let mut tables = Tables::from_map(writer.scan_all()?);
-    if touches_by_lead {
+    if touches_by_lead(partitioned) {
         tables.touch_parts = writer.part_scans(TOUCHES.name)?;
     }
     let latest_event = timed("latest event", || super::latest_event(&tables))?;
@@ -114,9 +120,11 @@ pub fn build(writer: &VersionWriter, config: &Config, touches_by_lead: bool) -> 
     })
 }
 
-/// Whether a version's touches are stored by lead (format 2 and later).
-pub fn stored_by_lead(manifest: &Manifest) -> bool {
-    TOUCHES.partitioned_off_key() && manifest.partition_column(&TOUCHES) == TOUCHES.partition
+/// Whether a version whose tables are partitioned off their key as `partitioned`
+/// records ([`Manifest::partitioned`]) stores its touches by lead (format 2 and
+/// later), so that its readers may join them to leads one partition at a time.
+fn touches_by_lead(partitioned: &BTreeMap<String, String>) -> bool {
+    partitioned.get(TOUCHES.name).map(String::as_str) == Some(TOUCHES.partition)
 }
 
 /// Sets the derived frames of `tables` for the definitions hashing as
@@ -131,7 +139,7 @@ pub fn attach(
 ) -> Result<()> {
     // The touches' partitions, when the manifest says they are stored by lead.
     tables.touch_parts = match manifest {
-        Some(m) if stored_by_lead(m) => warehouse.part_scans(TOUCHES.name)?,
+        Some(m) if touches_by_lead(&m.partitioned) => warehouse.part_scans(TOUCHES.name)?,
         _ => Vec::new(),
     };
     tables.funnel = warehouse

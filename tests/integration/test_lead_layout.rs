@@ -51,6 +51,15 @@ fn base_touches() -> Vec<(String, String)> {
         .collect()
 }
 
+/// A warehouse that ingested the 40 leads and the 100 base touches, in partitions.
+fn ingested_base() -> Workdir {
+    let wd = Workdir::new();
+    wd.write("a/leads.csv", leads_csv());
+    wd.write("a/touches.csv", touches_csv(&base_touches()));
+    wd.run_env(&SMALL, &["ingest", "a", "-q"]).ok();
+    wd
+}
+
 /// A lead whose partition differs from `other`'s whatever the partition count
 /// (a power of two): the low bit of their hashes differs.
 fn lead_apart_from(other: &str) -> String {
@@ -102,10 +111,7 @@ fn touches_run(wd: &Workdir, run: usize) -> serde_json::Value {
 
 #[test]
 fn a_touch_whose_lead_changed_is_kept_once_under_its_new_lead() {
-    let wd = Workdir::new();
-    wd.write("a/leads.csv", leads_csv());
-    wd.write("a/touches.csv", touches_csv(&base_touches()));
-    wd.run_env(&SMALL, &["ingest", "a", "-q"]).ok();
+    let wd = ingested_base();
     let before = stored_by_lead(&wd);
     assert_eq!(before.len(), 100);
 
@@ -159,10 +165,7 @@ fn one_touch_twice_in_an_export_with_two_leads_keeps_the_later_row() {
 
 #[test]
 fn a_format_1_warehouse_is_read_as_it_is_and_repartitioned_by_lead_on_its_next_ingest() {
-    let wd = Workdir::new();
-    wd.write("a/leads.csv", leads_csv());
-    wd.write("a/touches.csv", touches_csv(&base_touches()));
-    wd.run_env(&SMALL, &["ingest", "a", "-q"]).ok();
+    let wd = ingested_base();
     let expected = stored_by_lead(&wd);
     let metrics = |wd: &Workdir| {
         ["touches", "lint"].map(|m| wd.run(&["metrics", m, "--format", "csv", "-q"]).ok().stdout)
@@ -228,11 +231,8 @@ fn a_format_1_warehouse_is_read_as_it_is_and_repartitioned_by_lead_on_its_next_i
     expected.sort();
     assert_eq!(stored_by_lead(&wd), expected);
     // The same as both exports ingested by lead from the start.
-    let reference = Workdir::new();
-    reference.write("a/leads.csv", leads_csv());
-    reference.write("a/touches.csv", touches_csv(&base_touches()));
+    let reference = ingested_base();
     reference.write("b/touches.csv", touches_csv(&later));
-    reference.run_env(&SMALL, &["ingest", "a", "-q"]).ok();
     reference.run_env(&SMALL, &["ingest", "b", "-q"]).ok();
     assert_eq!(stored_by_lead(&reference), expected);
     assert_eq!(metrics(&wd), metrics(&reference));
