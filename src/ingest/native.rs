@@ -6,7 +6,10 @@
 //! Records come in batches of about 4 MiB; each batch is typed into polars column
 //! builders by two threads while the next batch is read, and its frames are handed to
 //! the caller (which stages them on disk) in file order, so memory does not grow with
-//! the file. The content hash for the manifest is computed on the same pass.
+//! the file. A piece of a batch whose records all load is typed column by column
+//! (each column's parser and builder in a tight loop); a piece holding a record that
+//! does not load is typed record by record, which quarantines it with its reason. The
+//! content hash for the manifest is computed on the same pass.
 
 use std::io::Read;
 use std::path::Path;
@@ -17,7 +20,7 @@ use polars::prelude::*;
 use crate::error::{Error, Result};
 use crate::ingest::quarantine::QuarantinedRow;
 use crate::ingest::records::{Batch, RecordReader};
-use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
+use crate::ingest::typed::{ragged_reason, type_by_column, ColumnFormat, TableBuilder};
 use crate::model::columns::TableSchema;
 
 /// What reading one file produced (its rows went to the caller's sink).
@@ -300,8 +303,26 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// Types the records `range` of `batch`, in order.
+    /// Types the records `range` of `batch`, in order: column by column when every
+    /// record loads as it is, else one by one.
     fn typed(&self, batch: &Batch, range: std::ops::Range<usize>) -> Result<Typed> {
+        // Blank lines and ragged records take the row path.
+        let width = self.header.len();
+        if width > 1 && range.clone().all(|i| batch.width(i) == width) {
+            let start = range.start;
+            let text = |row, position| batch.field(start + row, position);
+            let rows = range.len();
+            if let Some(frame) =
+                type_by_column(self.schema, self.formats, self.positions, rows, text)
+            {
+                return Ok(Typed {
+                    read: rows as u64,
+                    loaded: rows as u64,
+                    frames: vec![frame?],
+                    quarantined: Vec::new(),
+                });
+            }
+        }
         let mut builder =
             TableBuilder::with_capacity(self.schema, self.formats.to_vec(), range.len());
         let mut fields: Vec<&str> = Vec::new();

@@ -60,6 +60,24 @@ impl Batch {
         self.lines[i]
     }
 
+    /// How many fields record `i` has.
+    pub fn width(&self, i: usize) -> usize {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        (self.ends[i] - start) as usize
+    }
+
+    /// Field `j` of record `i` (which has more than `j` fields).
+    #[inline]
+    pub fn field(&self, i: usize, j: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let f = self.fields[start + j];
+        debug_assert!(start + j < self.ends[i] as usize);
+        match f.start & UNQUOTED {
+            0 => &self.text[f.start as usize..f.end as usize],
+            _ => &self.unquoted[(f.start & !UNQUOTED) as usize..f.end as usize],
+        }
+    }
+
     /// The fields of record `i`.
     pub fn record(&self, i: usize) -> impl Iterator<Item = &str> + '_ {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };

@@ -13,7 +13,7 @@ use crate::ingest::parse::{
     parse_timestamp, parse_timestamp_with, NumberFormat,
 };
 use crate::ingest::quarantine::QuarantinedRow;
-use crate::model::columns::{ColumnType, TableSchema, TOUCHES};
+use crate::model::columns::{ColumnDef, ColumnType, TableSchema, TOUCHES};
 
 /// How one canonical column's text is written in its source.
 #[derive(Debug, Clone)]
@@ -35,6 +35,25 @@ impl ColumnFormat {
             tz,
             number: NumberFormat::default(),
             lenient_date: false,
+        }
+    }
+}
+
+impl ColumnFormat {
+    /// A timestamp's microseconds since the epoch, UTC.
+    fn timestamp(&self, text: &str) -> std::result::Result<i64, String> {
+        match &self.format {
+            Some(f) => parse_timestamp_with(text, f, self.tz),
+            None => parse_timestamp(text, self.tz),
+        }
+    }
+
+    /// A date's days since the epoch.
+    fn date(&self, text: &str) -> std::result::Result<i32, String> {
+        match &self.format {
+            Some(f) => parse_date_with(text, f),
+            None if self.lenient_date => parse_date_lenient(text, self.tz),
+            None => parse_date(text),
         }
     }
 }
@@ -137,6 +156,27 @@ impl Chunk {
             .collect();
         DataFrame::new(self.rows, columns)
             .context(|| format!("building table `{}`", self.schema.name))
+    }
+}
+
+/// The typed value of one non-empty (trimmed) text of `column`, or why it is refused.
+fn parse_value<'a>(
+    column: &ColumnDef,
+    format: &ColumnFormat,
+    text: &'a str,
+) -> std::result::Result<Value<'a>, String> {
+    match column.ty {
+        ColumnType::Text => Ok(Value::Text(text)),
+        ColumnType::Enum(allowed) => {
+            if allowed.contains(&text) {
+                Ok(Value::Text(text))
+            } else {
+                Err(format!("`{text}` is not one of: {}", allowed.join(", ")))
+            }
+        }
+        ColumnType::Timestamp => format.timestamp(text).map(Value::Int64),
+        ColumnType::Date => format.date(text).map(Value::Int32),
+        ColumnType::Number => parse_number_with(text, &format.number).map(Value::Float),
     }
 }
 
@@ -249,29 +289,7 @@ impl TableBuilder {
                 n += 1;
                 continue;
             }
-            let parsed = match column.ty {
-                ColumnType::Text => Ok(Value::Text(text)),
-                ColumnType::Enum(allowed) => {
-                    if allowed.contains(&text) {
-                        Ok(Value::Text(text))
-                    } else {
-                        Err(format!("`{text}` is not one of: {}", allowed.join(", ")))
-                    }
-                }
-                ColumnType::Timestamp => match &format.format {
-                    Some(f) => parse_timestamp_with(text, f, format.tz),
-                    None => parse_timestamp(text, format.tz),
-                }
-                .map(Value::Int64),
-                ColumnType::Date => match &format.format {
-                    Some(f) => parse_date_with(text, f),
-                    None if format.lenient_date => parse_date_lenient(text, format.tz),
-                    None => parse_date(text),
-                }
-                .map(Value::Int32),
-                ColumnType::Number => parse_number_with(text, &format.number).map(Value::Float),
-            };
-            match parsed {
+            match parse_value(column, format, text) {
                 Ok(v) => {
                     slots[n] = v;
                     n += 1;
@@ -327,6 +345,148 @@ impl TableBuilder {
     }
 }
 
+/// Rows typed together, one column after another (their text stays in the cache).
+const BLOCK_ROWS: usize = 1024;
+
+/// Types `rows` rows of a native file column by column, the fast way for rows that all
+/// load: `text(row, position)` is the field at `position` of the file's row `row`, and
+/// `positions` holds each canonical column's position in the file. None when some row
+/// would not load as it is (an empty required value, a value that does not parse):
+/// the caller then types the rows one by one with [`TableBuilder::push`], which
+/// quarantines that row with its reason. A frame given here equals the one `push`
+/// builds.
+pub fn type_by_column<'a>(
+    schema: &'static TableSchema,
+    formats: &[ColumnFormat],
+    positions: &[Option<usize>],
+    rows: usize,
+    text: impl Fn(usize, usize) -> &'a str,
+) -> Option<Result<DataFrame>> {
+    let mut chunk = Chunk::new(schema, rows.max(1));
+    let is_touches = schema.name == TOUCHES.name;
+    for start in (0..rows).step_by(BLOCK_ROWS) {
+        let block = start..(start + BLOCK_ROWS).min(rows);
+        let columns = schema.columns.iter().zip(&mut chunk.builders);
+        for (c, ((column, builder), format)) in columns.zip(formats).enumerate() {
+            let filled = match positions[c] {
+                // A touch without its id gets the one derived from its other values.
+                position if is_touches && c == 0 => {
+                    let Builder::Text(b) = builder else {
+                        unreachable!("touch_id is text")
+                    };
+                    block
+                        .clone()
+                        .all(|r| match trim(position.map_or("", |p| text(r, p))) {
+                            "" => derived_id(schema, formats, positions, |p| text(r, p))
+                                .map(|id| b.append_value(id))
+                                .is_some(),
+                            t => {
+                                b.append_value(t);
+                                true
+                            }
+                        })
+                }
+                Some(p) => fill(block.clone(), |r| text(r, p), column, format, builder),
+                None => fill(block.clone(), |_| "", column, format, builder),
+            };
+            if !filled {
+                return None;
+            }
+        }
+    }
+    chunk.rows = rows;
+    Some(chunk.finish())
+}
+
+/// The id SPEC §2 derives for a touch row given by `text(position)`; None when one of
+/// its values does not parse (the row path then quarantines the row).
+fn derived_id<'a>(
+    schema: &'static TableSchema,
+    formats: &[ColumnFormat],
+    positions: &[Option<usize>],
+    text: impl Fn(usize) -> &'a str,
+) -> Option<String> {
+    let mut values: [Value; MAX_COLUMNS] = std::array::from_fn(|_| Value::Null);
+    let columns = schema
+        .columns
+        .iter()
+        .zip(formats)
+        .zip(positions)
+        .enumerate();
+    for (c, ((column, format), position)) in columns.skip(1) {
+        match trim(position.map_or("", &text)) {
+            "" => {}
+            t => values[c] = parse_value(column, format, t).ok()?,
+        }
+    }
+    Some(derive_touch_id(&values[..schema.columns.len()]))
+}
+
+/// Appends column `column` of the rows `block` to its builder; false when a row would
+/// not load.
+fn fill<'a>(
+    block: std::ops::Range<usize>,
+    text: impl Fn(usize) -> &'a str,
+    column: &ColumnDef,
+    format: &ColumnFormat,
+    builder: &mut Builder,
+) -> bool {
+    let required = column.required;
+    match (builder, column.ty) {
+        (Builder::Text(b), ColumnType::Text) => each_value(block, &text, required, |v| {
+            b.append_option(v);
+            true
+        }),
+        (Builder::Text(b), ColumnType::Enum(allowed)) => {
+            each_value(block, &text, required, |v| match v {
+                Some(t) if !allowed.contains(&t) => false,
+                v => {
+                    b.append_option(v);
+                    true
+                }
+            })
+        }
+        (Builder::Int64(b), ColumnType::Timestamp) => each_value(block, &text, required, |v| {
+            append(b, v.map(|t| format.timestamp(t)))
+        }),
+        (Builder::Int32(b), ColumnType::Date) => each_value(block, &text, required, |v| {
+            append(b, v.map(|t| format.date(t)))
+        }),
+        (Builder::Float(b), ColumnType::Number) => each_value(block, &text, required, |v| {
+            append(b, v.map(|t| parse_number_with(t, &format.number)))
+        }),
+        _ => unreachable!("a column's builder follows its type"),
+    }
+}
+
+/// Hands each row's value, trimmed (None when empty), to `push`; false when a row
+/// would not load (an empty required value, or `push` refused it).
+#[inline]
+fn each_value<'a>(
+    block: std::ops::Range<usize>,
+    text: &impl Fn(usize) -> &'a str,
+    required: bool,
+    mut push: impl FnMut(Option<&'a str>) -> bool,
+) -> bool {
+    block.into_iter().all(|r| match trim(text(r)) {
+        "" => !required && push(None),
+        t => push(Some(t)),
+    })
+}
+
+/// Appends a parsed value (None: null); false when it did not parse.
+fn append<T: PolarsNumericType>(
+    b: &mut PrimitiveChunkedBuilder<T>,
+    parsed: Option<std::result::Result<T::Native, String>>,
+) -> bool {
+    match parsed {
+        None => b.append_null(),
+        Some(Ok(v)) => b.append_value(v),
+        Some(Err(_)) => return false,
+    }
+    true
+}
+
 /// `str::trim`, with a fast exit for the usual value that starts and ends with a
 /// visible ASCII character (the full trim handles Unicode whitespace).
 fn trim(text: &str) -> &str {
@@ -359,6 +519,7 @@ fn derive_touch_id(values: &[Value<'_>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::columns::OPPORTUNITIES;
 
     #[test]
     fn trim_is_str_trim() {
@@ -377,6 +538,151 @@ mod tests {
         ] {
             assert_eq!(trim(text), text.trim(), "{text:?}");
         }
+    }
+
+    /// Types `rows` (in canonical column order, with `missing` columns absent from
+    /// the file) by column and, one by one, with `push`.
+    fn typed_both_ways(
+        schema: &'static TableSchema,
+        rows: &[Vec<&str>],
+        missing: &[usize],
+    ) -> (Option<DataFrame>, DataFrame) {
+        let formats = vec![ColumnFormat::native(Tz::Europe__Berlin); schema.columns.len()];
+        let positions: Vec<Option<usize>> = (0..schema.columns.len())
+            .map(|c| (!missing.contains(&c)).then_some(c))
+            .collect();
+        let by_column = type_by_column(schema, &formats, &positions, rows.len(), |r, p| rows[r][p])
+            .map(|frame| frame.unwrap());
+        let mut builder = TableBuilder::new(schema, formats);
+        for row in rows {
+            let raw: Vec<&str> = (0..row.len())
+                .map(|c| if missing.contains(&c) { "" } else { row[c] })
+                .collect();
+            builder.push(&raw, "f.csv", 2).unwrap();
+        }
+        let (by_row, quarantined) = builder.finish().unwrap();
+        assert!(quarantined.is_empty());
+        (by_column, by_row)
+    }
+
+    #[test]
+    fn typing_by_column_equals_typing_by_row() {
+        let touches = [
+            vec![
+                "T1",
+                "L1",
+                "2025-03-01T09:30:00Z",
+                "email",
+                "open",
+                "marketing",
+                "C1",
+            ],
+            vec!["", " L2 ", "2025-03-01 09:30:00", "", "click", "sales", ""],
+            vec![
+                "  ",
+                "L3",
+                "2025-10-26T02:30:00",
+                "web",
+                "",
+                " marketing",
+                "C2",
+            ],
+            vec![
+                "T4",
+                "Lé4",
+                "2024-02-29T23:59:59.25+01:00",
+                "e",
+                "a",
+                "sales",
+                "x",
+            ],
+            vec![
+                "T5",
+                "L5",
+                "2025-03-01",
+                "a-channel-longer-than-a-view",
+                "b",
+                "sales",
+                "c",
+            ],
+        ];
+        // Enough rows for several blocks, each kind of row in each.
+        let rows: Vec<Vec<&str>> = touches.iter().cycle().take(2_600).cloned().collect();
+        let (by_column, by_row) = typed_both_ways(&TOUCHES, &rows, &[]);
+        let by_column = by_column.expect("every row loads");
+        assert!(by_column.equals_missing(&by_row));
+        assert_eq!(by_row.height(), 2_600);
+        // Without the `touch_id` column every id is derived.
+        let (by_column, by_row) = typed_both_ways(&TOUCHES, &rows, &[0]);
+        assert!(by_column.expect("every row loads").equals_missing(&by_row));
+
+        let opportunities = [
+            vec![
+                "O1",
+                "L1",
+                "A1",
+                "R1",
+                "new",
+                "2025-01-02T03:04:05Z",
+                "2025-02-01",
+                "",
+                "open",
+                "Discovery",
+                "1200.50",
+                "EUR",
+                "web",
+                "",
+            ],
+            vec![
+                "O2",
+                "",
+                "",
+                "",
+                "",
+                "2025-01-02",
+                "",
+                "2025-03-01T00:00:00Z",
+                "won",
+                "",
+                "-3e2",
+                "",
+                "",
+                "2025-03-02T00:00:00Z",
+            ],
+        ];
+        let rows: Vec<Vec<&str>> = opportunities.iter().cycle().take(1_500).cloned().collect();
+        let (by_column, by_row) = typed_both_ways(&OPPORTUNITIES, &rows, &[]);
+        assert!(by_column.expect("every row loads").equals_missing(&by_row));
+    }
+
+    #[test]
+    fn typing_by_column_leaves_a_row_that_does_not_load_to_the_row_path() {
+        let formats = vec![ColumnFormat::native(Tz::UTC); TOUCHES.columns.len()];
+        let positions: Vec<Option<usize>> = (0..TOUCHES.columns.len()).map(Some).collect();
+        let good = [
+            "T1",
+            "L1",
+            "2025-03-01T09:30:00Z",
+            "email",
+            "open",
+            "sales",
+            "",
+        ];
+        for (column, bad) in [(1, ""), (2, "2025-02-30T00:00:00Z"), (5, "partner")] {
+            let text = |r: usize, p: usize| match (r, p) {
+                (1_500, p) if p == column => bad,
+                (_, p) => good[p],
+            };
+            let typed = type_by_column(&TOUCHES, &formats, &positions, 2_000, text);
+            assert!(typed.is_none(), "column {column}: `{bad}`");
+        }
+        // A touch whose id would be derived from a value that does not parse.
+        let text = |r: usize, p: usize| match (r, p) {
+            (7, 0) => "",
+            (7, 2) => "yesterday",
+            (_, p) => good[p],
+        };
+        assert!(type_by_column(&TOUCHES, &formats, &positions, 10, text).is_none());
     }
 
     #[test]
