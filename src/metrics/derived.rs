@@ -72,45 +72,59 @@ pub fn build(
         None,
         false,
     )?;
-    let mut names = Vec::new();
     // Each table is streamed to its file, never held whole, and read back from it.
-    let mut derive = |name: &'static str, lf: LazyFrame| -> Result<()> {
+    let derive = |names: &mut Vec<String>, name: &'static str, lf: LazyFrame| -> Result<()> {
         timed(&format!("derived {name}"), || writer.sink_derived(name, lf))?;
         names.push(name.to_string());
         Ok(())
     };
-    if let Some(funnel) = lead_funnel(&tables, &p) {
+    // The leads' tables and the opportunities' are two chains, computed side by side:
+    // each alone leaves part of the machine idle.
+    let leads_chain = || -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let Some(funnel) = lead_funnel(&tables, &p) else {
+            return Ok(names);
+        };
         // Stored without the dimensions that copy a lead column (restored on reading).
-        derive(LEAD_FUNNEL, without_lead_column_dims(funnel))?;
+        derive(&mut names, LEAD_FUNNEL, without_lead_column_dims(funnel))?;
         let funnel = with_lead_column_dims(writer.scan_derived(LEAD_FUNNEL)?);
         if tables.has("lead_stage_events") {
             let funnel_tables = Tables {
                 funnel: Some(funnel.clone()),
                 ..tables.clone()
             };
-            derive(
-                MQL_EPISODES,
-                super::touches::mql_episodes(&funnel_tables, &p, false),
-            )?;
+            let episodes = super::touches::mql_episodes(&funnel_tables, &p, false);
+            derive(&mut names, MQL_EPISODES, episodes)?;
         }
         if tables.has("touches") {
-            derive(
-                LEAD_TOUCHES,
-                super::touches::touch_counts(&tables, &p, funnel)?,
-            )?;
+            let counts = super::touches::touch_counts(&tables, &p, funnel)?;
+            derive(&mut names, LEAD_TOUCHES, counts)?;
         }
-    }
-    if let Some(opps) = super::model::opportunities(&tables, &p) {
-        derive(OPPORTUNITY_MODEL, opps)?;
+        Ok(names)
+    };
+    let opportunities_chain = || -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let Some(opps) = super::model::opportunities(&tables, &p) else {
+            return Ok(names);
+        };
+        derive(&mut names, OPPORTUNITY_MODEL, opps)?;
         if tables.has("touches") && tables.has("leads") {
             let linked = writer
                 .scan_derived(OPPORTUNITY_MODEL)?
                 .filter(col("lead_id").is_not_null());
             let touches = super::model::counted_touches_of(&tables, &p, Some(linked))?
                 .expect("touches and leads");
-            derive(OPPORTUNITY_TOUCHES, touches)?;
+            derive(&mut names, OPPORTUNITY_TOUCHES, touches)?;
         }
-    }
+        Ok(names)
+    };
+    let (leads_names, opportunities_names) = std::thread::scope(|scope| {
+        let opportunities = scope.spawn(opportunities_chain);
+        let leads = leads_chain();
+        (leads, opportunities.join().expect("derived tables thread"))
+    });
+    let mut names = leads_names?;
+    names.extend(opportunities_names?);
     Ok(Built {
         latest_event,
         derived: Some(Derived {
