@@ -12,6 +12,8 @@ pub mod theme;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use polars::prelude::*;
 
@@ -68,18 +70,40 @@ pub fn compute_frames(
     }
     let tables = &tables;
     let bar = progress.count(METRICS.len() as u64, "metrics");
-    for m in METRICS {
-        bar.set_message(m.name);
-        match timed(m.name, || {
-            metrics::compute(m.name, tables, p, inputs.manifest)
-        }) {
+    // Two metrics at a time: each alone leaves part of the machine idle (planning,
+    // steps that run on one thread). The slowest start first, so that both workers
+    // finish together; each result goes to its metric's slot.
+    let mut order: Vec<usize> = (0..METRICS.len()).collect();
+    order.sort_by_key(|&i| {
+        let rank = SLOWEST_FIRST.iter().position(|n| *n == METRICS[i].name);
+        rank.unwrap_or(SLOWEST_FIRST.len())
+    });
+    let slots: Vec<Mutex<Option<MetricFrames>>> =
+        METRICS.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let m = &METRICS[i];
+            bar.set_message(m.name);
+            let out = metric_frames(m.name, tables, p, inputs.manifest);
+            *slots[i].lock().expect("metric slot") = Some(out);
+            bar.inc(1);
+        }
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(work);
+        work();
+    });
+    for (m, slot) in METRICS.iter().zip(slots) {
+        let (frame, variant) = slot
+            .into_inner()
+            .expect("metric slot")
+            .expect("every metric computed");
+        match frame {
             Ok(df) => {
                 frames.insert(m.name.to_string(), df);
-                if let Some((key, params)) = variant(m.name, p) {
-                    let df = timed(&key, || {
-                        metrics::compute(m.name, tables, &params, inputs.manifest)
-                    })?;
-                    frames.insert(key, df);
+                if let Some((key, df)) = variant {
+                    frames.insert(key, df?);
                 }
             }
             Err(Error::Data(why)) => {
@@ -87,10 +111,42 @@ pub fn compute_frames(
             }
             Err(e) => return Err(e),
         }
-        bar.inc(1);
     }
     bar.finish();
     Ok((frames, skipped))
+}
+
+/// The metrics a report computes, slowest first (at one million leads); any other
+/// comes after them.
+const SLOWEST_FIRST: &[&str] = &[
+    "lint",
+    "attribution",
+    "touches",
+    "campaign-cost",
+    "stage-time",
+    "sla",
+];
+
+/// A metric's frame and, when it has one and the metric could be computed, its
+/// variant's ([`variant`]) under its key.
+type MetricFrames = (Result<DataFrame>, Option<(String, Result<DataFrame>)>);
+
+/// The frames of metric `name` under `p`.
+fn metric_frames(
+    name: &'static str,
+    tables: &Tables,
+    p: &Params,
+    manifest: Option<&Manifest>,
+) -> MetricFrames {
+    let frame = timed(name, || metrics::compute(name, tables, p, manifest));
+    let variant = match (&frame, variant(name, p)) {
+        (Ok(_), Some((key, params))) => {
+            let df = timed(&key, || metrics::compute(name, tables, &params, manifest));
+            Some((key, df))
+        }
+        _ => None,
+    };
+    (frame, variant)
 }
 
 /// The second frame some figures draw besides their metric's own: histogram bins,
