@@ -367,7 +367,7 @@ pub fn ingest(
     let previous = warehouse.manifest()?;
     // The new version's folder; staged rows live inside it until the commit, and a
     // failed or killed run leaves nothing behind.
-    let writer = warehouse.begin()?;
+    let mut writer = warehouse.begin()?;
     let staging_root = writer.staging_dir();
 
     // Phase 1: read and validate everything.
@@ -541,7 +541,9 @@ pub fn ingest(
     }
     step.finish();
 
-    // The derived tables and the latest event, from the version as it now stands.
+    // The derived tables and the latest event, from the version as it now stands
+    // (whose files go to disk meanwhile).
+    writer.sync_in_background();
     let step = progress.step("deriving shared tables");
     let built = crate::metrics::derived::build(&writer, config, &partitioned)?;
     step.finish();

@@ -348,6 +348,7 @@ impl Warehouse {
             id,
             tmp,
             committed: false,
+            syncing: None,
         })
     }
 
@@ -379,6 +380,9 @@ pub struct VersionWriter {
     id: String,
     tmp: PathBuf,
     committed: bool,
+    /// Flushing the files written so far, beside the work that follows
+    /// ([`VersionWriter::sync_in_background`]).
+    syncing: Option<std::thread::JoinHandle<Result<()>>>,
 }
 
 impl VersionWriter {
@@ -480,8 +484,27 @@ impl VersionWriter {
         self.tmp.join(STAGING)
     }
 
+    /// Starts flushing to disk, on a thread of its own, the files the version holds
+    /// now (not the staged rows, which the commit removes), so that the commit's
+    /// flush finds them on disk already instead of waiting for them after the work
+    /// in between (the derived tables).
+    pub fn sync_in_background(&mut self) {
+        self.wait_for_sync().ok();
+        let (dir, staging) = (self.tmp.clone(), self.staging_dir());
+        self.syncing = Some(std::thread::spawn(move || sync_tree(&dir, &staging)));
+    }
+
+    /// Waits for [`VersionWriter::sync_in_background`]'s flush, if any.
+    fn wait_for_sync(&mut self) -> Result<()> {
+        match self.syncing.take() {
+            Some(thread) => thread.join().expect("sync thread"),
+            None => Ok(()),
+        }
+    }
+
     /// Writes the manifest, publishes the version and repoints `current` at it.
     pub fn commit(mut self, manifest: &Manifest, keep_versions: usize) -> Result<()> {
+        self.wait_for_sync()?;
         let staging = self.staging_dir();
         if staging.exists() {
             std::fs::remove_dir_all(&staging)
@@ -490,7 +513,7 @@ impl VersionWriter {
         let path = self.tmp.join(MANIFEST);
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
         std::fs::write(&path, text + "\n").map_err(|e| Error::io("cannot write", &path, e))?;
-        sync_tree(&self.tmp)?;
+        crate::progress::timed("sync to disk", || sync_tree(&self.tmp, &staging))?;
         let final_dir = self.root.join("versions").join(&self.id);
         std::fs::rename(&self.tmp, &final_dir)
             .map_err(|e| Error::io("cannot publish", &final_dir, e))?;
@@ -511,6 +534,8 @@ impl VersionWriter {
 impl Drop for VersionWriter {
     fn drop(&mut self) {
         if !self.committed {
+            // Not while the flush is still reading the folder.
+            let _ = self.wait_for_sync();
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
     }
@@ -546,13 +571,17 @@ fn write_parquet(path: &Path, df: &DataFrame) -> Result<()> {
     Ok(())
 }
 
-/// Flushes every file of a new version to disk before it is published.
-fn sync_tree(dir: &Path) -> Result<()> {
+/// Flushes every file of a new version to disk before it is published (but those
+/// under `skip`).
+fn sync_tree(dir: &Path, skip: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))? {
         let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
         let path = entry.path();
+        if path == skip {
+            continue;
+        }
         if path.is_dir() {
-            sync_tree(&path)?;
+            sync_tree(&path, skip)?;
         } else if let Ok(f) = File::open(&path) {
             f.sync_all()
                 .map_err(|e| Error::io("cannot sync", &path, e))?;
