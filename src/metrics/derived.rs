@@ -78,43 +78,51 @@ pub fn build(
         names.push(name.to_string());
         Ok(())
     };
-    // The leads' tables and the opportunities' are two chains, computed side by side:
-    // each alone leaves part of the machine idle.
-    let leads_chain = || -> Result<Vec<String>> {
+    // Two chains side by side (each table alone leaves part of the machine idle): the
+    // lead funnel and the MQL episodes; the opportunity model, its touches and then
+    // the touch counts per lead, which wait for the lead funnel (sent over `funnel`).
+    let (send_funnel, funnel) = std::sync::mpsc::channel::<LazyFrame>();
+    let (tables, p, derive) = (&tables, &p, &derive);
+    let leads_chain = move || -> Result<Vec<String>> {
         let mut names = Vec::new();
-        let Some(funnel) = lead_funnel(&tables, &p) else {
+        let Some(funnel) = lead_funnel(tables, p) else {
             return Ok(names);
         };
         // Stored without the dimensions that copy a lead column (restored on reading).
         derive(&mut names, LEAD_FUNNEL, without_lead_column_dims(funnel))?;
         let funnel = with_lead_column_dims(writer.scan_derived(LEAD_FUNNEL)?);
+        // The other chain may have failed and gone.
+        let _ = send_funnel.send(funnel.clone());
         if tables.has("lead_stage_events") {
             let funnel_tables = Tables {
-                funnel: Some(funnel.clone()),
+                funnel: Some(funnel),
                 ..tables.clone()
             };
-            let episodes = super::touches::mql_episodes(&funnel_tables, &p, false);
+            let episodes = super::touches::mql_episodes(&funnel_tables, p, false);
             derive(&mut names, MQL_EPISODES, episodes)?;
-        }
-        if tables.has("touches") {
-            let counts = super::touches::touch_counts(&tables, &p, funnel)?;
-            derive(&mut names, LEAD_TOUCHES, counts)?;
         }
         Ok(names)
     };
-    let opportunities_chain = || -> Result<Vec<String>> {
+    let opportunities_chain = move || -> Result<Vec<String>> {
         let mut names = Vec::new();
-        let Some(opps) = super::model::opportunities(&tables, &p) else {
+        if let Some(opps) = super::model::opportunities(tables, p) {
+            derive(&mut names, OPPORTUNITY_MODEL, opps)?;
+            if tables.has("touches") && tables.has("leads") {
+                let linked = writer
+                    .scan_derived(OPPORTUNITY_MODEL)?
+                    .filter(col("lead_id").is_not_null());
+                let touches = super::model::counted_touches_of(tables, p, Some(linked))?
+                    .expect("touches and leads");
+                derive(&mut names, OPPORTUNITY_TOUCHES, touches)?;
+            }
+        }
+        // No lead funnel (no leads, or its chain failed): no counts.
+        if !tables.has("touches") {
             return Ok(names);
-        };
-        derive(&mut names, OPPORTUNITY_MODEL, opps)?;
-        if tables.has("touches") && tables.has("leads") {
-            let linked = writer
-                .scan_derived(OPPORTUNITY_MODEL)?
-                .filter(col("lead_id").is_not_null());
-            let touches = super::model::counted_touches_of(&tables, &p, Some(linked))?
-                .expect("touches and leads");
-            derive(&mut names, OPPORTUNITY_TOUCHES, touches)?;
+        }
+        if let Ok(funnel) = funnel.recv() {
+            let counts = super::touches::touch_counts(tables, p, funnel)?;
+            derive(&mut names, LEAD_TOUCHES, counts)?;
         }
         Ok(names)
     };
