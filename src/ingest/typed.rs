@@ -567,91 +567,38 @@ mod tests {
 
     #[test]
     fn typing_by_column_equals_typing_by_row() {
-        let touches = [
-            vec![
-                "T1",
-                "L1",
-                "2025-03-01T09:30:00Z",
-                "email",
-                "open",
-                "marketing",
-                "C1",
+        // Records as a file gives them; enough rows for several blocks, each kind of
+        // row in each.
+        let rows = |records: &[&'static str], n: usize| -> Vec<Vec<&'static str>> {
+            let records = records.iter().map(|r| r.split(',').collect::<Vec<_>>());
+            records.cycle().take(n).collect()
+        };
+        let touches = rows(
+            &[
+                "T1,L1,2025-03-01T09:30:00Z,email,open,marketing,C1",
+                ", L2 ,2025-03-01 09:30:00,,click,sales,",
+                "  ,L3,2025-10-26T02:30:00,web,, marketing,C2",
+                "T4,Lé4,2024-02-29T23:59:59.25+01:00,e,a,sales,x",
+                "T5,L5,2025-03-01,a-channel-longer-than-a-view,b,sales,c",
             ],
-            vec!["", " L2 ", "2025-03-01 09:30:00", "", "click", "sales", ""],
-            vec![
-                "  ",
-                "L3",
-                "2025-10-26T02:30:00",
-                "web",
-                "",
-                " marketing",
-                "C2",
-            ],
-            vec![
-                "T4",
-                "Lé4",
-                "2024-02-29T23:59:59.25+01:00",
-                "e",
-                "a",
-                "sales",
-                "x",
-            ],
-            vec![
-                "T5",
-                "L5",
-                "2025-03-01",
-                "a-channel-longer-than-a-view",
-                "b",
-                "sales",
-                "c",
-            ],
-        ];
-        // Enough rows for several blocks, each kind of row in each.
-        let rows: Vec<Vec<&str>> = touches.iter().cycle().take(2_600).cloned().collect();
-        let (by_column, by_row) = typed_both_ways(&TOUCHES, &rows, &[]);
+            2_600,
+        );
+        let (by_column, by_row) = typed_both_ways(&TOUCHES, &touches, &[]);
         let by_column = by_column.expect("every row loads");
         assert!(by_column.equals_missing(&by_row));
         assert_eq!(by_row.height(), 2_600);
         // Without the `touch_id` column every id is derived.
-        let (by_column, by_row) = typed_both_ways(&TOUCHES, &rows, &[0]);
+        let (by_column, by_row) = typed_both_ways(&TOUCHES, &touches, &[0]);
         assert!(by_column.expect("every row loads").equals_missing(&by_row));
 
-        let opportunities = [
-            vec![
-                "O1",
-                "L1",
-                "A1",
-                "R1",
-                "new",
-                "2025-01-02T03:04:05Z",
-                "2025-02-01",
-                "",
-                "open",
-                "Discovery",
-                "1200.50",
-                "EUR",
-                "web",
-                "",
+        let opportunities = rows(
+            &[
+                "O1,L1,A1,R1,new,2025-01-02T03:04:05Z,2025-02-01,,open,Discovery,1200.50,EUR,web,",
+                "O2,,,,,2025-01-02,,2025-03-01T00:00:00Z,won,,-3e2,,,2025-03-02T00:00:00Z",
             ],
-            vec![
-                "O2",
-                "",
-                "",
-                "",
-                "",
-                "2025-01-02",
-                "",
-                "2025-03-01T00:00:00Z",
-                "won",
-                "",
-                "-3e2",
-                "",
-                "",
-                "2025-03-02T00:00:00Z",
-            ],
-        ];
-        let rows: Vec<Vec<&str>> = opportunities.iter().cycle().take(1_500).cloned().collect();
-        let (by_column, by_row) = typed_both_ways(&OPPORTUNITIES, &rows, &[]);
+            1_500,
+        );
+        let (by_column, by_row) = typed_both_ways(&OPPORTUNITIES, &opportunities, &[]);
         assert!(by_column.expect("every row loads").equals_missing(&by_row));
     }
 
