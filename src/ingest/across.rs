@@ -13,7 +13,7 @@ use polars::prelude::*;
 use super::partition::{fnv1a, Staging};
 use crate::error::{PolarsContext, Result};
 use crate::model::columns::TableSchema;
-use crate::model::warehouse::{read_parquet, scan_part};
+use crate::model::warehouse::read_parquet;
 
 /// Rows to drop before each partition's merge.
 #[derive(Debug, Default)]
@@ -37,15 +37,20 @@ struct Entry {
     new: bool,
 }
 
+/// Column `key` of `df` (the keys of `table`).
+fn key_column(df: &DataFrame, key: &str, table: &str) -> Result<StringChunked> {
+    df.column(key)
+        .and_then(|c| c.str().cloned())
+        .context(|| format!("reading the keys of `{table}`"))
+}
+
 /// The key column of `lf`, in memory.
 fn keys_of(lf: LazyFrame, key: &str, table: &str) -> Result<StringChunked> {
     let df = lf
         .select([col(key)])
         .collect()
         .context(|| format!("reading the keys of `{table}`"))?;
-    df.column(key)
-        .and_then(|c| c.str().cloned())
-        .context(|| format!("reading the keys of `{table}`"))
+    key_column(&df, key, table)
 }
 
 /// The key column of staged partition `b` (None when it has no rows), read alone.
@@ -55,8 +60,8 @@ fn staged_keys(
     key: &str,
     table: &str,
 ) -> Result<Option<StringChunked>> {
-    match staging.staged_file(b) {
-        Some(path) => Ok(Some(keys_of(scan_part(&path)?, key, table)?)),
+    match staging.staged_keys(b)? {
+        Some(df) => Ok(Some(key_column(&df, key, table)?)),
         None => Ok(None),
     }
 }

@@ -543,7 +543,7 @@ pub fn ingest(
 
     // The derived tables and the latest event, from the version as it now stands
     // (whose files go to disk meanwhile).
-    writer.sync_in_background();
+    writer.sync_in_background()?;
     let step = progress.step("deriving shared tables");
     let built = crate::metrics::derived::build(&writer, config, &partitioned)?;
     step.finish();

@@ -374,6 +374,17 @@ impl StagedPart {
     }
 }
 
+impl StagedPart {
+    /// The key columns of this (finished) partition's file, read alone.
+    fn read_keys(&self, key: &[&str]) -> Result<DataFrame> {
+        let keys: Vec<Expr> = key.iter().map(|k| col(*k)).collect();
+        crate::model::warehouse::scan_part(&self.path)?
+            .select(keys)
+            .collect()
+            .context(|| format!("reading the keys of `{}`", self.path.display()))
+    }
+}
+
 impl Staging {
     /// Stages rows of `table` (keyed by `key`, partitioned by the hash of column
     /// `partition`) under `root`.
@@ -555,12 +566,7 @@ impl Staging {
         }
         let mut hashes = Vec::with_capacity(f.rows);
         for part in self.parts.iter().filter(|p| p.rows > 0) {
-            let keys: Vec<Expr> = self.key.iter().map(|k| col(*k)).collect();
-            let df = crate::model::warehouse::scan_part(&part.path)?
-                .select(keys)
-                .collect()
-                .context(|| format!("reading the keys of `{}`", part.path.display()))?;
-            match key_hashes(&df)? {
+            match key_hashes(&part.read_keys(self.key)?)? {
                 Some(h) => hashes.extend(h),
                 None => return Ok(false),
             }
@@ -574,6 +580,16 @@ impl Staging {
     /// when the partition column is not the key's.
     pub fn arrivals(&self, b: usize) -> Option<&[u32]> {
         self.across.as_ref().map(|a| a.arrivals[b].as_slice())
+    }
+
+    /// The key columns of staged partition `b`, read alone from its file; None when
+    /// it has no rows (after [`Staging::finish`]).
+    pub fn staged_keys(&self, b: usize) -> Result<Option<DataFrame>> {
+        let part = &self.parts[b];
+        match part.rows {
+            0 => Ok(None),
+            _ => part.read_keys(self.key).map(Some),
+        }
     }
 
     /// Partition `b`'s staged file, if it has rows (after [`Staging::finish`]).
@@ -597,11 +613,7 @@ impl Staging {
         if followed && part.exceptions.is_empty() {
             return Ok(true);
         }
-        let keys: Vec<Expr> = self.key.iter().map(|k| col(*k)).collect();
-        let df = crate::model::warehouse::scan_part(&part.path)?
-            .select(keys)
-            .collect()
-            .context(|| format!("reading the keys of `{}`", part.path.display()))?;
+        let df = part.read_keys(self.key)?;
         if followed && exceptions_are_distinct(part, &df, self.key[0])? {
             return Ok(true);
         }

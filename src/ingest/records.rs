@@ -60,33 +60,36 @@ impl Batch {
         self.lines[i]
     }
 
-    /// How many fields record `i` has.
-    pub fn width(&self, i: usize) -> usize {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        (self.ends[i] - start) as usize
+    /// The fields of record `i`, as places in the batch.
+    #[inline]
+    fn fields_of(&self, i: usize) -> &[Field] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.fields[start..self.ends[i] as usize]
     }
 
-    /// Field `j` of record `i` (which has more than `j` fields).
+    /// The text of field `f`.
     #[inline]
-    pub fn field(&self, i: usize, j: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let f = self.fields[start + j];
-        debug_assert!(start + j < self.ends[i] as usize);
+    fn text_of(&self, f: Field) -> &str {
         match f.start & UNQUOTED {
             0 => &self.text[f.start as usize..f.end as usize],
             _ => &self.unquoted[(f.start & !UNQUOTED) as usize..f.end as usize],
         }
     }
 
+    /// How many fields record `i` has.
+    pub fn width(&self, i: usize) -> usize {
+        self.fields_of(i).len()
+    }
+
+    /// Field `j` of record `i` (which has more than `j` fields).
+    #[inline]
+    pub fn field(&self, i: usize, j: usize) -> &str {
+        self.text_of(self.fields_of(i)[j])
+    }
+
     /// The fields of record `i`.
     pub fn record(&self, i: usize) -> impl Iterator<Item = &str> + '_ {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.fields[start..self.ends[i] as usize]
-            .iter()
-            .map(|f| match f.start & UNQUOTED {
-                0 => &self.text[f.start as usize..f.end as usize],
-                _ => &self.unquoted[(f.start & !UNQUOTED) as usize..f.end as usize],
-            })
+        self.fields_of(i).iter().map(|f| self.text_of(*f))
     }
 }
 

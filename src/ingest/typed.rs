@@ -37,9 +37,7 @@ impl ColumnFormat {
             lenient_date: false,
         }
     }
-}
 
-impl ColumnFormat {
     /// A timestamp's microseconds since the epoch, UTC.
     fn timestamp(&self, text: &str) -> std::result::Result<i64, String> {
         match &self.format {

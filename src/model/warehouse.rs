@@ -487,11 +487,14 @@ impl VersionWriter {
     /// Starts flushing to disk, on a thread of its own, the files the version holds
     /// now (not the staged rows, which the commit removes), so that the commit's
     /// flush finds them on disk already instead of waiting for them after the work
-    /// in between (the derived tables).
-    pub fn sync_in_background(&mut self) {
-        self.wait_for_sync().ok();
+    /// in between (the derived tables). An earlier such flush is waited for first,
+    /// and its error returned: a failed flush is never retried as if nothing had
+    /// happened.
+    pub fn sync_in_background(&mut self) -> Result<()> {
+        self.wait_for_sync()?;
         let (dir, staging) = (self.tmp.clone(), self.staging_dir());
         self.syncing = Some(std::thread::spawn(move || sync_tree(&dir, &staging)));
+        Ok(())
     }
 
     /// Waits for [`VersionWriter::sync_in_background`]'s flush, if any.

@@ -571,3 +571,16 @@ fn point_latest(root: &Path, date: &str) -> Result<()> {
     let latest = root.join("latest");
     std::fs::rename(&tmp, &latest).map_err(|e| Error::io("cannot repoint", &latest, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slowest_first_are_metrics_of_the_report() {
+        // A renamed metric would silently lose its place at the front.
+        for name in SLOWEST_FIRST {
+            assert!(METRICS.iter().any(|m| m.name == *name), "{name}");
+        }
+    }
+}

@@ -237,3 +237,42 @@ fn a_format_1_warehouse_is_read_as_it_is_and_repartitioned_by_lead_on_its_next_i
     assert_eq!(stored_by_lead(&reference), expected);
     assert_eq!(metrics(&wd), metrics(&reference));
 }
+
+#[test]
+fn a_deleted_touch_leaves_whichever_partition_holds_it() {
+    let wd = ingested_base();
+    // A mapped export whose rows delete their touch: a deletion names only the
+    // touch id, not the lead whose partition holds it.
+    wd.write(
+        "funnel.toml",
+        r#"
+[[mapping.source]]
+files = ["gone.csv"]
+table = "touches"
+deleted = { column = "deleted", equals = ["yes"] }
+
+[mapping.source.columns]
+touch_id = "touch_id"
+lead_id = "lead_id"
+occurred_at = "occurred_at"
+team = "team"
+"#,
+    );
+    let gone = ["T000", "T001", "T002", "T003"];
+    let mut csv = String::from("touch_id,lead_id,occurred_at,team,deleted\n");
+    for t in gone {
+        csv.push_str(&format!("{t},,,,yes\n"));
+    }
+    wd.write("b/gone.csv", csv);
+    // Each lies off its id's partition (T000 is L001's).
+    let parts = touch_parts(&wd).len();
+    let base = base_touches();
+    assert!(base[..4]
+        .iter()
+        .all(|(t, l)| bucket(t, parts) != bucket(l, parts)));
+
+    wd.run_env(&SMALL, &["ingest", "b", "-q"]).ok();
+    let stored = stored_by_lead(&wd);
+    assert_eq!(stored.len(), 96);
+    assert!(stored.iter().all(|(t, _)| !gone.contains(&t.as_str())));
+}
