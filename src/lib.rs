@@ -20,15 +20,20 @@ pub mod commands;
 pub mod config;
 pub mod contract;
 pub mod error;
+pub mod frame;
 pub mod generate;
 pub mod ingest;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod observe;
 pub mod output;
+pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod sample;
+pub mod text;
+pub mod time;
 
 pub use commands::{Command, GlobalOptions, Invocation};
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::ingest::parse::{format_date, format_timestamp};
+use crate::time::{format_date, format_timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -7,6 +7,8 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::observe::{Gauge, Meter, MeterKind, Observer, Timing};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProgressMode {
     #[default]
@@ -55,9 +57,9 @@ impl Progress {
     }
 
     /// A byte-count bar for reading `total` bytes; hidden unless bars are on.
-    pub fn bytes(&self, total: u64, label: &str) -> Bar {
+    pub fn bytes(&self, total: u64, label: &str) -> Meter {
         if !self.bars {
-            return Bar(None);
+            return Meter::hidden();
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -68,13 +70,13 @@ impl Progress {
             .progress_chars("=> "),
         );
         bar.set_message(label.to_string());
-        Bar(Some(bar))
+        Meter::shown(Box::new(Bar(bar)))
     }
 
     /// A bar counting `total` items (leads, rows).
-    pub fn count(&self, total: u64, label: &str) -> Bar {
+    pub fn count(&self, total: u64, label: &str) -> Meter {
         if !self.bars {
-            return Bar(None);
+            return Meter::hidden();
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -83,110 +85,71 @@ impl Progress {
                 .progress_chars("=> "),
         );
         bar.set_message(label.to_string());
-        Bar(Some(bar))
+        Meter::shown(Box::new(Bar(bar)))
     }
 
     /// A spinner for a step of unknown length.
-    pub fn step(&self, label: &str) -> Bar {
+    pub fn step(&self, label: &str) -> Meter {
         if !self.bars {
-            return Bar(None);
+            return Meter::hidden();
         }
         let bar = ProgressBar::new_spinner();
         bar.set_draw_target(ProgressDrawTarget::stderr());
         bar.set_message(label.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Bar(Some(bar))
+        Meter::shown(Box::new(Bar(bar)))
     }
 }
 
-/// A progress bar that may be hidden.
-pub struct Bar(Option<ProgressBar>);
-
-impl Bar {
-    pub fn inc(&self, n: u64) {
-        if let Some(bar) = &self.0 {
-            bar.inc(n);
-        }
+impl Observer for Progress {
+    fn info(&self, message: &str) {
+        Progress::info(self, message);
     }
 
-    pub fn set_message(&self, message: &str) {
-        if let Some(bar) = &self.0 {
-            bar.set_message(message.to_string());
-        }
+    fn warn(&self, message: &str) {
+        Progress::warn(self, message);
     }
 
-    pub fn finish(&self) {
-        if let Some(bar) = &self.0 {
-            bar.finish_and_clear();
+    fn meter(&self, kind: MeterKind, total: u64, label: &str) -> Meter {
+        match kind {
+            MeterKind::Bytes => self.bytes(total, label),
+            MeterKind::Count => self.count(total, label),
+            MeterKind::Step => self.step(label),
         }
     }
 }
 
-impl Drop for Bar {
-    fn drop(&mut self) {
-        self.finish();
+/// A progress bar on stderr.
+struct Bar(ProgressBar);
+
+impl Gauge for Bar {
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+
+    fn set_message(&self, message: &str) {
+        self.0.set_message(message.to_string());
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
     }
 }
 
-/// Runs `f`, and with `FUNNEL_TIMINGS` set in the environment prints how long it took
-/// and the CPU time the process used meanwhile (`timing: <label> 1.234 s (cpu 2.10
-/// s)`) on stderr, whatever `--quiet` says: what the benchmark and a profile-minded
-/// user read to see where a run spends its time, and whether it kept both cores busy.
-pub fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
-    if std::env::var_os("FUNNEL_TIMINGS").is_none() {
-        return f();
-    }
-    let (start, cpu) = (std::time::Instant::now(), cpu_seconds());
-    let out = f();
-    match (cpu, cpu_seconds()) {
-        (Some(a), Some(b)) => eprintln!(
-            "timing: {label} {:.3} s (cpu {:.2} s)",
-            start.elapsed().as_secs_f64(),
-            b - a
-        ),
-        _ => timing(label, start),
-    }
-    out
-}
-
-/// CPU time this process has used, user and system (Linux: `/proc/self/stat`).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (in parentheses): utime and stime are the 12th
-    // and 13th, in clock ticks (100 per second on Linux).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-/// Prints the time since `start` like [`timed`] (with `FUNNEL_TIMINGS` set).
-pub fn timing(label: &str, start: std::time::Instant) {
+/// With `FUNNEL_TIMINGS` set in the environment, every timed piece of work prints how
+/// long it took and the CPU time the process used meanwhile (`timing: <label> 1.234 s
+/// (cpu 2.10 s)`) on stderr, whatever `--quiet` says: what the benchmark and a
+/// profile-minded user read to see where a run spends its time, and whether it kept
+/// every core busy.
+pub fn install_timings_from_env() {
     if std::env::var_os("FUNNEL_TIMINGS").is_some() {
-        eprintln!("timing: {label} {:.3} s", start.elapsed().as_secs_f64());
+        crate::observe::install_timer(print_timing);
     }
 }
 
-/// `1234567` as `1,234,567`, for summaries people read.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(super::thousands(0), "0");
-        assert_eq!(super::thousands(999), "999");
-        assert_eq!(super::thousands(2000), "2,000");
-        assert_eq!(super::thousands(1234567), "1,234,567");
+fn print_timing(t: &Timing<'_>) {
+    match t.cpu_seconds {
+        Some(cpu) => eprintln!("timing: {} {:.3} s (cpu {cpu:.2} s)", t.label, t.seconds),
+        None => eprintln!("timing: {} {:.3} s", t.label, t.seconds),
     }
 }

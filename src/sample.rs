@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ingest::{ingest, IngestOptions};
+use crate::ingest::IngestOptions;
 use crate::model::warehouse::Warehouse;
-use crate::progress::Progress;
+use crate::observe::{Observer, Silent};
+use crate::pipeline::ingest;
 
 const FILES: &[(&str, &[u8])] = &[
     ("leads.csv", include_bytes!("../data/sample/leads.csv")),
@@ -56,7 +57,7 @@ pub fn write_sample(dir: &std::path::Path) -> Result<()> {
 pub fn open_or_sample(
     warehouse: Warehouse,
     config: &Config,
-    progress: &Progress,
+    progress: &dyn Observer,
 ) -> Result<Opened> {
     if warehouse.exists() {
         return Ok(Opened {
@@ -65,7 +66,7 @@ pub fn open_or_sample(
             _temp: None,
         });
     }
-    progress.info(format!(
+    progress.info(&format!(
         "no warehouse at `{}`: using the bundled sample export (synthetic data); run `funnel ingest EXPORT` to use your own",
         warehouse.root().display()
     ));
@@ -85,7 +86,7 @@ pub fn open_or_sample(
             lock_timeout: std::time::Duration::ZERO,
             native: true,
         },
-        &Progress::silent(),
+        &Silent,
     )?;
     Ok(Opened {
         warehouse: sample,

@@ -8,6 +8,7 @@ use super::{Context, DefinitionsAction, DiffFormat};
 use crate::config::{Config, ConfigSource};
 use crate::contract::{approval, check, diff};
 use crate::error::{Error, Result};
+use crate::metrics::registry::Unit;
 use crate::report::{self, html::escape, Inputs};
 
 pub fn run(action: &Option<DefinitionsAction>, ctx: &Context) -> Result<()> {
@@ -16,7 +17,7 @@ pub fn run(action: &Option<DefinitionsAction>, ctx: &Context) -> Result<()> {
             let (config, _) = ctx.config()?;
             print!(
                 "{}",
-                report::definitions::markdown(&config, &config.definitions_hash())
+                crate::contract::glossary::markdown(&config, &config.definitions_hash())
             );
             Ok(())
         }
@@ -162,8 +163,8 @@ fn run_diff(
             let change = match (a, b) {
                 (Some(x), Some(y)) if (x - y).abs() < 1e-12 => "=".to_string(),
                 (Some(x), Some(y)) => match unit {
-                    report::Unit::Rate => format!("{:+.1} pts", (y - x) * 100.0),
-                    report::Unit::Count => format!("{:+}", (y - x).round() as i64),
+                    Unit::Rate => format!("{:+.1} pts", (y - x) * 100.0),
+                    Unit::Count => format!("{:+}", (y - x).round() as i64),
                     _ => format!("{:+.1}", y - x),
                 },
                 _ => "—".into(),
@@ -180,7 +181,7 @@ fn run_diff(
         },
         prep.params.from,
         prep.params.to,
-        crate::ingest::parse::format_timestamp(prep.params.as_of)
+        crate::time::format_timestamp(prep.params.as_of)
     );
     let text = match format {
         DiffFormat::Table => {

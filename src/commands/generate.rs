@@ -3,7 +3,7 @@
 use super::{Context, GenerateArgs};
 use crate::error::Result;
 use crate::generate::{generate, GenerateOptions};
-use crate::progress::thousands;
+use crate::text::thousands;
 
 pub fn run(args: &GenerateArgs, ctx: &Context) -> Result<()> {
     let options = GenerateOptions {

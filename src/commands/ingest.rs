@@ -2,7 +2,8 @@
 
 use super::{Context, IngestArgs};
 use crate::error::{Error, Result};
-use crate::ingest::{ingest, IngestOptions};
+use crate::ingest::IngestOptions;
+use crate::pipeline::ingest;
 
 pub fn run(args: &IngestArgs, ctx: &Context) -> Result<()> {
     let (config, source) = ctx.config_for_ingest(args.preset.as_deref())?;

@@ -2,9 +2,9 @@
 //! preset's picklists and mapping written out for review.
 
 use super::{Context, InitArgs};
+use crate::config::presets;
 use crate::config::TEMPLATE;
 use crate::error::{Error, Result};
-use crate::ingest::mapping::presets;
 
 pub fn run(args: &InitArgs, ctx: &Context) -> Result<()> {
     std::fs::create_dir_all(&args.dir).map_err(|e| Error::io("cannot create", &args.dir, e))?;

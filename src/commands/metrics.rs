@@ -3,10 +3,10 @@
 use super::query::prepare;
 use super::{Context, MetricsArgs};
 use crate::error::{Error, Result};
-use crate::ingest::parse::format_timestamp;
 use crate::metrics::revenue::model_name;
 use crate::metrics::{self, METRICS};
 use crate::output::{self, MetricHeader};
+use crate::time::format_timestamp;
 
 pub fn run(args: &MetricsArgs, ctx: &Context) -> Result<()> {
     if args.list {
@@ -24,7 +24,7 @@ pub fn run(args: &MetricsArgs, ctx: &Context) -> Result<()> {
                 .into(),
         ));
     };
-    let info = metrics::info(name).ok_or_else(|| {
+    let info = metrics::find(name).ok_or_else(|| {
         Error::Usage(format!(
             "unknown metric `{name}`; see `funnel metrics --list`"
         ))

@@ -168,6 +168,7 @@ impl Context {
 }
 
 pub fn run(invocation: Invocation) -> Result<()> {
+    crate::progress::install_timings_from_env();
     let progress = Progress::new(invocation.global.quiet, invocation.global.progress);
     let ctx = Context {
         global: invocation.global,

@@ -4,6 +4,7 @@
 use super::query::{prepare, Prepared, QueryFlags};
 use super::{ChartArgs, Context, IngestArgs, ReportArgs, RunArgs};
 use crate::error::{Error, Result};
+use crate::metrics::registry::{Figure, METRICS};
 use crate::report::{self, chart, figures, Inputs};
 
 fn inputs(prep: &Prepared) -> Inputs<'_> {
@@ -29,10 +30,10 @@ pub fn report(args: &ReportArgs, ctx: &Context) -> Result<()> {
 
 /// The figure a name refers to: a figure name, or the metric it is drawn from.
 fn figure_name(name: &str) -> Option<&'static str> {
-    figures::FIGURES
-        .iter()
-        .find(|(f, m)| *f == name || *m == name)
-        .map(|(f, _)| *f)
+    METRICS.iter().find_map(|m| match m.figure {
+        Figure::Chart(f) if f == name || m.name == name => Some(f),
+        _ => None,
+    })
 }
 
 pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
@@ -40,11 +41,7 @@ pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
         Error::Usage(format!(
             "no chart `{}`; charts: {}",
             args.name,
-            figures::FIGURES
-                .iter()
-                .map(|(f, _)| *f)
-                .collect::<Vec<_>>()
-                .join(", ")
+            figures::names().join(", ")
         ))
     })?;
     let ext = args

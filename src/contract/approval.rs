@@ -59,7 +59,7 @@ pub fn status(config: &Config, hash: &str) -> Status {
             approved.push(format!("{} ({}) on {}", a.by, title(team), a.on));
         }
     }
-    let placeholders = crate::report::definitions::entries(config)
+    let placeholders = crate::contract::glossary::entries(config)
         .iter()
         .filter(|e| e.prose.trim().is_empty() || e.prose.starts_with(PLACEHOLDER_MARK))
         .map(|e| e.term)

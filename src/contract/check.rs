@@ -43,8 +43,8 @@ fn counts(lf: LazyFrame, column: &str) -> Result<Vec<(String, i64)>> {
             ),
         "definitions check",
     )?;
-    let values = crate::report::frame::strings(&df, column);
-    let n = crate::report::frame::floats(&df, "n");
+    let values = crate::frame::strings(&df, column);
+    let n = crate::frame::floats(&df, "n");
     Ok(values
         .into_iter()
         .zip(n)
@@ -95,7 +95,7 @@ pub fn config_findings(c: &Config) -> Vec<Finding> {
             });
         }
     }
-    for e in crate::report::definitions::entries(c) {
+    for e in crate::contract::glossary::entries(c) {
         if e.prose.trim().is_empty() {
             out.push(Finding {
                 severity: Severity::Warning,
@@ -263,8 +263,8 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
             ]),
             "definitions check",
         )?;
-        let all = crate::report::frame::first(&df, "all").unwrap_or(0.0);
-        let counted = crate::report::frame::first(&df, "counted").unwrap_or(0.0);
+        let all = crate::frame::first(&df, "all").unwrap_or(0.0);
+        let counted = crate::frame::first(&df, "counted").unwrap_or(0.0);
         if all > 0.0 && counted == 0.0 {
             out.push(Finding {
                 severity: Severity::Warning,
@@ -292,8 +292,8 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
                 "definitions check",
             )?;
             let (mqls, within) = (
-                crate::report::frame::first(&df, "mqls").unwrap_or(0.0),
-                crate::report::frame::first(&df, "within").unwrap_or(0.0),
+                crate::frame::first(&df, "mqls").unwrap_or(0.0),
+                crate::frame::first(&df, "within").unwrap_or(0.0),
             );
             if mqls > 0.0 && within == 0.0 {
                 out.push(Finding {
@@ -307,10 +307,10 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
         }
         if tables.has("lead_stage_events") && c.mql.sla_hours > 0.0 {
             let sla = crate::metrics::touches::sla(tables, p)?;
-            let decided = crate::report::frame::first(&sla, "accepted").unwrap_or(0.0)
-                + crate::report::frame::first(&sla, "rejected").unwrap_or(0.0);
-            let due = crate::report::frame::first(&sla, "due").unwrap_or(0.0);
-            let breached = crate::report::frame::first(&sla, "breached").unwrap_or(0.0);
+            let decided = crate::frame::first(&sla, "accepted").unwrap_or(0.0)
+                + crate::frame::first(&sla, "rejected").unwrap_or(0.0);
+            let due = crate::frame::first(&sla, "due").unwrap_or(0.0);
+            let breached = crate::frame::first(&sla, "breached").unwrap_or(0.0);
             if decided > 0.0 && due > 0.0 && breached == due {
                 out.push(Finding {
                     severity: Severity::Warning,

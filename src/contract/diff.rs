@@ -203,8 +203,8 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
         ));
     }
     let (x, y) = (
-        crate::report::definitions::entries(old),
-        crate::report::definitions::entries(new),
+        crate::contract::glossary::entries(old),
+        crate::contract::glossary::entries(new),
     );
     for (e, f) in x.iter().zip(&y) {
         if e.prose != f.prose {

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::partition::{fnv1a, Staging};
+use super::partition::Staging;
 use crate::error::{PolarsContext, Result};
 use crate::model::columns::TableSchema;
+use crate::model::partition::fnv1a;
 use crate::model::warehouse::read_parquet;
 
 /// Rows to drop before each partition's merge.

@@ -11,7 +11,6 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::ingest::{mapping, native};
 use crate::model::columns::TABLES;
-use crate::progress::Progress;
 
 /// A mapping that exercises the mapped path: `;` separators, Latin-1, declared date
 /// and number formats, a value map that quarantines unknown values, a derived column,
@@ -111,7 +110,7 @@ pub fn check_bytes(dir: &Path, bytes: &[u8]) -> Coverage {
             std::slice::from_ref(&input),
             &config.mapping,
             Tz::UTC,
-            &Progress::silent(),
+            &crate::observe::Silent,
         ) {
             Ok(read) => {
                 for (table, t) in &read.tables {

@@ -23,11 +23,13 @@ use polars::prelude::*;
 use crate::config::Config;
 use crate::error::{Error, PolarsContext, Result};
 use crate::model::columns::{self, TableSchema, TABLES};
+use crate::model::lock::WriteLock;
 use crate::model::warehouse::{
-    read_parquet, scan_part, InputRecord, Manifest, RunRecord, TableCounts, Warehouse,
-    FORMAT_VERSION,
+    read_parquet, scan_part, Derived, InputRecord, Manifest, RunRecord, TableCounts, VersionWriter,
+    Warehouse, FORMAT_VERSION,
 };
-use crate::progress::{thousands, Progress};
+use crate::observe::{timed, timing, MeterKind, Observer};
+use crate::text::thousands;
 use partition::Staging;
 use quarantine::QuarantinedRow;
 
@@ -94,7 +96,7 @@ struct InputFile {
 }
 
 /// Expands the inputs into table files, in the order given (folders: table order).
-fn discover(inputs: &[PathBuf], progress: &Progress) -> Result<Vec<InputFile>> {
+fn discover(inputs: &[PathBuf], progress: &dyn Observer) -> Result<Vec<InputFile>> {
     let table_of = |path: &Path| -> Option<&'static TableSchema> {
         let ext_ok = path
             .extension()
@@ -117,7 +119,7 @@ fn discover(inputs: &[PathBuf], progress: &Progress) -> Result<Vec<InputFile>> {
                 }
                 match table_of(&path) {
                     Some(schema) => found.push(InputFile { path, schema }),
-                    None => progress.warn(format!(
+                    None => progress.warn(&format!(
                         "ignoring `{}`: not a table of the native format ({})",
                         path.display(),
                         table_names()
@@ -218,11 +220,11 @@ fn read_native(
     files: &[InputFile],
     replace: bool,
     tz: chrono_tz::Tz,
-    progress: &Progress,
+    progress: &dyn Observer,
 ) -> Result<(BTreeMap<&'static str, TableInput>, Vec<InputRecord>)> {
     let size = |f: &InputFile| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
     let total_bytes: u64 = files.iter().map(size).sum();
-    let bar = progress.bytes(total_bytes, "reading");
+    let bar = progress.meter(MeterKind::Bytes, total_bytes, "reading");
     let mut tables: BTreeMap<&'static str, TableInput> = BTreeMap::new();
     let mut inputs = Vec::new();
     for file in files {
@@ -267,7 +269,7 @@ fn read_native(
             staged.and(read)
         })?;
         if !read.extra_columns.is_empty() {
-            progress.warn(format!(
+            progress.warn(&format!(
                 "`{}`: ignoring column(s) not in table `{}`: {}",
                 file.path.display(),
                 file.schema.name,
@@ -296,7 +298,7 @@ fn read_mapped(
     staging_root: &Path,
     options: &IngestOptions,
     config: &Config,
-    progress: &Progress,
+    progress: &dyn Observer,
 ) -> Result<(BTreeMap<&'static str, TableInput>, Vec<InputRecord>)> {
     let read = mapping::read(
         &options.inputs,
@@ -342,18 +344,41 @@ fn existing_partition(
     if !split_cache.contains_key(&old) {
         split_cache.clear();
         let df = read_parquet(&parts[old])?;
-        split_cache.insert(old, partition::split(&df, schema.partition, p)?);
+        split_cache.insert(
+            old,
+            crate::model::partition::split(&df, schema.partition, p)?,
+        );
     }
     Ok(Some(split_cache[&old][b].clone().lazy()))
 }
 
-/// Runs an ingest into `warehouse`. On error the warehouse is left as it was.
-pub fn ingest(
-    warehouse: &Warehouse,
+/// An ingest whose new version holds every table, merged, and waits for its derived
+/// tables before it is committed ([`Staged::commit`]). Dropped without a commit, it
+/// leaves the warehouse as it was.
+pub struct Staged<'w> {
+    warehouse: &'w Warehouse,
+    writer: VersionWriter,
+    previous: Option<Manifest>,
+    tables: BTreeMap<&'static str, TableInput>,
+    inputs: Vec<InputRecord>,
+    manifest_tables: BTreeMap<String, u64>,
+    partitioned: BTreeMap<String, String>,
+    started_at: String,
+    preset: Option<String>,
+    replace: bool,
+    // Held until the commit: one writer at a time.
+    _lock: WriteLock,
+}
+
+/// Phases 1 and 2 of an ingest into `warehouse`: every input read and validated, then
+/// each table merged into a new version, whose files go to disk in the background.
+/// On error the warehouse is left as it was.
+pub fn stage<'w>(
+    warehouse: &'w Warehouse,
     config: &Config,
     options: &IngestOptions,
-    progress: &Progress,
-) -> Result<IngestSummary> {
+    progress: &dyn Observer,
+) -> Result<Staged<'w>> {
     let started_at = now_rfc3339();
     let mapped = config.mapping.is_active() && !options.native;
     // Native inputs are listed before waiting for the lock, so a bad path fails fast.
@@ -363,7 +388,7 @@ pub fn ingest(
         discover(&options.inputs, progress)?
     };
     // One writer at a time; readers never see a partial version anyway.
-    let _lock = crate::model::lock::WriteLock::acquire(warehouse.root(), options.lock_timeout)?;
+    let lock = WriteLock::acquire(warehouse.root(), options.lock_timeout)?;
     let previous = warehouse.manifest()?;
     // The new version's folder; staged rows live inside it until the commit, and a
     // failed or killed run leaves nothing behind.
@@ -371,7 +396,7 @@ pub fn ingest(
     let staging_root = writer.staging_dir();
 
     // Phase 1: read and validate everything.
-    let (mut tables, inputs) = crate::progress::timed("read inputs", || {
+    let (mut tables, inputs) = timed("read inputs", || {
         if mapped {
             read_mapped(warehouse, &staging_root, options, config, progress)
         } else {
@@ -387,204 +412,321 @@ pub fn ingest(
     })?;
 
     // Phase 2: merge into the new version, one key partition at a time.
-    let step = progress.step("merging");
+    let step = progress.meter(MeterKind::Step, 0, "merging");
     let mut manifest_tables = BTreeMap::new();
     let mut partitioned = BTreeMap::new();
     for schema in TABLES {
-        if let Some(input) = tables.get_mut(schema.name) {
-            step.set_message(&format!("merging {}", schema.name));
-            let started = std::time::Instant::now();
-            input.staging.finish()?;
-            let parts = if options.replace {
-                vec![]
-            } else {
-                warehouse.table_parts(schema.name)
-            };
-            let existing_rows = match warehouse.scan(schema.name)? {
-                Some(lf) if !options.replace => count_rows(lf, schema.name)?,
-                _ => 0,
-            };
-            let p = input.staging.partitions;
-            let off_key = schema.partitioned_off_key();
-            let deletions = std::mem::take(&mut input.deletions);
-            // A deletion names only the key: off the key, every partition gets them all.
-            let deletions: Vec<Vec<DataFrame>> = deletions
-                .iter()
-                .map(|d| match off_key {
-                    true => Ok(vec![d.clone(); p]),
-                    false => partition::split(d, schema.key[0], p),
-                })
-                .collect::<Result<_>>()?;
-            // The warehouse's rows by partition: as stored, or first re-partitioned
-            // when stored by another column (an older format).
-            let stored_by = previous
-                .as_ref()
-                .map_or(schema.key[0], |m| m.partition_column(schema));
-            let restaged = match !parts.is_empty() && stored_by != schema.partition {
-                true => Some(across::restage(
-                    schema,
-                    &parts,
-                    &staging_root.join("_restaged"),
-                    p,
-                )?),
-                false => None,
-            };
-            let mut split_cache = BTreeMap::new();
-            let mut old = |b: usize| -> Result<Option<LazyFrame>> {
-                match &restaged {
-                    Some(files) => files[b].as_deref().map(scan_part).transpose(),
-                    None => existing_partition(schema, &parts, b, p, &mut split_cache),
-                }
-            };
-            let (mut duplicates, mut examples) = (0, Vec::new());
-            let (mut rows, mut before_deletions) = (0u64, 0u64);
-            let mut adopted = 0;
-            // A partition of a table new to the warehouse whose staged keys are all
-            // distinct is already merged: its file moves into the version.
-            let ready = if parts.is_empty() && !input.collapse_same_stage {
-                input.staging.ready_parts()?
-            } else {
-                vec![None; p]
-            };
-            // Off the key, rows of one key in different partitions are settled first,
-            // unless every key is known to be distinct.
-            let distinct = parts.is_empty()
-                && (0..p).all(|b| ready[b].is_some() || input.staging.staged_file(b).is_none());
-            let losers = match off_key && !distinct {
-                true => Some(across::losers(schema, p, &mut old, &input.staging)?),
-                false => None,
-            };
-            if let Some(l) = &losers {
-                duplicates += l.duplicates;
-                examples.extend(l.examples.iter().cloned());
+        let stored = match tables.get_mut(schema.name) {
+            Some(input) => {
+                step.set_message(&format!("merging {}", schema.name));
+                let target = Target {
+                    warehouse,
+                    writer: &writer,
+                    previous: previous.as_ref(),
+                    staging_root: &staging_root,
+                    replace: options.replace,
+                };
+                merge_table(schema, input, &target)?;
+                Some(input.counts.rows)
             }
-            for (b, ready) in ready.into_iter().enumerate() {
-                let gone: Vec<DataFrame> = deletions.iter().map(|d| d[b].clone()).collect();
-                let deletes = gone.iter().any(|d| d.height() > 0);
-                if let (Some((file, n)), false) = (ready, deletes) {
-                    writer.adopt_part(schema.name, b, &file)?;
-                    before_deletions += n as u64;
-                    rows += n as u64;
-                    adopted += 1;
-                    continue;
-                }
-                let mut existing = old(b)?;
-                let mut frames = input.staging.frames(b)?;
-                if let Some(l) = &losers {
-                    existing = existing.map(|e| across::without_rows(e, &l.old[b]));
-                    if !l.new[b].is_empty() {
-                        let staged = concat(
-                            frames.into_iter().map(|f| f.lazy()).collect::<Vec<_>>(),
-                            UnionArgs::default(),
-                        )
-                        .context(|| format!("combining `{}`", schema.name))?;
-                        frames = vec![across::without_rows(staged, &l.new[b])
-                            .collect()
-                            .context(|| format!("merging `{}`", schema.name))?];
-                    }
-                }
-                let Merged {
-                    table: mut merged,
-                    duplicates: n,
-                    examples: ex,
-                } = merge(schema, existing, frames)?;
-                duplicates += n;
-                examples.extend(ex);
-                if input.collapse_same_stage {
-                    merged = collapse_same_stage(schema, merged)?;
-                }
-                before_deletions += merged.height() as u64;
-                if deletes {
-                    merged = delete_keys(schema, merged, gone)?;
-                }
-                rows += merged.height() as u64;
-                writer.write_part(schema.name, b, &merged)?;
-            }
-            examples.sort();
-            examples.dedup();
-            examples.truncate(5);
-            input.counts.duplicates = duplicates;
-            input.counts.duplicate_examples = examples;
-            input.counts.merged =
-                (existing_rows + input.counts.loaded).saturating_sub(before_deletions);
-            input.counts.rows = rows;
-            manifest_tables.insert(schema.name.to_string(), rows);
-            if off_key {
-                partitioned.insert(schema.name.to_string(), schema.partition.to_string());
-            }
-            crate::progress::timing(
-                &format!(
-                    "merge {} ({p} parts, {adopted} already merged)",
-                    schema.name
-                ),
-                started,
-            );
-        } else {
-            let parts = warehouse.table_parts(schema.name);
-            if parts.is_empty() {
-                continue;
-            }
-            writer.link_table(schema.name, &parts)?;
-            let rows = previous
-                .as_ref()
-                .and_then(|m| m.tables.get(schema.name).copied())
-                .unwrap_or(0);
-            manifest_tables.insert(schema.name.to_string(), rows);
+            None => link_table(schema, warehouse, &writer, previous.as_ref())?,
+        };
+        let Some(rows) = stored else {
+            continue;
+        };
+        manifest_tables.insert(schema.name.to_string(), rows);
+        let column = match tables.contains_key(schema.name) {
+            true => schema
+                .partitioned_off_key()
+                .then(|| schema.partition.to_string()),
             // Linked as they are, stored as they were.
-            if let Some(column) = previous
+            false => previous
                 .as_ref()
-                .and_then(|m| m.partitioned.get(schema.name))
-            {
-                partitioned.insert(schema.name.to_string(), column.clone());
+                .and_then(|m| m.partitioned.get(schema.name).cloned()),
+        };
+        if let Some(column) = column {
+            partitioned.insert(schema.name.to_string(), column);
+        }
+    }
+    step.finish();
+    writer.sync_in_background()?;
+    Ok(Staged {
+        warehouse,
+        writer,
+        previous,
+        tables,
+        inputs,
+        manifest_tables,
+        partitioned,
+        started_at,
+        preset: mapped.then(|| config.mapping.preset.clone()).flatten(),
+        replace: options.replace,
+        _lock: lock,
+    })
+}
+
+/// Where a table is merged to.
+struct Target<'a> {
+    warehouse: &'a Warehouse,
+    writer: &'a VersionWriter,
+    previous: Option<&'a Manifest>,
+    staging_root: &'a Path,
+    replace: bool,
+}
+
+/// Merges the staged input of one table with the warehouse's rows into the new
+/// version, partition by partition, and records its counts in `input.counts`.
+fn merge_table(
+    schema: &'static TableSchema,
+    input: &mut TableInput,
+    to: &Target<'_>,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    input.staging.finish()?;
+    let parts = if to.replace {
+        vec![]
+    } else {
+        to.warehouse.table_parts(schema.name)
+    };
+    let existing_rows = match to.warehouse.scan(schema.name)? {
+        Some(lf) if !to.replace => count_rows(lf, schema.name)?,
+        _ => 0,
+    };
+    let p = input.staging.partitions;
+    let off_key = schema.partitioned_off_key();
+    // A deletion names only the key: off the key, every partition gets them all.
+    let deletions: Vec<Vec<DataFrame>> = std::mem::take(&mut input.deletions)
+        .iter()
+        .map(|d| match off_key {
+            true => Ok(vec![d.clone(); p]),
+            false => crate::model::partition::split(d, schema.key[0], p),
+        })
+        .collect::<Result<_>>()?;
+    // The warehouse's rows by partition: as stored, or first re-partitioned when
+    // stored by another column (an older format).
+    let stored_by = to
+        .previous
+        .map_or(schema.key[0], |m| m.partition_column(schema));
+    let restaged = match !parts.is_empty() && stored_by != schema.partition {
+        true => Some(across::restage(
+            schema,
+            &parts,
+            &to.staging_root.join("_restaged"),
+            p,
+        )?),
+        false => None,
+    };
+    let mut split_cache = BTreeMap::new();
+    let mut old = |b: usize| -> Result<Option<LazyFrame>> {
+        match &restaged {
+            Some(files) => files[b].as_deref().map(scan_part).transpose(),
+            None => existing_partition(schema, &parts, b, p, &mut split_cache),
+        }
+    };
+    // A partition of a table new to the warehouse whose staged keys are all distinct
+    // is already merged: its file moves into the version.
+    let ready = if parts.is_empty() && !input.collapse_same_stage {
+        input.staging.ready_parts()?
+    } else {
+        vec![None; p]
+    };
+    // Off the key, rows of one key in different partitions are settled first, unless
+    // every key is known to be distinct.
+    let distinct = parts.is_empty()
+        && (0..p).all(|b| ready[b].is_some() || input.staging.staged_file(b).is_none());
+    let losers = match off_key && !distinct {
+        true => Some(across::losers(schema, p, &mut old, &input.staging)?),
+        false => None,
+    };
+    let mut tally = Tally::default();
+    if let Some(l) = &losers {
+        tally.duplicates += l.duplicates;
+        tally.examples.extend(l.examples.iter().cloned());
+    }
+    for (b, ready) in ready.into_iter().enumerate() {
+        let gone: Vec<DataFrame> = deletions.iter().map(|d| d[b].clone()).collect();
+        if let (Some((file, n)), false) = (ready, gone.iter().any(|d| d.height() > 0)) {
+            to.writer.adopt_part(schema.name, b, &file)?;
+            tally.before_deletions += n as u64;
+            tally.rows += n as u64;
+            tally.adopted += 1;
+            continue;
+        }
+        let existing = old(b)?;
+        let merged = merge_partition(
+            schema,
+            input,
+            existing,
+            losers.as_ref(),
+            b,
+            gone,
+            &mut tally,
+        )?;
+        to.writer.write_part(schema.name, b, &merged)?;
+    }
+    tally.examples.sort();
+    tally.examples.dedup();
+    tally.examples.truncate(5);
+    input.counts.duplicates = tally.duplicates;
+    input.counts.duplicate_examples = tally.examples;
+    input.counts.merged =
+        (existing_rows + input.counts.loaded).saturating_sub(tally.before_deletions);
+    input.counts.rows = tally.rows;
+    timing(
+        &format!(
+            "merge {} ({p} parts, {} already merged)",
+            schema.name, tally.adopted
+        ),
+        started,
+    );
+    Ok(())
+}
+
+/// What the partitions of one table's merge add up to.
+#[derive(Default)]
+struct Tally {
+    duplicates: u64,
+    examples: Vec<String>,
+    rows: u64,
+    before_deletions: u64,
+    adopted: usize,
+}
+
+/// Partition `b` of one table: the warehouse's rows and the staged input merged by
+/// key, less the rows another partition won (`losers`) and the deleted keys.
+fn merge_partition(
+    schema: &TableSchema,
+    input: &TableInput,
+    mut existing: Option<LazyFrame>,
+    losers: Option<&across::Losers>,
+    b: usize,
+    gone: Vec<DataFrame>,
+    tally: &mut Tally,
+) -> Result<DataFrame> {
+    let deletes = gone.iter().any(|d| d.height() > 0);
+    let mut frames = input.staging.frames(b)?;
+    if let Some(l) = losers {
+        existing = existing.map(|e| across::without_rows(e, &l.old[b]));
+        if !l.new[b].is_empty() {
+            let staged = concat(
+                frames.into_iter().map(|f| f.lazy()).collect::<Vec<_>>(),
+                UnionArgs::default(),
+            )
+            .context(|| format!("combining `{}`", schema.name))?;
+            frames = vec![across::without_rows(staged, &l.new[b])
+                .collect()
+                .context(|| format!("merging `{}`", schema.name))?];
+        }
+    }
+    let Merged {
+        table: mut merged,
+        duplicates,
+        examples,
+    } = merge(schema, existing, frames)?;
+    tally.duplicates += duplicates;
+    tally.examples.extend(examples);
+    if input.collapse_same_stage {
+        merged = collapse_same_stage(schema, merged)?;
+    }
+    tally.before_deletions += merged.height() as u64;
+    if deletes {
+        merged = delete_keys(schema, merged, gone)?;
+    }
+    tally.rows += merged.height() as u64;
+    Ok(merged)
+}
+
+/// A table the input does not touch: the new version links the warehouse's parts as
+/// they are. Its row count, or None when the warehouse has no such table.
+fn link_table(
+    schema: &TableSchema,
+    warehouse: &Warehouse,
+    writer: &VersionWriter,
+    previous: Option<&Manifest>,
+) -> Result<Option<u64>> {
+    let parts = warehouse.table_parts(schema.name);
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    writer.link_table(schema.name, &parts)?;
+    Ok(Some(
+        previous
+            .and_then(|m| m.tables.get(schema.name).copied())
+            .unwrap_or(0),
+    ))
+}
+
+impl Staged<'_> {
+    /// The new version, with every table in place (for its derived tables).
+    pub fn writer(&self) -> &VersionWriter {
+        &self.writer
+    }
+
+    /// The tables stored by a column other than their key ([`Manifest::partitioned`]).
+    pub fn partitioned(&self) -> &BTreeMap<String, String> {
+        &self.partitioned
+    }
+
+    /// Phase 3: publishes the version with its derived tables (`derived`, computed for
+    /// `config`, and the latest event instant), then appends the quarantined rows.
+    pub fn commit(
+        self,
+        config: &Config,
+        latest_event: Option<i64>,
+        derived: Option<Derived>,
+    ) -> Result<IngestSummary> {
+        let counts: BTreeMap<String, TableCounts> = self
+            .tables
+            .iter()
+            .map(|(name, t)| (name.to_string(), t.counts.clone()))
+            .collect();
+        let mut runs = self.previous.map(|m| m.runs).unwrap_or_default();
+        runs.push(RunRecord {
+            version: self.writer.id().to_string(),
+            started_at: self.started_at,
+            finished_at: now_rfc3339(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            definitions_hash: config.definitions_hash(),
+            replace: self.replace,
+            preset: self.preset,
+            inputs: self.inputs,
+            tables: counts.clone(),
+        });
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            tables: self.manifest_tables,
+            partitioned: self.partitioned,
+            runs,
+            latest_event,
+            derived,
+        };
+        let version = self.writer.id().to_string();
+        // The rows this run could not load travel with the version, so that they
+        // exist exactly when the run landed, whatever happens to the append below.
+        let kept = self.writer.path().join(QUARANTINE_COPY);
+        for schema in TABLES {
+            if let Some(input) = self.tables.get(schema.name) {
+                quarantine::append(&kept, schema, &input.quarantined)?;
             }
         }
+        self.writer
+            .commit(&manifest, config.warehouse.keep_versions as usize)?;
+        append_quarantine(self.warehouse, &self.tables, &version)?;
+        Ok(IngestSummary {
+            version,
+            tables: counts,
+        })
     }
-    step.finish();
+}
 
-    // The derived tables and the latest event, from the version as it now stands
-    // (whose files go to disk meanwhile).
-    writer.sync_in_background()?;
-    let step = progress.step("deriving shared tables");
-    let built = crate::metrics::derived::build(&writer, config, &partitioned)?;
-    step.finish();
-
-    let counts: BTreeMap<String, TableCounts> = tables
-        .iter()
-        .map(|(name, t)| (name.to_string(), t.counts.clone()))
-        .collect();
-    let mut runs = previous.map(|m| m.runs).unwrap_or_default();
-    runs.push(RunRecord {
-        version: writer.id().to_string(),
-        started_at,
-        finished_at: now_rfc3339(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        definitions_hash: config.definitions_hash(),
-        replace: options.replace,
-        preset: mapped.then(|| config.mapping.preset.clone()).flatten(),
-        inputs,
-        tables: counts.clone(),
-    });
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        tables: manifest_tables,
-        partitioned,
-        runs,
-        latest_event: built.latest_event,
-        derived: built.derived,
-    };
-    let version = writer.id().to_string();
-    // The rows this run could not load travel with the version, so that they exist
-    // exactly when the run landed, whatever happens to the append below.
-    let kept = writer.path().join(QUARANTINE_COPY);
-    for schema in TABLES {
-        if let Some(input) = tables.get(schema.name) {
-            quarantine::append(&kept, schema, &input.quarantined)?;
-        }
-    }
-    writer.commit(&manifest, config.warehouse.keep_versions as usize)?;
-
-    // Phase 3: the run landed; add what it could not load to the quarantine files.
+/// Phase 3's last step: the run landed; what it could not load is added to the
+/// warehouse's quarantine files.
+fn append_quarantine(
+    warehouse: &Warehouse,
+    tables: &BTreeMap<&'static str, TableInput>,
+    version: &str,
+) -> Result<()> {
     for schema in TABLES {
         if let Some(input) = tables.get(schema.name) {
             quarantine::append(&warehouse.quarantine_dir(), schema, &input.quarantined)
@@ -595,17 +737,14 @@ pub fn ingest(
                         warehouse
                             .root()
                             .join("versions")
-                            .join(&version)
+                            .join(version)
                             .join(QUARANTINE_COPY)
                             .display()
                     ))
                 })?;
         }
     }
-    Ok(IngestSummary {
-        version,
-        tables: counts,
-    })
+    Ok(())
 }
 
 fn count_rows(lf: LazyFrame, table: &str) -> Result<u64> {

@@ -8,12 +8,13 @@ use sha2::{Digest, Sha256};
 
 use crate::config::hex;
 use crate::error::{PolarsContext, Result};
-use crate::ingest::parse::{
-    format_timestamp, parse_date, parse_date_lenient, parse_date_with, parse_number_with,
-    parse_timestamp, parse_timestamp_with, NumberFormat,
-};
+use crate::ingest::parse::{parse_number_with, NumberFormat};
 use crate::ingest::quarantine::QuarantinedRow;
 use crate::model::columns::{ColumnDef, ColumnType, TableSchema, TOUCHES};
+use crate::time::{
+    format_timestamp, parse_date, parse_date_lenient, parse_date_with, parse_timestamp,
+    parse_timestamp_with,
+};
 
 /// How one canonical column's text is written in its source.
 #[derive(Debug, Clone)]

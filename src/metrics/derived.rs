@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::model::columns::TOUCHES;
 use crate::model::warehouse::{Derived, Manifest, VersionWriter, Warehouse};
-use crate::progress::timed;
+use crate::observe::timed;
 
 /// One row per lead with its reach times ([`lead_funnel`]).
 pub const LEAD_FUNNEL: &str = "lead_funnel";

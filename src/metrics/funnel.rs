@@ -128,10 +128,10 @@ pub fn conversion(tables: &Tables, p: &Params) -> Result<DataFrame> {
     // The grid: every period overlapping the range × pairs (× groups seen).
     let mut starts = Vec::new();
     let mut ends = Vec::new();
-    let mut s = period.start_of(p.from, &p.config);
+    let mut s = period.start_of(p.from, &p.config.calendar.periods());
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
     while s <= p.to {
-        let e = period.next(s, &p.config);
+        let e = period.next(s, &p.config.calendar.periods());
         starts.push((s - epoch).num_days() as i32);
         ends.push(local_midnight(e, p.tz));
         s = e;

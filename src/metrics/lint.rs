@@ -39,7 +39,7 @@ fn finding(check: &'static str, lf: Option<LazyFrame>, id: &str) -> Result<Findi
         lf.select([col(id).cast(DataType::String).alias("id")]),
         "lint",
     )?;
-    crate::progress::timing(&format!("lint {check}"), start);
+    crate::observe::timing(&format!("lint {check}"), start);
     let count = ids.height() as i64;
     let ex = ids
         .lazy()
@@ -87,7 +87,7 @@ fn unknown_lead_touches(
         None => unknown_of(touches.clone(), known.clone()),
     };
     let unknown = super::model::collect_streaming(unknown, "lint")?;
-    crate::progress::timing("lint touch_unknown_lead ids", start);
+    crate::observe::timing("lint touch_unknown_lead ids", start);
     if unknown.height() == 0 {
         return Ok(None);
     }
@@ -129,7 +129,7 @@ fn events_with_leads(events: LazyFrame, leads: LazyFrame) -> Result<LazyFrame> {
             ]),
         "lint",
     )?;
-    crate::progress::timing("lint events with their leads", start);
+    crate::observe::timing("lint events with their leads", start);
     Ok(joined.lazy())
 }
 

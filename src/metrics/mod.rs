@@ -1,7 +1,8 @@
-//! The metrics of SPEC §5, computed from the canonical tables with the definitions
-//! applied at query time. One file per family; each metric is
+//! The metrics, computed from the canonical tables with the definitions applied at
+//! query time. One file per family; each metric is
 //! `fn(&Tables, &Params) -> Result<DataFrame>` with its exact definition in its doc
-//! comment. `docs/metrics.md` records the readings where SPEC leaves a choice.
+//! comment, and one row in [`registry::METRICS`]. `docs/metrics.md` gives every
+//! metric's exact rules.
 
 pub mod cycle;
 pub mod derived;
@@ -10,6 +11,7 @@ pub mod lint;
 pub mod model;
 pub mod params;
 pub mod pipeline;
+pub mod registry;
 pub mod revenue;
 pub mod stats;
 pub mod touches;
@@ -21,155 +23,12 @@ use crate::error::{Error, Result};
 use crate::model::warehouse::Manifest;
 use model::{collect, Tables};
 use params::{Dim, Params};
+use registry::Compute;
 
-/// Which split dimensions a metric accepts.
-#[derive(Debug, Clone, Copy)]
-pub enum Dims {
-    All,
-    OwnerFilterOnly,
-    ChannelOnly,
-    None,
-}
-
-pub struct MetricInfo {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub needs: &'static [&'static str],
-    pub dims: Dims,
-    pub period: bool,
-    pub histogram: bool,
-}
-
-pub const METRICS: &[MetricInfo] = &[
-    MetricInfo {
-        name: "waterfall",
-        summary:
-            "leads reaching each funnel stage, of leads created in range; step and cumulative rates",
-        needs: &["leads"],
-        dims: Dims::All,
-        period: true,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "conversion",
-        summary: "stage-to-stage conversion by monthly cohort (or --period), with maturity",
-        needs: &["leads"],
-        dims: Dims::All,
-        period: true,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "funnel-time",
-        summary: "days between consecutive funnel stages, for steps completed in range",
-        needs: &["leads"],
-        dims: Dims::All,
-        period: true,
-        histogram: true,
-    },
-    MetricInfo {
-        name: "cycle",
-        summary: "sales cycle (won opportunities) and lead-to-customer time, in days",
-        needs: &["opportunities"],
-        dims: Dims::All,
-        period: true,
-        histogram: true,
-    },
-    MetricInfo {
-        name: "stage-time",
-        summary: "days opportunities spend in each stage; open stays and regressions",
-        needs: &["opportunities", "opportunity_stage_events"],
-        dims: Dims::All,
-        period: false,
-        histogram: true,
-    },
-    MetricInfo {
-        name: "touches",
-        summary: "marketing touches before becoming a lead, an MQL and an SQL",
-        needs: &["leads", "touches"],
-        dims: Dims::All,
-        period: true,
-        histogram: true,
-    },
-    MetricInfo {
-        name: "sla",
-        summary: "MQL episodes accepted or rejected within the SLA, and response times",
-        needs: &["leads", "lead_stage_events"],
-        dims: Dims::All,
-        period: true,
-        histogram: true,
-    },
-    MetricInfo {
-        name: "win-rate",
-        summary: "won ÷ (won + lost) of opportunities closed in range, by count and amount",
-        needs: &["opportunities"],
-        dims: Dims::All,
-        period: true,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "quota",
-        summary: "per rep and quota period: attainment, open pipeline, coverage vs required",
-        needs: &["opportunities", "quotas"],
-        dims: Dims::OwnerFilterOnly,
-        period: false,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "reverse-funnel",
-        summary: "wins, opportunities, SQLs, SALs, MQLs and leads each rep still needs",
-        needs: &["opportunities", "quotas"],
-        dims: Dims::OwnerFilterOnly,
-        period: false,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "revenue-share",
-        summary: "won revenue by source team (marketing, sales, partner, other) and influenced",
-        needs: &["opportunities"],
-        dims: Dims::All,
-        period: true,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "attribution",
-        summary: "won and pipeline amounts credited to channels by six attribution models",
-        needs: &["opportunities", "touches"],
-        dims: Dims::All,
-        period: true,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "campaign-cost",
-        summary: "campaign cost per lead, MQL and customer; attributed revenue and ROI",
-        needs: &["campaigns", "leads"],
-        dims: Dims::ChannelOnly,
-        period: false,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "velocity",
-        summary: "open opportunities × win rate × average deal ÷ median cycle: revenue per day",
-        needs: &["opportunities"],
-        dims: Dims::All,
-        period: false,
-        histogram: false,
-    },
-    MetricInfo {
-        name: "lint",
-        summary: "data-quality findings with counts and example ids",
-        needs: &[],
-        dims: Dims::None,
-        period: false,
-        histogram: false,
-    },
-];
-
-pub fn info(name: &str) -> Option<&'static MetricInfo> {
-    METRICS.iter().find(|m| m.name == name)
-}
+pub use registry::{find, Dims, Metric, METRICS};
 
 /// Checks that the flags make sense for this metric, and its tables are present.
-pub fn check(metric: &MetricInfo, tables: &Tables, p: &Params) -> Result<()> {
+pub fn check(metric: &Metric, tables: &Tables, p: &Params) -> Result<()> {
     let bad = |what: String| Err(Error::Usage(format!("`{}` {what}", metric.name)));
     match metric.dims {
         Dims::All => {}
@@ -233,7 +92,7 @@ pub fn compute(
     p: &Params,
     manifest: Option<&Manifest>,
 ) -> Result<DataFrame> {
-    let metric = info(name).ok_or_else(|| {
+    let metric = find(name).ok_or_else(|| {
         Error::Usage(format!(
             "unknown metric `{name}`; see `funnel metrics --list`"
         ))
@@ -242,23 +101,9 @@ pub fn compute(
     if name != "lint" && p.config.stages.unknown_values == UnknownValues::Error {
         refuse_unmapped(tables, p)?;
     }
-    match name {
-        "waterfall" => funnel::waterfall(tables, p),
-        "conversion" => funnel::conversion(tables, p),
-        "funnel-time" => funnel::funnel_time(tables, p),
-        "cycle" => cycle::cycle(tables, p),
-        "stage-time" => cycle::stage_time(tables, p),
-        "touches" => touches::touches(tables, p),
-        "sla" => touches::sla(tables, p),
-        "win-rate" => pipeline::win_rate(tables, p),
-        "quota" => pipeline::quota(tables, p),
-        "reverse-funnel" => pipeline::reverse_funnel(tables, p),
-        "revenue-share" => revenue::revenue_share(tables, p),
-        "attribution" => revenue::attribution(tables, p),
-        "campaign-cost" => revenue::campaign_cost(tables, p),
-        "velocity" => pipeline::velocity(tables, p),
-        "lint" => lint::lint(tables, p, manifest),
-        _ => unreachable!("registry and dispatch agree"),
+    match metric.compute {
+        Compute::Tables(f) => f(tables, p),
+        Compute::WithManifest(f) => f(tables, p, manifest),
     }
 }
 

@@ -131,7 +131,7 @@ impl Tables {
             return Ok(None);
         }
         let leads = collect_streaming(leads, what)?;
-        let pieces = crate::ingest::partition::split(&leads, "lead_id", self.touch_parts.len())?;
+        let pieces = crate::model::partition::split(&leads, "lead_id", self.touch_parts.len())?;
         let parts: Vec<LazyFrame> = self
             .touch_parts
             .iter()
@@ -310,8 +310,8 @@ pub fn period_table(period: Period, p: &Params) -> LazyFrame {
     let mut ends = Vec::new();
     let mut d = start;
     while d < end {
-        let s = period.start_of(d, &p.config);
-        let e = period.next(s, &p.config);
+        let s = period.start_of(d, &p.config.calendar.periods());
+        let e = period.next(s, &p.config.calendar.periods());
         // Once per period: the zone conversion costs more than the rest together.
         let (start_day, end_us) = ((s - epoch).num_days() as i32, local_midnight(e, p.tz));
         let mut cur = d;

@@ -415,7 +415,10 @@ fn step_rates(
     let window = p.config.funnel.conversion_window_days;
     let wait = i64::from(window.max(p.config.funnel.maturity_days)) * MICROS_PER_DAY;
     let last = local_date(p.as_of - wait, p.tz);
-    let mature_before = local_midnight(Period::Month.start_of(last, &p.config), p.tz);
+    let mature_before = local_midnight(
+        Period::Month.start_of(last, &p.config.calendar.periods()),
+        p.tz,
+    );
     let mut aggs = Vec::new();
     for (k, (from, to)) in pairs.iter().enumerate() {
         let (rf, rt) = (

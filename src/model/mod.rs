@@ -3,4 +3,5 @@
 pub mod columns;
 pub mod lock;
 pub mod parquet;
+pub mod partition;
 pub mod warehouse;

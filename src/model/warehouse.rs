@@ -516,7 +516,7 @@ impl VersionWriter {
         let path = self.tmp.join(MANIFEST);
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
         std::fs::write(&path, text + "\n").map_err(|e| Error::io("cannot write", &path, e))?;
-        crate::progress::timed("sync to disk", || sync_tree(&self.tmp, &staging))?;
+        crate::observe::timed("sync to disk", || sync_tree(&self.tmp, &staging))?;
         let final_dir = self.root.join("versions").join(&self.id);
         std::fs::rename(&self.tmp, &final_dir)
             .map_err(|e| Error::io("cannot publish", &final_dir, e))?;

@@ -1,12 +1,14 @@
-//! The twelve figures of the report (SPEC §7), each built from computed metric frames
-//! only: the report never recomputes a number.
+//! The figures of the report, each built from computed metric frames only: the
+//! report never recomputes a number. Which metric has which figure is the metric
+//! registry's word ([`crate::metrics::registry`]).
 
 use std::collections::BTreeMap;
 
 use polars::prelude::DataFrame;
 
 use super::chart::{human, Chart, Kind, Reference, Series};
-use super::frame::{filter_eq, first, floats, strings};
+use crate::frame::{filter_eq, first, floats, strings};
+use crate::metrics::registry::{Figure, METRICS};
 
 /// What every footnote says: range, as-of and definitions hash.
 pub struct Notes {
@@ -39,22 +41,6 @@ impl Notes {
     }
 }
 
-/// The figure names, in report order, with the metric each is drawn from.
-pub const FIGURES: &[(&str, &str)] = &[
-    ("waterfall", "waterfall"),
-    ("conversion", "conversion"),
-    ("funnel-time", "funnel-time"),
-    ("sales-cycle", "cycle"),
-    ("stage-time", "stage-time"),
-    ("touches-to-mql", "touches"),
-    ("sla", "sla"),
-    ("quota", "quota"),
-    ("reverse-funnel", "reverse-funnel"),
-    ("revenue-share", "revenue-share"),
-    ("attribution", "attribution"),
-    ("campaign-cost", "campaign-cost"),
-];
-
 /// Metric frames keyed by name; `<name>:histogram`, `<name>:quarter`, `<name>:channel`
 /// hold the variants figures need.
 pub type Frames = BTreeMap<String, DataFrame>;
@@ -65,26 +51,54 @@ fn pct(v: Option<f64>) -> String {
 }
 
 fn thousands(v: f64) -> String {
-    crate::progress::thousands(v.round().max(0.0) as u64)
+    crate::text::thousands(v.round().max(0.0) as u64)
+}
+
+/// Draws a figure from the frames, or None when its metric's frames are missing.
+type Builder = fn(&Frames, &Notes) -> Option<Chart>;
+
+/// Every figure of the metric registry ([`Figure::Chart`]) with its builder, and
+/// no other: a test holds the two together.
+const BUILDERS: &[(&str, Builder)] = &[
+    ("waterfall", |f, n| waterfall(f.get("waterfall")?, n)),
+    ("conversion", |f, n| conversion(f.get("conversion")?, n)),
+    ("funnel-time", |f, n| funnel_time(f.get("funnel-time")?, n)),
+    ("sales-cycle", |f, n| {
+        sales_cycle(f.get("cycle:histogram")?, f.get("cycle")?, n)
+    }),
+    ("stage-time", |f, n| stage_time(f.get("stage-time")?, n)),
+    ("touches-to-mql", |f, n| {
+        touches(f.get("touches:histogram")?, f.get("touches")?, n)
+    }),
+    ("sla", |f, n| sla(f.get("sla:histogram")?, f.get("sla")?, n)),
+    ("quota", |f, n| quota(f.get("quota")?, n)),
+    ("reverse-funnel", |f, n| {
+        reverse_funnel(f.get("reverse-funnel")?, n)
+    }),
+    ("revenue-share", |f, n| {
+        revenue_share(f.get("revenue-share:quarter")?, n)
+    }),
+    ("attribution", |f, n| attribution(f.get("attribution")?, n)),
+    ("campaign-cost", |f, n| {
+        campaign_cost(f.get("campaign-cost:channel")?, n)
+    }),
+];
+
+/// The figure names, in report order.
+pub fn names() -> Vec<&'static str> {
+    METRICS
+        .iter()
+        .filter_map(|m| match m.figure {
+            Figure::Chart(name) => Some(name),
+            Figure::None => None,
+        })
+        .collect()
 }
 
 /// Builds figure `name`, or None when its metric was not computed.
 pub fn figure(name: &str, frames: &Frames, n: &Notes) -> Option<Chart> {
-    match name {
-        "waterfall" => waterfall(frames.get("waterfall")?, n),
-        "conversion" => conversion(frames.get("conversion")?, n),
-        "funnel-time" => funnel_time(frames.get("funnel-time")?, n),
-        "sales-cycle" => sales_cycle(frames.get("cycle:histogram")?, frames.get("cycle")?, n),
-        "stage-time" => stage_time(frames.get("stage-time")?, n),
-        "touches-to-mql" => touches(frames.get("touches:histogram")?, frames.get("touches")?, n),
-        "sla" => sla(frames.get("sla:histogram")?, frames.get("sla")?, n),
-        "quota" => quota(frames.get("quota")?, n),
-        "reverse-funnel" => reverse_funnel(frames.get("reverse-funnel")?, n),
-        "revenue-share" => revenue_share(frames.get("revenue-share:quarter")?, n),
-        "attribution" => attribution(frames.get("attribution")?, n),
-        "campaign-cost" => campaign_cost(frames.get("campaign-cost:channel")?, n),
-        _ => None,
-    }
+    let (_, build) = BUILDERS.iter().find(|(f, _)| *f == name)?;
+    build(frames, n)
 }
 
 fn waterfall(df: &DataFrame, n: &Notes) -> Option<Chart> {
@@ -547,4 +561,23 @@ fn campaign_cost(df: &DataFrame, n: &Notes) -> Option<Chart> {
             }),
         },
     })
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    #[test]
+    fn every_registry_figure_has_a_builder_and_no_builder_is_orphaned() {
+        let named = names();
+        for name in &named {
+            assert!(
+                BUILDERS.iter().any(|(f, _)| f == name),
+                "figure `{name}` of the metric registry has no builder"
+            );
+        }
+        for (f, _) in BUILDERS {
+            assert!(named.contains(f), "builder `{f}` is named by no metric");
+        }
+    }
 }

@@ -3,8 +3,8 @@
 
 use polars::prelude::DataFrame;
 
-use super::definitions::entries;
 use crate::config::{Config, PLACEHOLDER_MARK};
+use crate::contract::glossary::entries;
 use crate::output::{rows, Cell};
 
 pub fn escape(s: &str) -> String {
@@ -85,7 +85,7 @@ fn cell(c: &Cell) -> (String, bool) {
     match c {
         Cell::Null => ("—".into(), false),
         Cell::Int(v) => {
-            let t = crate::progress::thousands(v.unsigned_abs());
+            let t = crate::text::thousands(v.unsigned_abs());
             (if *v < 0 { format!("-{t}") } else { t }, true)
         }
         Cell::Float(v) => {

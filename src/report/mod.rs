@@ -4,9 +4,7 @@
 //! pointing at it.
 
 pub mod chart;
-pub mod definitions;
 pub mod figures;
-pub mod frame;
 pub mod html;
 pub mod theme;
 
@@ -19,14 +17,15 @@ use polars::prelude::*;
 
 use crate::config::{Config, ConfigSource};
 use crate::error::{Error, PolarsContext, Result};
-use crate::ingest::parse::format_timestamp;
+use crate::metrics;
 use crate::metrics::model::Tables;
-use crate::metrics::params::{local_date, Dim, Params, Period};
-use crate::metrics::{self, METRICS};
+use crate::metrics::params::{local_date, Params};
+use crate::metrics::registry::{self, Figure, Metric, Unit, METRICS};
 use crate::model::warehouse::Manifest;
+use crate::observe::{timed, MeterKind, Observer};
 use crate::output::{write_frame, Format};
-use crate::progress::{timed, Progress};
-use figures::{Frames, Notes, FIGURES};
+use crate::time::format_timestamp;
+use figures::{Frames, Notes};
 
 /// What a report is built from.
 pub struct Inputs<'a> {
@@ -42,7 +41,7 @@ pub struct Inputs<'a> {
 /// Metrics whose tables are missing are reported with the reason.
 pub fn compute_frames(
     inputs: &Inputs<'_>,
-    progress: &Progress,
+    progress: &dyn Observer,
 ) -> Result<(Frames, BTreeMap<String, String>)> {
     let p = inputs.params;
     let mut frames = Frames::new();
@@ -69,15 +68,12 @@ pub fn compute_frames(
         );
     }
     let tables = &tables;
-    let bar = progress.count(METRICS.len() as u64, "metrics");
+    let bar = progress.meter(MeterKind::Count, METRICS.len() as u64, "metrics");
     // Two metrics at a time: each alone leaves part of the machine idle (planning,
     // steps that run on one thread). The slowest start first, so that both workers
     // finish together; each result goes to its metric's slot.
     let mut order: Vec<usize> = (0..METRICS.len()).collect();
-    order.sort_by_key(|&i| {
-        let rank = SLOWEST_FIRST.iter().position(|n| *n == METRICS[i].name);
-        rank.unwrap_or(SLOWEST_FIRST.len())
-    });
+    order.sort_by_key(|&i| METRICS[i].cost);
     let slots: Vec<Mutex<Option<MetricFrames>>> =
         METRICS.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -85,7 +81,7 @@ pub fn compute_frames(
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             let m = &METRICS[i];
             bar.set_message(m.name);
-            let out = metric_frames(m.name, tables, p, inputs.manifest);
+            let out = metric_frames(m, tables, p, inputs.manifest);
             *slots[i].lock().expect("metric slot") = Some(out);
             bar.inc(1);
         }
@@ -116,32 +112,23 @@ pub fn compute_frames(
     Ok((frames, skipped))
 }
 
-/// The metrics a report computes, slowest first (at one million leads); any other
-/// comes after them.
-const SLOWEST_FIRST: &[&str] = &[
-    "lint",
-    "attribution",
-    "touches",
-    "campaign-cost",
-    "stage-time",
-    "sla",
-];
-
 /// A metric's frame and, when it has one and the metric could be computed, its
 /// variant's ([`variant`]) under its key.
 type MetricFrames = (Result<DataFrame>, Option<(String, Result<DataFrame>)>);
 
-/// The frames of metric `name` under `p`.
+/// The frames of metric `m` under `p`.
 fn metric_frames(
-    name: &'static str,
+    m: &Metric,
     tables: &Tables,
     p: &Params,
     manifest: Option<&Manifest>,
 ) -> MetricFrames {
-    let frame = timed(name, || metrics::compute(name, tables, p, manifest));
-    let variant = match (&frame, variant(name, p)) {
-        (Ok(_), Some((key, params))) => {
-            let df = timed(&key, || metrics::compute(name, tables, &params, manifest));
+    let frame = timed(m.name, || metrics::compute(m.name, tables, p, manifest));
+    let variant = match (&frame, m.variant, m.variant_key()) {
+        (Ok(_), Some(v), Some(key)) => {
+            let df = timed(&key, || {
+                metrics::compute(m.name, tables, &v.params(p), manifest)
+            });
             Some((key, df))
         }
         _ => None,
@@ -149,51 +136,22 @@ fn metric_frames(
     (frame, variant)
 }
 
-/// The second frame some figures draw besides their metric's own: histogram bins,
-/// quarters, channels. Keyed `<metric>:<variant>`.
-fn variant(metric: &str, p: &Params) -> Option<(String, Params)> {
-    let params = match metric {
-        "cycle" | "touches" | "sla" => Params {
-            histogram: true,
-            ..p.clone()
-        },
-        "revenue-share" => Params {
-            period: Some(Period::Quarter),
-            ..p.clone()
-        },
-        "campaign-cost" => Params {
-            by: Some(Dim::Channel),
-            ..p.clone()
-        },
-        _ => return None,
-    };
-    let suffix = if params.histogram {
-        "histogram"
-    } else if params.period.is_some() {
-        "quarter"
-    } else {
-        "channel"
-    };
-    Some((format!("{metric}:{suffix}"), params))
-}
-
 /// Only the frames one figure needs (for `funnel chart`).
 pub fn frames_for(figure: &str, inputs: &Inputs<'_>) -> Result<Frames> {
-    let p = inputs.params;
-    let metric = FIGURES
+    let m = METRICS
         .iter()
-        .find(|(f, _)| *f == figure)
-        .map(|(_, m)| *m)
-        .unwrap_or(figure);
+        .find(|m| matches!(m.figure, Figure::Chart(f) if f == figure))
+        .ok_or_else(|| Error::Usage(format!("no chart `{figure}`")))?;
+    let p = inputs.params;
     let mut frames = Frames::new();
     frames.insert(
-        metric.to_string(),
-        metrics::compute(metric, inputs.tables, p, inputs.manifest)?,
+        m.name.to_string(),
+        metrics::compute(m.name, inputs.tables, p, inputs.manifest)?,
     );
-    if let Some((key, params)) = variant(metric, p) {
+    if let (Some(v), Some(key)) = (m.variant, m.variant_key()) {
         frames.insert(
             key,
-            metrics::compute(metric, inputs.tables, &params, inputs.manifest)?,
+            metrics::compute(m.name, inputs.tables, &v.params(p), inputs.manifest)?,
         );
     }
     Ok(frames)
@@ -231,34 +189,15 @@ fn public(df: &DataFrame) -> DataFrame {
     df.select(keep).unwrap_or_else(|_| df.clone())
 }
 
-/// How a headline number reads.
-#[derive(Clone, Copy, PartialEq, Debug)]
-pub enum Unit {
-    Count,
-    Rate,
-    Money,
-    Days,
-}
-
 /// A headline number as people read it.
 pub fn format_value(x: f64, unit: Unit) -> String {
     match unit {
         Unit::Rate => format!("{:.1}%", x * 100.0),
-        Unit::Count => crate::progress::thousands(x.round().max(0.0) as u64),
+        Unit::Count => crate::text::thousands(x.round().max(0.0) as u64),
         Unit::Days => format!("{x:.1}"),
         Unit::Money => chart::human(x, false),
     }
 }
-
-/// The metrics the headline numbers come from.
-pub const HEADLINE_METRICS: [&str; 6] = [
-    "waterfall",
-    "sla",
-    "win-rate",
-    "cycle",
-    "revenue-share",
-    "velocity",
-];
 
 /// A headline number: (key, label, value, unit).
 pub type HeadlineValue = (&'static str, &'static str, Option<f64>, Unit);
@@ -267,10 +206,10 @@ pub type HeadlineValue = (&'static str, &'static str, Option<f64>, Unit);
 /// whose tables are missing give no value.
 pub fn headline(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
     let mut frames = Frames::new();
-    for m in HEADLINE_METRICS {
-        match metrics::compute(m, inputs.tables, inputs.params, inputs.manifest) {
+    for m in METRICS.iter().filter(|m| !m.headlines.is_empty()) {
+        match metrics::compute(m.name, inputs.tables, inputs.params, inputs.manifest) {
             Ok(df) => {
-                frames.insert(m.to_string(), df);
+                frames.insert(m.name.to_string(), df);
             }
             Err(Error::Data(_)) => {}
             Err(e) => return Err(e),
@@ -281,70 +220,19 @@ pub fn headline(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
 
 /// The headline numbers: (key, label, value, unit).
 fn headline_values(frames: &Frames) -> Vec<HeadlineValue> {
-    let get = |metric: &str, key: Option<(&str, &str)>, column: &str| -> Option<f64> {
-        let df = frames.get(metric)?;
-        let df = match key {
-            Some((k, v)) => frame::filter_eq(df, k, v),
-            None => df.clone(),
-        };
-        frame::first(&df, column)
-    };
-    vec![
-        (
-            "leads",
-            "new leads in range",
-            get("waterfall", Some(("stage", "lead")), "reached"),
-            Unit::Count,
-        ),
-        (
-            "mqls",
-            "of them became MQLs",
-            get("waterfall", Some(("stage", "mql")), "reached"),
-            Unit::Count,
-        ),
-        (
-            "mql_to_sal",
-            "MQL → SAL (accepted by sales)",
-            get("waterfall", Some(("stage", "sal")), "step_rate"),
-            Unit::Rate,
-        ),
-        (
-            "within_sla",
-            "MQLs handled within the SLA",
-            get("sla", None, "within_sla_rate"),
-            Unit::Rate,
-        ),
-        (
-            "win_rate",
-            "win rate (count)",
-            get("win-rate", None, "win_rate"),
-            Unit::Rate,
-        ),
-        (
-            "median_sales_cycle_days",
-            "median sales cycle, days",
-            get("cycle", Some(("measure", "sales_cycle")), "median_days"),
-            Unit::Days,
-        ),
-        (
-            "won_amount",
-            "won revenue",
-            get("win-rate", None, "won_amount"),
-            Unit::Money,
-        ),
-        (
-            "marketing_sourced_share",
-            "won revenue sourced by marketing",
-            get("revenue-share", Some(("source_team", "marketing")), "share"),
-            Unit::Rate,
-        ),
-        (
-            "velocity_per_day",
-            "pipeline velocity per day",
-            get("velocity", None, "velocity_per_day"),
-            Unit::Money,
-        ),
-    ]
+    registry::headlines()
+        .into_iter()
+        .map(|(m, h)| {
+            let value = frames.get(m.name).and_then(|df| {
+                let df = match h.row {
+                    Some((k, v)) => crate::frame::filter_eq(df, k, v),
+                    None => df.clone(),
+                };
+                crate::frame::first(&df, h.column)
+            });
+            (h.key, h.label, value, h.unit)
+        })
+        .collect()
 }
 
 /// The previous report's headline numbers: the newest other dated folder in `root`.
@@ -364,7 +252,7 @@ fn previous_summary(root: &Path, current: &str) -> Option<(String, serde_json::V
 }
 
 /// Builds the whole report into `root/<as-of date>/`; returns that folder.
-pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<PathBuf> {
+pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Result<PathBuf> {
     let p = inputs.params;
     let (frames, skipped) = compute_frames(inputs, progress)?;
     let date = local_date(p.as_of, p.tz).to_string();
@@ -399,10 +287,17 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
     })?;
 
     // Charts.
-    let bar = progress.count(FIGURES.len() as u64, "charts");
+    let charted: Vec<(&Metric, &str)> = METRICS
+        .iter()
+        .filter_map(|m| match m.figure {
+            Figure::Chart(name) => Some((m, name)),
+            Figure::None => None,
+        })
+        .collect();
+    let bar = progress.meter(MeterKind::Count, charted.len() as u64, "charts");
     let mut svgs: BTreeMap<&str, String> = BTreeMap::new();
     timed("charts", || -> Result<()> {
-        for (name, _) in FIGURES {
+        for (m, name) in &charted {
             bar.set_message(name);
             if let Some(c) = figures::figure(name, &frames, &notes) {
                 let svg = chart::to_svg(&c)?;
@@ -411,7 +306,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
                     &dir.join("charts").join(format!("{name}.png")),
                     chart::to_png(&c)?,
                 )?;
-                svgs.insert(name, svg);
+                svgs.insert(m.name, svg);
             }
             bar.inc(1);
         }
@@ -445,7 +340,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
         &dir.join("summary.json"),
         serde_json::to_string_pretty(&summary).expect("json") + "\n",
     )?;
-    let definitions_md = definitions::markdown(inputs.config, &hash);
+    let definitions_md = crate::contract::glossary::markdown(inputs.config, &hash);
     write(&dir.join("definitions.md"), &definitions_md)?;
 
     // The page.
@@ -471,21 +366,14 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
             }
         })
         .collect();
-    let figure_of = |metric: &str| -> Vec<String> {
-        FIGURES
-            .iter()
-            .filter(|(_, m)| *m == metric)
-            .filter_map(|(f, _)| svgs.get(f).cloned())
-            .collect()
-    };
     let sections = METRICS
         .iter()
-        .filter(|m| m.name != "lint")
+        .filter(|m| m.section)
         .map(|m| html::Section {
             id: m.name.to_string(),
             title: m.name.to_string(),
             definition: format!("{} (exact rules: docs/metrics.md)", capitalise(m.summary)),
-            charts: figure_of(m.name),
+            charts: svgs.get(m.name).cloned().into_iter().collect(),
             table: frames.get(m.name).cloned(),
             skipped: skipped.get(m.name).cloned(),
         })
@@ -510,7 +398,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &Progress) -> Result<Pa
         for (t, n) in &m.tables {
             manifest_rows.push((
                 format!("table {t}"),
-                format!("{} rows", crate::progress::thousands(*n)),
+                format!("{} rows", crate::text::thousands(*n)),
             ));
         }
         if let Some(run) = m.runs.last() {
@@ -570,17 +458,4 @@ fn point_latest(root: &Path, date: &str) -> Result<()> {
     std::os::unix::fs::symlink(date, &tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
     let latest = root.join("latest");
     std::fs::rename(&tmp, &latest).map_err(|e| Error::io("cannot repoint", &latest, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_slowest_first_are_metrics_of_the_report() {
-        // A renamed metric would silently lose its place at the front.
-        for name in SLOWEST_FIRST {
-            assert!(METRICS.iter().any(|m| m.name == *name), "{name}");
-        }
-    }
 }

@@ -1,5 +1,5 @@
 use crate::workdir::{tree, Workdir};
-use funnel::progress::thousands;
+use funnel::text::thousands;
 
 fn csv_rows(path: &std::path::Path) -> u64 {
     let mut reader = csv::Reader::from_path(path).unwrap();

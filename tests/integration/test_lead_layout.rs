@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use funnel::ingest::partition::{bucket, fnv1a, split};
 use funnel::model::parquet::TableWriter;
+use funnel::model::partition::{bucket, fnv1a, split};
 use funnel::model::warehouse::read_parquet;
 
 use crate::workdir::Workdir;

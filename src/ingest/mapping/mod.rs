@@ -5,9 +5,6 @@
 //! Order of work: the files are matched to sources; lookup and alias tables are read
 //! first (they are small: ids to ids); then each source reads its files row by row.
 
-pub mod presets;
-pub mod spec;
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -15,6 +12,9 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 use polars::prelude::*;
 
+use crate::config::mapping::{
+    delimiter_byte, Alias, ColumnRule, Encoding, FileFormat, Lookup, Mapping, Source, When,
+};
 use crate::error::{Error, Result};
 use crate::ingest::parse::NumberFormat;
 use crate::ingest::quarantine::QuarantinedRow;
@@ -22,10 +22,7 @@ use crate::ingest::records::{Batch, RecordReader};
 use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
 use crate::model::columns::ColumnType;
 use crate::model::warehouse::{InputRecord, TableCounts};
-use crate::progress::Progress;
-use spec::{
-    delimiter_byte, Alias, ColumnRule, Encoding, FileFormat, Lookup, Mapping, Source, When,
-};
+use crate::observe::{MeterKind, Observer};
 
 /// What a mapped read produced for one table.
 #[derive(Default)]
@@ -699,7 +696,7 @@ pub fn read(
     inputs: &[PathBuf],
     mapping: &Mapping,
     calendar_tz: Tz,
-    progress: &Progress,
+    progress: &dyn Observer,
 ) -> Result<MappedRead> {
     let files = list_files(inputs)?;
     let base = &mapping.format;
@@ -760,7 +757,7 @@ pub fn read(
     };
     for f in &files {
         if !consumed(f) && tabular(f) {
-            progress.warn(format!(
+            progress.warn(&format!(
                 "ignoring `{}`: no mapping source reads it",
                 f.display()
             ));
@@ -791,7 +788,7 @@ pub fn read(
         .flat_map(|(_, _, fs)| fs.iter())
         .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
         .sum();
-    let bar = progress.bytes(total, "reading");
+    let bar = progress.meter(MeterKind::Bytes, total, "reading");
     let mut tables: BTreeMap<&'static str, MappedTable> = BTreeMap::new();
     let mut fed: HashMap<PathBuf, Vec<&'static str>> = HashMap::new();
     for (i, source, paths) in &plan {

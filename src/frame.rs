@@ -1,4 +1,5 @@
-//! Reading metric frames for figures and tables: typed column access by name.
+//! Reading values out of computed metric frames by column name (figures, tables,
+//! definition checks).
 
 use polars::prelude::*;
 
@@ -25,7 +26,7 @@ pub fn strings(df: &DataFrame, name: &str) -> Vec<String> {
             Ok(AnyValue::Null) | Err(_) => String::new(),
             Ok(AnyValue::String(v)) => v.to_string(),
             Ok(AnyValue::StringOwned(v)) => v.to_string(),
-            Ok(AnyValue::Date(d)) => crate::ingest::parse::format_date(d),
+            Ok(AnyValue::Date(d)) => crate::time::format_date(d),
             Ok(AnyValue::Boolean(b)) => b.to_string(),
             Ok(other) => other.to_string(),
         })

@@ -1,8 +1,11 @@
-//! The definitions file `funnel.toml`: its schema, defaults, loading and hash (SPEC §4).
+//! The definitions file `funnel.toml`: its schema, defaults, loading and hash.
 //!
 //! Precedence is built-in defaults < the file < command-line flags. Every section and
 //! key is optional in the file; an unknown key, a wrong type or an unknown time zone is
 //! a usage error naming the file and the key.
+
+pub mod mapping;
+pub mod presets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::ingest::mapping::spec::Mapping;
+use mapping::Mapping;
 
 /// The file `funnel init` writes, with every key documented. `Config::default()` must
 /// equal this file parsed; a test holds them together.
-pub const TEMPLATE: &str = include_str!("funnel.template.toml");
+pub const TEMPLATE: &str = include_str!("../funnel.template.toml");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -67,6 +70,14 @@ impl Calendar {
     /// The parsed time zone. Validated at load time, so this cannot fail afterwards.
     pub fn tz(&self) -> Tz {
         self.timezone.parse().unwrap_or(Tz::UTC)
+    }
+
+    /// How this calendar cuts periods.
+    pub fn periods(&self) -> crate::time::Calendar {
+        crate::time::Calendar {
+            week_start: self.week_start as u32,
+            fiscal_year_start_month: self.fiscal_year_start_month,
+        }
     }
 }
 
@@ -482,11 +493,11 @@ impl Config {
         // The file alone first: its mistakes are reported with line numbers.
         let own = Config::parse(text)?;
         let preset = own.mapping.preset.as_deref().or(hint);
-        let Some(mut base) = preset.and_then(crate::ingest::mapping::presets::table) else {
+        let Some(mut base) = preset.and_then(presets::table) else {
             return Ok(own);
         };
         let user: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-        crate::ingest::mapping::presets::overlay(&mut base, &user, "");
+        presets::overlay(&mut base, &user, "");
         let config: Config = toml::Value::Table(base)
             .try_into()
             .map_err(|e: toml::de::Error| e.to_string().trim_end().replace("\n\n", "\n"))?;

@@ -1,8 +1,8 @@
 //! The mappings shipped with the tool, each with default definitions for its CRM's
 //! standard picklists (SPEC §3). They are ordinary `funnel.toml` fragments.
 
-pub const SALESFORCE: &str = include_str!("../../presets/salesforce.toml");
-pub const HUBSPOT: &str = include_str!("../../presets/hubspot.toml");
+pub const SALESFORCE: &str = include_str!("../presets/salesforce.toml");
+pub const HUBSPOT: &str = include_str!("../presets/hubspot.toml");
 
 /// The preset's text, for `native` none.
 pub fn text(name: &str) -> Option<&'static str> {
