@@ -23,7 +23,7 @@ pub enum Error {
     #[error("invalid definitions file `{}`: {message}", file.display())]
     Config { file: PathBuf, message: String },
 
-    /// An input file cannot be used at all (file-level problem, SPEC §3).
+    /// An input file cannot be used at all (a file-level problem, docs/ingest.md).
     #[error("cannot read `{}`: {message}", file.display())]
     InputFile { file: PathBuf, message: String },
 
@@ -54,7 +54,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error (SPEC §6).
+    /// The process exit code for this error (listed in the README).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Config { .. } => EXIT_USAGE,

@@ -6,7 +6,7 @@
 //! - [`config`] loads the definitions file `funnel.toml`;
 //! - [`ingest`] reads CRM and campaign exports, validates and quarantines rows, and
 //!   merges them into a new version of the Parquet warehouse ([`model::warehouse`]);
-//! - [`metrics`] computes the SPEC §5 metrics from the tables, applying the
+//! - [`metrics`] computes the metrics (docs/metrics.md) from the tables, applying the
 //!   definitions at query time;
 //! - [`report`] draws the charts and writes the shared HTML report from computed
 //!   metric frames;

@@ -162,7 +162,7 @@ fn emit(out: &mut impl Write, text: &str) -> Result<()> {
         .map_err(|e| Error::io("cannot write to", "stdout", e))
 }
 
-/// What a metric document says besides its rows (SPEC §6).
+/// What a metric document says besides its rows (docs/metrics.md, output formats).
 pub struct MetricHeader {
     pub metric: String,
     pub as_of: String,

@@ -31,7 +31,7 @@ pub fn run(args: &SqlArgs, ctx: &Context) -> Result<()> {
 
 /// One row per lead: its columns, `source_team` and campaign `channel` under the
 /// definitions, and per funnel stage `seen_<stage>` (first exact sighting) and
-/// `reached_<stage>` (reach time, SPEC §5).
+/// `reached_<stage>` (reach time, docs/metrics.md).
 fn lead_funnel_view(tables: &Tables, p: &Params) -> LazyFrame {
     let mut cols: Vec<Expr> = [
         "lead_id",

@@ -1,5 +1,5 @@
 //! The `[mapping]` section of `funnel.toml`: how an export that is not in the native
-//! format becomes the canonical tables (SPEC §3). Declared, never guessed: every
+//! format becomes the canonical tables (docs/ingest.md). Declared, never guessed: every
 //! separator, format, encoding and value map is written down here, and every mistake
 //! is reported with the key to fix.
 

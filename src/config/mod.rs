@@ -565,7 +565,7 @@ impl Config {
         Ok(())
     }
 
-    /// The definitions hash (SPEC §4): SHA-256 of the effective definitions without
+    /// The definitions hash: SHA-256 of the effective definitions without
     /// `[approval]` and `[warehouse]`, as canonical JSON (sorted keys). Comments and
     /// layout do not change it; neither does spelling out a default.
     pub fn definitions_hash(&self) -> String {

@@ -1,5 +1,5 @@
 //! The mappings shipped with the tool, each with default definitions for its CRM's
-//! standard picklists (SPEC §3). They are ordinary `funnel.toml` fragments.
+//! standard picklists (docs/ingest.md). They are ordinary `funnel.toml` fragments.
 
 pub const SALESFORCE: &str = include_str!("../presets/salesforce.toml");
 pub const HUBSPOT: &str = include_str!("../presets/hubspot.toml");

@@ -1,5 +1,5 @@
 //! `funnel generate`: a realistic synthetic CRM and campaign export in the native
-//! format (SPEC §2), for trying the tool, the bundled sample and benchmarks.
+//! format (docs/tables.md), for trying the tool, the bundled sample and benchmarks.
 //!
 //! The story of each lead is drawn from its own random stream (seed, lead number), and
 //! leads are written in order, so the same seed gives byte-identical files. The

@@ -55,7 +55,7 @@ amount = { column = "amount", optional = true }
 "#;
 
 /// Reads `bytes` as every native table and as each mapped file name, inside `dir`,
-/// and checks the row accounting. File-level refusals are allowed (SPEC §3) but must
+/// and checks the row accounting. File-level refusals are allowed (docs/ingest.md) but must
 /// be input errors, never anything else.
 pub fn check_bytes(dir: &Path, bytes: &[u8]) -> Coverage {
     let mut coverage = Coverage::default();

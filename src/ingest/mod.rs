@@ -1,4 +1,4 @@
-//! Ingest: native CSV exports into a new warehouse version (SPEC §3).
+//! Ingest: native CSV exports into a new warehouse version (docs/ingest.md).
 //!
 //! The run has three phases, so that a bad input never half-writes the warehouse:
 //! 1. read and validate every input file (file-level errors stop here, nothing written);
@@ -770,7 +770,7 @@ pub struct Merged {
     pub examples: Vec<String>,
 }
 
-/// Merges rows by the table key (SPEC §3): among rows with one key the latest
+/// Merges rows by the table key (docs/ingest.md): among rows with one key the latest
 /// `updated_at` wins, a row with `updated_at` beats one without, otherwise the later
 /// row wins (existing rows come before new ones; new ones in file order). Output is
 /// sorted by key, so the same input always gives the same table. (A partition of a

@@ -1,4 +1,4 @@
-//! Reads one native-format CSV file (SPEC §2) into a typed frame of its canonical
+//! Reads one native-format CSV file (docs/tables.md) into a typed frame of its canonical
 //! table, sending every row that cannot be loaded to quarantine with its reason.
 //!
 //! The file is streamed (never read whole) by [`RecordReader`], which splits it into

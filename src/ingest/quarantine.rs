@@ -1,5 +1,5 @@
 //! Rows that could not be loaded: kept with their original values, the file, the line
-//! and the reason, appended to `<warehouse>/quarantine/<table>.csv` (SPEC §3).
+//! and the reason, appended to `<warehouse>/quarantine/<table>.csv` (docs/ingest.md).
 
 use std::fs::OpenOptions;
 use std::path::Path;

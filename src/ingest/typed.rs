@@ -397,7 +397,7 @@ pub fn type_by_column<'a>(
     Some(chunk.finish())
 }
 
-/// The id SPEC §2 derives for a touch row given by `text(position)`; None when one of
+/// The id docs/tables.md derives for a touch row given by `text(position)`; None when one of
 /// its values does not parse (the row path then quarantines the row).
 fn derived_id<'a>(
     schema: &'static TableSchema,
@@ -495,7 +495,7 @@ fn trim(text: &str) -> &str {
     }
 }
 
-/// SPEC §2: the lowercase hex SHA-256 of
+/// As docs/tables.md says: the lowercase hex SHA-256 of
 /// `lead_id|occurred_at|channel|action|team|campaign_id`, occurred_at as RFC 3339 UTC
 /// with `Z`, empty for null. Values are the stored (trimmed) ones.
 fn derive_touch_id(values: &[Value<'_>]) -> String {

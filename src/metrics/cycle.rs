@@ -1,5 +1,5 @@
 //! How long things take: `cycle` (sales cycle, lead to customer) and `stage-time`
-//! (opportunity stage durations), SPEC §5.
+//! (opportunity stage durations) (docs/metrics.md).
 
 use polars::prelude::*;
 

@@ -1,4 +1,4 @@
-//! The lead funnel metrics: `waterfall`, `conversion`, `funnel-time` (SPEC §5).
+//! The lead funnel metrics: `waterfall`, `conversion`, `funnel-time` (docs/metrics.md).
 
 use polars::prelude::*;
 

@@ -1,5 +1,5 @@
 //! `lint`: data-quality findings with fixed ids, counts and example ids, so a number
-//! that looks wrong can be traced to its rows (SPEC §5).
+//! that looks wrong can be traced to its rows (docs/metrics.md).
 
 use polars::prelude::*;
 
@@ -141,7 +141,7 @@ fn concat_ids(parts: Vec<LazyFrame>) -> Option<LazyFrame> {
     }
 }
 
-/// **lint** — every check of SPEC §5 with its count (rows of the table concerned) and
+/// **lint** — every check of docs/metrics.md with its count (rows of the table concerned) and
 /// up to five example ids. Checks are listed in ascending order of their id.
 pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<DataFrame> {
     let mut findings = Vec::new();
@@ -299,7 +299,7 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
         "opportunity_id",
     )?);
 
-    // stage_without_opportunity (beyond SPEC's list): leads seen at exactly the
+    // stage_without_opportunity (an addition of ours): leads seen at exactly the
     // `opportunity` or `customer` stage that no opportunity links to — e.g. a CRM
     // status saying "converted" while the conversion never happened.
     findings.push(finding(

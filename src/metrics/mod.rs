@@ -108,7 +108,7 @@ pub fn compute(
 }
 
 /// With `unknown_values = "error"`, metrics refuse to run while a stage value is
-/// unmapped (SPEC §5.1); the message lists the values.
+/// unmapped (docs/metrics.md, common rules); the message lists the values.
 fn refuse_unmapped(tables: &Tables, p: &Params) -> Result<()> {
     let mut values = Vec::new();
     // Events of unknown leads count too.
@@ -147,7 +147,7 @@ fn refuse_unmapped(tables: &Tables, p: &Params) -> Result<()> {
     )))
 }
 
-/// The latest event instant in the warehouse (SPEC §5 as_of default), UTC µs.
+/// The latest event instant in the warehouse (the default as-of, docs/metrics.md), UTC µs.
 pub fn latest_event(tables: &Tables) -> Result<Option<i64>> {
     let mut parts: Vec<LazyFrame> = Vec::new();
     let mut add = |lf: &Option<LazyFrame>, c: &str| {

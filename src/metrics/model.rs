@@ -235,7 +235,7 @@ pub fn quantile(e: Expr, q: f64) -> Expr {
     e.quantile(lit(q), QuantileMethod::Linear)
 }
 
-/// Maps raw lifecycle values to canonical stage indices (SPEC §1, §5.1): trimmed,
+/// Maps raw lifecycle values to canonical stage indices (docs/metrics.md, common rules): trimmed,
 /// case-insensitive; a value listed under two stages maps to the first in order.
 pub fn stage_map(config: &Config) -> DataFrame {
     let mut seen = BTreeMap::new();
@@ -283,7 +283,7 @@ pub fn source_team(source: Expr, config: &Config) -> Expr {
     }
 }
 
-/// An amount converted to the base currency (SPEC §5.1): empty currency or the base
+/// An amount converted to the base currency (docs/metrics.md, common rules): empty currency or the base
 /// itself is 1:1, a listed currency uses its rate, any other becomes null.
 pub fn to_base(amount: Expr, currency: Expr, config: &Config) -> Expr {
     let cur = currency.str().to_uppercase();
@@ -525,7 +525,7 @@ fn lead_ids(frame: LazyFrame) -> LazyFrame {
         .unique(None, UniqueKeepStrategy::First)
 }
 
-/// Counted touches (SPEC §5.1: rows of known leads whose action is in `count_actions`,
+/// Counted touches (docs/metrics.md: rows of known leads whose action is in `count_actions`,
 /// after `dedupe_minutes`) of the leads in `only` (a frame with `lead_id`), or of all
 /// leads.
 /// Narrowing first saves work on large touch tables; dedupe groups lie within one
@@ -634,7 +634,7 @@ pub fn opportunity_touches(
 }
 
 /// One row per lead: its dimensions, `created_at`, the first sighting of each funnel
-/// stage (`seen_<stage>`) and its reach time (`reached_<stage>`), SPEC §5.
+/// stage (`seen_<stage>`) and its reach time (`reached_<stage>`) (docs/metrics.md).
 pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
     if let Some(lf) = &tables.funnel {
         return Some(lf.clone());

@@ -1,5 +1,5 @@
 //! The parameters every metric is computed with: as-of instant, date range, split,
-//! filters, period. Resolved once from flags and the definitions (SPEC §5).
+//! filters, period. Resolved once from flags and the definitions (docs/metrics.md).
 
 use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;

@@ -1,5 +1,5 @@
 //! Pipeline and quota metrics: `win-rate`, `quota`, `reverse-funnel`, `velocity`
-//! (SPEC §5, §5.1).
+//! (docs/metrics.md).
 
 use std::collections::BTreeMap;
 
@@ -78,7 +78,7 @@ impl Closed {
     }
 }
 
-/// Win rates with the fallbacks of SPEC §5.1: the owner's own with ≥ 10 closed, else
+/// Win rates with the fallbacks of docs/metrics.md: the owner's own with ≥ 10 closed, else
 /// the owner's team's (when it has any closed), else the company's.
 struct RateBook {
     company: Closed,

@@ -1,5 +1,5 @@
 //! What marketing is responsible for: `revenue-share`, `attribution`,
-//! `campaign-cost` (SPEC §5, §5.1).
+//! `campaign-cost` (docs/metrics.md).
 
 use polars::prelude::*;
 

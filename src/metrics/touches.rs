@@ -1,5 +1,5 @@
 //! Marketing touches before milestones (`touches`) and the MQL service level (`sla`),
-//! SPEC §5.
+//! The exact rules are in docs/metrics.md.
 
 use polars::prelude::*;
 

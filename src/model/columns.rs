@@ -1,4 +1,4 @@
-//! The canonical tables (SPEC §2): every column's name, type and whether it is
+//! The canonical tables (docs/tables.md): every column's name, type and whether it is
 //! required, and each table's key. Declared once; nothing is inferred.
 
 /// The stored type of a canonical column.
@@ -220,5 +220,51 @@ impl TableSchema {
             };
             Field::new(c.name.into(), dtype)
         }))
+    }
+}
+
+#[cfg(test)]
+mod docs_tests {
+    use super::*;
+
+    /// `docs/tables.md` lists every table and every column with its type and
+    /// whether it is required, as declared here.
+    #[test]
+    fn the_tables_docs_match_the_schemas() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tables.md");
+        let docs = std::fs::read_to_string(path).unwrap();
+        for t in TABLES {
+            let heading = format!("### `{}`", t.name);
+            let start = docs
+                .find(&heading)
+                .unwrap_or_else(|| panic!("docs/tables.md has no section {heading}"));
+            let section = &docs[start + heading.len()..];
+            let section = &section[..section.find("\n### ").unwrap_or(section.len())];
+            for c in t.columns {
+                let ty = match c.ty {
+                    ColumnType::Text => "text".to_string(),
+                    ColumnType::Timestamp => "timestamp".to_string(),
+                    ColumnType::Date => "date".to_string(),
+                    ColumnType::Number => "number".to_string(),
+                    ColumnType::Enum(values) => format!(
+                        "one of {}",
+                        values
+                            .iter()
+                            .map(|v| format!("`{v}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                let row = match c.required {
+                    true => format!("| {} | {ty} | yes |", c.name),
+                    false => format!("| {} | {ty} | |", c.name),
+                };
+                assert!(
+                    section.contains(&row),
+                    "docs/tables.md, table `{}`: no row starting `{row}`",
+                    t.name
+                );
+            }
+        }
     }
 }

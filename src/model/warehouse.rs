@@ -1,4 +1,4 @@
-//! The warehouse on disk (SPEC §2): versioned folders of Parquet tables, the
+//! The warehouse on disk (docs/tables.md): versioned folders of Parquet tables, the
 //! `current` symlink, the manifest. The one place that reads and writes Parquet.
 //!
 //! Layout:

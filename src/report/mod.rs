@@ -1,7 +1,7 @@
-//! The shared report (SPEC §7): every metric computed once, its charts (SVG and PNG),
-//! its tables (CSV and Parquet), `summary.json`, `definitions.md`, `lint.csv` and one
-//! self-contained `index.html`, written to `<out>/<as-of date>/` with `<out>/latest`
-//! pointing at it.
+//! The shared report (described in the README): every metric computed once, its
+//! charts (SVG and PNG), its tables (CSV and Parquet), `summary.json`,
+//! `definitions.md`, `lint.csv` and one self-contained `index.html`, written to
+//! `<out>/<as-of date>/` with `<out>/latest` pointing at it.
 
 pub mod chart;
 pub mod figures;

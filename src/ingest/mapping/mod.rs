@@ -1,4 +1,4 @@
-//! Reads exports in any CSV shape through a mapping (SPEC §3): each source names the
+//! Reads exports in any CSV shape through a mapping (docs/ingest.md): each source names the
 //! files it reads, the table it feeds and where every canonical column's value comes
 //! from. Rows then go through the same typing and quarantine as native files.
 //!
