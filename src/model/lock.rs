@@ -1,24 +1,23 @@
-//! One writer at a time: `<warehouse>/.lock` holds the writer's pid and start time.
-//! A second writer waits up to its timeout, then says who holds the lock; a lock
-//! whose process is gone is stale and taken over.
+//! One writer at a time: an exclusive lock on `<warehouse>/.lock` (the operating
+//! system's file lock, `std::fs::File::lock`), which the kernel releases when its
+//! holder ends, however it ends, so a lock can never be left stale. The file also
+//! holds the writer's pid and start time, so that a second writer that waits up to
+//! its timeout can say who holds the lock.
+//!
+//! The file stays when the lock is released: removing it would let a writer that had
+//! opened it lock a file that no longer exists while a third creates and locks a new
+//! one.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+/// The warehouse's write lock, held until dropped.
 pub struct WriteLock {
-    path: PathBuf,
-}
-
-fn alive(pid: u32) -> bool {
-    // Linux: a live process has /proc/<pid>. Elsewhere, assume it is alive.
-    if Path::new("/proc/self").exists() {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
-    }
+    file: File,
 }
 
 impl WriteLock {
@@ -26,87 +25,90 @@ impl WriteLock {
     pub fn acquire(warehouse: &Path, timeout: Duration) -> Result<WriteLock> {
         std::fs::create_dir_all(warehouse).map_err(|e| Error::io("cannot create", warehouse, e))?;
         let path = warehouse.join(".lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
         let started = Instant::now();
         loop {
-            let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            match create(&path, &format!("{} {stamp}\n", std::process::id())) {
-                Ok(()) => return Ok(WriteLock { path }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    let mut parts = text.split_whitespace();
-                    let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
-                    let since = parts.next().unwrap_or("an unknown time").to_string();
-                    match pid {
-                        Some(pid) if alive(pid) && pid != std::process::id() => {
-                            if started.elapsed() >= timeout {
-                                return Err(Error::Runtime(format!(
-                                    "the warehouse `{}` is being written by process {pid} (since {since}); \
-                                     wait for it, or pass --lock-timeout SECONDS to wait",
-                                    warehouse.display()
-                                )));
-                            }
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                        // The holder died (or the file is unreadable): a stale lock.
-                        _ => take_over(&path, &text),
-                    }
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(100));
                 }
-                Err(e) => return Err(Error::io("cannot create", &path, e)),
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Runtime(format!(
+                        "the warehouse `{}` is being written by {}; wait for it, or pass \
+                         --lock-timeout SECONDS to wait (the lock ends with that process)",
+                        warehouse.display(),
+                        holder(&mut file)
+                    )))
+                }
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::io("cannot lock", &path, e));
+                }
             }
         }
+        let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let note = format!("{} {stamp}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|_| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(note.as_bytes()))
+            .map_err(|e| Error::io("cannot write", &path, e))?;
+        Ok(WriteLock { file })
     }
 }
 
-/// Creates the lock file with its content in one step (a hard link of a finished
-/// file), so that another writer never reads a lock without its holder.
-fn create(path: &Path, content: &str) -> std::io::Result<()> {
-    let tmp = sibling(path, "tmp");
-    let written = std::fs::write(&tmp, content)
-        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|_| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match written {
-        Err(e)
-            if e.kind() != std::io::ErrorKind::AlreadyExists
-                && e.kind() != std::io::ErrorKind::NotFound =>
-        {
-            // No hard links here: create it in place.
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)?;
-            file.write_all(content.as_bytes())?;
-            file.sync_all()
-        }
-        other => other,
+/// Who holds the lock, as its holder wrote it: `process 123 (since …)`.
+fn holder(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_string(&mut text));
+    let mut parts = text.split_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some(pid), Some(since)) => format!("process {pid} (since {since})"),
+        _ => "another process".to_string(),
     }
-}
-
-/// Removes a stale lock whose content is `stale`. It is first moved aside, so that
-/// when another writer has meanwhile replaced it with a live lock, that lock is put
-/// back instead of removed.
-fn take_over(path: &Path, stale: &str) {
-    let aside = sibling(path, "stale");
-    if std::fs::rename(path, &aside).is_ok() {
-        let now = std::fs::read_to_string(&aside).unwrap_or_default();
-        if now != stale {
-            let _ = std::fs::hard_link(&aside, path);
-        }
-        let _ = std::fs::remove_file(&aside);
-    }
-}
-
-/// `.lock.<what>-<pid>` beside the lock.
-fn sibling(path: &Path, what: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    path.with_file_name(format!("{name}.{what}-{}", std::process::id()))
 }
 
 impl Drop for WriteLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Who held it is history now; the kernel would release the lock anyway.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_waits_then_names_the_holder_and_a_released_lock_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = WriteLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        let err = WriteLock::acquire(dir.path(), Duration::from_millis(250))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&format!("process {}", std::process::id())) && err.contains("since"),
+            "{err}"
+        );
+        drop(held);
+        WriteLock::acquire(dir.path(), Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_dead_writer_is_no_lock() {
+        // What a killed writer leaves: the file with its pid, and no lock (the kernel
+        // released it).
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".lock"), "1 2026-01-01T00:00:00Z\n").unwrap();
+        WriteLock::acquire(dir.path(), Duration::ZERO).unwrap();
     }
 }

@@ -530,16 +530,19 @@ fn dates_and_amounts_have_their_declared_types() {
 }
 
 #[test]
-fn one_writer_at_a_time_and_stale_locks_are_taken_over() {
+fn one_writer_at_a_time_and_a_dead_writers_lock_is_no_lock() {
     let wd = Workdir::new();
     wd.write("export/leads.csv", LEADS);
-    // A lock held by a live process (this test) makes a second writer give up at once,
-    // naming the holder.
+    // A lock held by a live process (this test, through the operating system's file
+    // lock, as a writer holds it) makes a second writer give up at once, naming the
+    // holder as the holder wrote itself down.
     let me = std::process::id();
-    wd.write(
+    let path = wd.write(
         "data/warehouse/.lock",
         format!("{me} 2026-11-26T10:00:00Z\n"),
     );
+    let held = std::fs::File::open(&path).unwrap();
+    held.lock().unwrap();
     let run = wd.run(&["ingest", "export"]).expect_code(1);
     assert!(
         run.stderr.contains(&format!("process {me}")),
@@ -553,19 +556,23 @@ fn one_writer_at_a_time_and_stale_locks_are_taken_over() {
     );
     assert!(!wd.join("data/warehouse/current").exists());
     // With a timeout it waits for the holder to finish.
-    let lock = wd.join("data/warehouse/.lock");
     let releaser = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(700));
-        std::fs::remove_file(lock).unwrap();
+        drop(held);
     });
     wd.run(&["ingest", "export", "--lock-timeout", "20", "-q"])
         .ok();
     releaser.join().unwrap();
-    // A lock left by a dead process is stale: taken over.
-    wd.write("data/warehouse/.lock", "999999999 2026-01-01T00:00:00Z\n");
+    assert!(wd.join("data/warehouse/current").exists());
+    // What a killed writer leaves behind (its pid in the file; the kernel released
+    // the lock) is no lock, even when that pid is alive again as another process.
+    wd.write(
+        "data/warehouse/.lock",
+        format!("{me} 2026-01-01T00:00:00Z\n"),
+    );
     wd.run(&["ingest", "export", "-q"]).ok();
     assert!(
-        !wd.join("data/warehouse/.lock").exists(),
+        crate::workdir::lock_is_free(&wd.join("data/warehouse")),
         "the lock is released"
     );
 }
@@ -710,7 +717,7 @@ fn racing_writers_take_turns() {
     let manifest: serde_json::Value =
         serde_json::from_str(&wd.read("data/warehouse/current/_manifest.json")).unwrap();
     assert_eq!(manifest["runs"].as_array().unwrap().len(), 12);
-    assert!(!wd.join("data/warehouse/.lock").exists());
+    assert!(crate::workdir::lock_is_free(&wd.join("data/warehouse")));
 }
 
 /// A table new to the warehouse whose keys are distinct is not merged again: its

@@ -130,3 +130,12 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// Whether no process holds the write lock of the warehouse at `warehouse` (its
+/// `.lock` file may stay: the lock is the operating system's, not the file).
+pub fn lock_is_free(warehouse: &Path) -> bool {
+    match std::fs::File::open(warehouse.join(".lock")) {
+        Err(_) => true,
+        Ok(file) => file.try_lock().is_ok(),
+    }
+}
