@@ -4,13 +4,14 @@
 //! holds the writer's pid and start time, so that a second writer that waits up to
 //! its timeout can say who holds the lock.
 //!
-//! The file stays when the lock is released: removing it would let a writer that had
-//! opened it lock a file that no longer exists while a third creates and locks a new
-//! one.
+//! The holder removes the file when it releases the lock, so a finished or failed
+//! run leaves nothing behind. A writer that locked a file which was meanwhile removed
+//! (or replaced) holds nothing: it checks, once it has the lock, that the path still
+//! names the very file it locked, and otherwise starts again.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 /// The warehouse's write lock, held until dropped.
 pub struct WriteLock {
     file: File,
+    path: PathBuf,
 }
 
 impl WriteLock {
@@ -25,17 +27,19 @@ impl WriteLock {
     pub fn acquire(warehouse: &Path, timeout: Duration) -> Result<WriteLock> {
         std::fs::create_dir_all(warehouse).map_err(|e| Error::io("cannot create", warehouse, e))?;
         let path = warehouse.join(".lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
         let started = Instant::now();
-        loop {
+        let mut file = loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
             match file.try_lock() {
-                Ok(()) => break,
+                Ok(()) if names_the_same_file(&path, &file) => break file,
+                // Removed or replaced by its holder meanwhile: start again.
+                Ok(()) => continue,
                 Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -51,15 +55,31 @@ impl WriteLock {
                     return Err(Error::io("cannot lock", &path, e));
                 }
             }
-        }
+        };
         let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let note = format!("{} {stamp}\n", std::process::id());
         file.set_len(0)
             .and_then(|_| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(note.as_bytes()))
             .map_err(|e| Error::io("cannot write", &path, e))?;
-        Ok(WriteLock { file })
+        Ok(WriteLock { file, path })
     }
+}
+
+/// Whether `path` still names the file `file` has open.
+#[cfg(unix)]
+fn names_the_same_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Elsewhere an open file cannot be removed, so the path names it.
+#[cfg(not(unix))]
+fn names_the_same_file(_path: &Path, _file: &File) -> bool {
+    true
 }
 
 /// Who holds the lock, as its holder wrote it: `process 123 (since …)`.
@@ -77,8 +97,9 @@ fn holder(file: &mut File) -> String {
 
 impl Drop for WriteLock {
     fn drop(&mut self) {
-        // Who held it is history now; the kernel would release the lock anyway.
-        let _ = self.file.set_len(0);
+        // Removed while still held, so that a writer waiting on this file finds it
+        // gone once it gets the lock, and starts again on a new one.
+        let _ = std::fs::remove_file(&self.path);
         let _ = self.file.unlock();
     }
 }
@@ -100,7 +121,24 @@ mod tests {
             "{err}"
         );
         drop(held);
+        assert!(!dir.path().join(".lock").exists(), "released and removed");
         WriteLock::acquire(dir.path(), Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_writer_that_locked_a_removed_file_holds_nothing() {
+        // A second writer opened the lock file while the first held it; the first
+        // then released it (removing the file) and a third took a new one.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".lock");
+        let first = WriteLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        let second = File::open(&path).unwrap();
+        drop(first);
+        let third = WriteLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        // The second gets the old file's lock, and must see it names no file now.
+        second.try_lock().unwrap();
+        assert!(!names_the_same_file(&path, &second));
+        assert!(names_the_same_file(&path, &third.file));
     }
 
     #[test]

@@ -131,8 +131,8 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Whether no process holds the write lock of the warehouse at `warehouse` (its
-/// `.lock` file may stay: the lock is the operating system's, not the file).
+/// Whether no process holds the write lock of the warehouse at `warehouse` (the lock
+/// is the operating system's on `.lock`; a killed writer's file may stay, unlocked).
 pub fn lock_is_free(warehouse: &Path) -> bool {
     match std::fs::File::open(warehouse.join(".lock")) {
         Err(_) => true,
