@@ -14,7 +14,10 @@ fn main() {
             funnel::error::EXIT_OK
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            #[allow(clippy::print_stderr)] // the error, as people read it
+            {
+                eprintln!("error: {err}");
+            }
             err.exit_code()
         }
     };

@@ -42,3 +42,18 @@ pub fn return_freed_memory() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn return_freed_memory() {}
+
+#[cfg(test)]
+mod tests {
+    /// Both calls into glibc (the unsafe blocks above) return and leave malloc
+    /// working; every run of the binary makes them too.
+    #[test]
+    fn tuning_malloc_leaves_it_working() {
+        super::limit_malloc_arenas();
+        let held: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 1 << 16]).collect();
+        drop(held);
+        super::return_freed_memory();
+        let again = vec![7u8; 1 << 20];
+        assert_eq!(again.iter().map(|&b| u64::from(b)).sum::<u64>(), 7 << 20);
+    }
+}

@@ -156,6 +156,12 @@ pub fn write_frame(df: &DataFrame, format: Format, out: &mut impl Write) -> Resu
     emit(out, &text)
 }
 
+/// Writes `text` to stdout: every command's data goes through here or
+/// [`write_frame`], so that a closed pipe (`funnel … | head`) ends the run quietly.
+pub fn print(text: &str) -> Result<()> {
+    emit(&mut std::io::stdout().lock(), text)
+}
+
 fn emit(out: &mut impl Write, text: &str) -> Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())

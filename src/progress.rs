@@ -2,6 +2,7 @@
 //!
 //! stdout is for data only. Bars are drawn only when stderr is a terminal (or when
 //! forced with `--progress on`), and never with `--quiet`.
+#![allow(clippy::print_stderr)] // the one place (with main.rs) that prints for people
 
 use std::io::IsTerminal;
 

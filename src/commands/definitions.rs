@@ -15,11 +15,10 @@ pub fn run(action: &Option<DefinitionsAction>, ctx: &Context) -> Result<()> {
     match action {
         None => {
             let (config, _) = ctx.config()?;
-            print!(
-                "{}",
-                crate::contract::glossary::markdown(&config, &config.definitions_hash())
-            );
-            Ok(())
+            crate::output::print(&crate::contract::glossary::markdown(
+                &config,
+                &config.definitions_hash(),
+            ))
         }
         Some(DefinitionsAction::Check { query }) => run_check(query, ctx),
         Some(DefinitionsAction::Diff {
@@ -62,7 +61,7 @@ fn run_check(query: &QueryFlags, ctx: &Context) -> Result<()> {
             f.detail
         ));
     }
-    print!("{out}");
+    crate::output::print(&out)?;
     let errors = findings
         .iter()
         .filter(|f| f.severity == check::Severity::Error)
@@ -250,6 +249,5 @@ fn run_diff(
             t
         }
     };
-    print!("{text}");
-    Ok(())
+    crate::output::print(&text)
 }

@@ -15,8 +15,7 @@ pub fn run(args: &MetricsArgs, ctx: &Context) -> Result<()> {
         for m in METRICS {
             text.push_str(&format!("{:width$}  {}\n", m.name, m.summary));
         }
-        print!("{text}");
-        return Ok(());
+        return output::print(&text);
     }
     let Some(name) = args.name.as_deref() else {
         return Err(Error::Usage(

@@ -24,7 +24,7 @@ pub fn report(args: &ReportArgs, ctx: &Context) -> Result<()> {
     let dir = report::build(&inputs, &args.out, &ctx.progress)?;
     ctx.progress
         .info(format!("wrote `{}`", dir.join("index.html").display()));
-    println!("{}", dir.join("index.html").display());
+    crate::output::print(&format!("{}\n", dir.join("index.html").display()))?;
     Ok(())
 }
 

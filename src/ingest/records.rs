@@ -566,6 +566,25 @@ mod tests {
 
     type Records = (Vec<Vec<u8>>, Vec<(u64, Vec<String>)>);
 
+    proptest! {
+        /// The vector scan (the unsafe block of `block_mask_64` on x86-64) marks
+        /// exactly the bytes a plain scan marks.
+        #[test]
+        fn the_block_mask_marks_separators_as_a_plain_scan_does(
+            block in proptest::collection::vec(
+                prop_oneof![Just(b','), Just(b';'), Just(b'\n'), Just(b'\r'), Just(b'"'), any::<u8>()],
+                64,
+            ),
+            delimiter in prop_oneof![Just(b','), Just(b';'), Just(b'\t'), any::<u8>()],
+        ) {
+            let block: [u8; 64] = block.try_into().unwrap();
+            let plain = block.iter().enumerate().fold(0u64, |mask, (k, &b)| {
+                mask | (u64::from(b == delimiter || matches!(b, b'\n' | b'\r' | b'"')) << k)
+            });
+            prop_assert_eq!(block_mask_64(&block, delimiter), plain);
+        }
+    }
+
     /// The header and the records as the `csv` crate reads them, each with the line
     /// of its first byte (after the blank lines and line break that the `csv` crate
     /// counts into its position).

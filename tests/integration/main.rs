@@ -1,4 +1,5 @@
 //! The one integration test binary: runs the real `funnel` on tiny fixtures.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // tests report what they measured
 
 mod fixture;
 mod workdir;
