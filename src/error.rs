@@ -31,6 +31,17 @@ pub enum Error {
     #[error("{0}")]
     Data(String),
 
+    /// The warehouse lacks tables a computation needs (a report skips that metric).
+    #[error(
+        "`{needed_by}` needs the table(s) {} which the warehouse does not have; ingest {}",
+        list(tables, |t| format!("`{t}`")),
+        list(tables, |t| format!("{t}.csv"))
+    )]
+    MissingTables {
+        needed_by: String,
+        tables: Vec<&'static str>,
+    },
+
     /// An I/O failure, with the path it concerned.
     #[error("{action} `{}`: {source}", path.display())]
     Io {
@@ -58,7 +69,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Config { .. } => EXIT_USAGE,
-            Error::InputFile { .. } | Error::Data(_) => EXIT_DATA,
+            Error::InputFile { .. } | Error::Data(_) | Error::MissingTables { .. } => EXIT_DATA,
             Error::Io { .. } | Error::Polars { .. } | Error::Runtime(_) => EXIT_RUNTIME,
         }
     }
@@ -77,6 +88,11 @@ impl Error {
             message: message.into(),
         }
     }
+}
+
+/// `a, b, c`, each item as `show` writes it.
+fn list(items: &[&'static str], show: impl Fn(&str) -> String) -> String {
+    items.iter().map(|t| show(t)).collect::<Vec<_>>().join(", ")
 }
 
 /// Adds context to polars results, so a failing query says what it was doing.

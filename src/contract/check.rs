@@ -9,6 +9,7 @@ use crate::config::{norm, Config, UnknownValues, PLACEHOLDER_MARK};
 use crate::error::Result;
 use crate::metrics::model::{collect, lead_funnel, us, Tables};
 use crate::metrics::params::{Params, MICROS_PER_DAY};
+use crate::model::columns::{LEADS, OPPORTUNITIES, OPPORTUNITY_STAGE_EVENTS, TOUCHES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -134,9 +135,8 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
 
     // Lifecycle values in the data mapped to nothing (all events, known lead or not).
     if tables.has("lead_stage_events") {
-        let unmapped = crate::metrics::model::mapped_events(tables, p)
-            .expect("present")
-            .filter(col("stage_idx").is_null());
+        let unmapped =
+            crate::metrics::model::mapped_events(tables, p).filter(col("stage_idx").is_null());
         let values = counts(unmapped, "stage")?;
         if !values.is_empty() {
             out.push(Finding {
@@ -149,9 +149,10 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
             });
         }
     }
-    if tables.has("opportunity_stage_events") && tables.has("opportunities") {
-        let e = tables.opportunity_stage_events.clone().expect("present");
-        let o = tables.opportunities.clone().expect("present");
+    if let (Ok(e), Ok(o)) = (
+        tables.get(&OPPORTUNITY_STAGE_EVENTS),
+        tables.get(&OPPORTUNITIES),
+    ) {
         let values = counts(
             crate::metrics::lint::unmapped_opportunity_stages(e, o, p),
             "stage",
@@ -172,16 +173,10 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
     let listed: Vec<String> = c.sources.values().flatten().map(|s| norm(s)).collect();
     let listed = lit(Series::new("".into(), listed)).implode(false);
     let mut sources = Vec::new();
-    for table in ["leads", "opportunities"] {
-        if tables.has(table) {
-            let lf = if table == "leads" {
-                tables.leads.clone()
-            } else {
-                tables.opportunities.clone()
-            };
+    for table in [&LEADS, &OPPORTUNITIES] {
+        if let Ok(lf) = tables.get(table) {
             sources.push(
-                lf.expect("present")
-                    .filter(col("source").is_not_null())
+                lf.filter(col("source").is_not_null())
                     .select([col("source")]),
             );
         }
@@ -220,9 +215,7 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
             .collect();
         known.push(base);
         let cur = tables
-            .opportunities
-            .clone()
-            .expect("present")
+            .get(&OPPORTUNITIES)?
             .filter(
                 col("currency")
                     .is_not_null()
@@ -251,7 +244,7 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
     if tables.has("touches") {
         let actions: Vec<String> = c.touches.count_actions.iter().map(|a| norm(a)).collect();
         let df = collect(
-            tables.touches.clone().expect("present").select([
+            tables.get(&TOUCHES)?.select([
                 len().cast(DataType::Int64).alias("all"),
                 col("action")
                     .str()
@@ -277,7 +270,7 @@ pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
 
     // A window or SLA no data can satisfy.
     if tables.has("leads") {
-        let f = lead_funnel(tables, p).expect("leads present");
+        let f = lead_funnel(tables, p);
         let window = c.funnel.conversion_window_days;
         if window > 0 {
             let df = collect(

@@ -10,6 +10,7 @@ use super::params::Params;
 use super::stats::{aggregate, distribution, histogram};
 use crate::config::norm;
 use crate::error::Result;
+use crate::model::columns::OPPORTUNITY_STAGE_EVENTS;
 
 const CYCLE_STATS: &[&str] = &["mean", "median", "p25", "p75", "p90", "min", "max"];
 
@@ -18,27 +19,23 @@ const CYCLE_STATS: &[&str] = &["mean", "median", "p25", "p75", "p90", "min", "ma
 /// `reached_at(customer)` is in range, `reached_at(customer) − reached_at(lead)`.
 /// count, mean, median, p25, p75, p90, min, max.
 pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let opps = opportunities(tables, p)
-        .expect("opportunities checked")
-        .filter(
-            col("status")
-                .eq(lit("won"))
-                .and(in_range(us("closed_at"), p)),
-        );
+    let opps = opportunities(tables, p).filter(
+        col("status")
+            .eq(lit("won"))
+            .and(in_range(us("closed_at"), p)),
+    );
     let (opps, keys) = split(opps, Some("closed_at"), p)?;
     let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
     sel.push(lit("sales_cycle").alias("measure"));
     sel.push(days_between(us("created_at"), us("closed_at")).alias("__days"));
-    let mut items = vec![opps.select(sel)];
-    if let Some(funnel) = lead_funnel(tables, p) {
-        let leads = funnel
-            .filter(in_range(us("reached_customer"), p).and(col("reached_lead").is_not_null()));
-        let (leads, keys) = split(leads, Some("reached_customer"), p)?;
-        let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-        sel.push(lit("lead_to_customer").alias("measure"));
-        sel.push(days_between(us("reached_lead"), us("reached_customer")).alias("__days"));
-        items.push(leads.select(sel));
-    }
+    let sales_cycle = opps.select(sel);
+    let leads = lead_funnel(tables, p)
+        .filter(in_range(us("reached_customer"), p).and(col("reached_lead").is_not_null()));
+    let (leads, keys) = split(leads, Some("reached_customer"), p)?;
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.push(lit("lead_to_customer").alias("measure"));
+    sel.push(days_between(us("reached_lead"), us("reached_customer")).alias("__days"));
+    let items = vec![sales_cycle, leads.select(sel)];
     let items = tables.shared(
         "cycle",
         p,
@@ -164,13 +161,9 @@ fn pipeline_key(p: &Params) -> Expr {
 /// configured stage, in stage order.
 pub fn stage_time(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let (stage_df, rows) = stage_table(p);
-    let opps = opportunities(tables, p)
-        .expect("opportunities checked")
-        .with_column(pipeline_key(p).alias("__pkey"));
+    let opps = opportunities(tables, p).with_column(pipeline_key(p).alias("__pkey"));
     let events = tables
-        .opportunity_stage_events
-        .clone()
-        .expect("stage events checked")
+        .get(&OPPORTUNITY_STAGE_EVENTS)?
         .with_column(col("stage").str().to_lowercase().alias("__skey"));
     let mut opp_cols: Vec<Expr> = vec![
         col("opportunity_id"),

@@ -85,19 +85,15 @@ pub fn build(
     let (tables, p, derive) = (&tables, &p, &derive);
     let leads_chain = move || -> Result<Vec<String>> {
         let mut names = Vec::new();
-        let Some(funnel) = lead_funnel(tables, p) else {
-            return Ok(names);
-        };
+        let funnel = lead_funnel(tables, p);
         // Stored without the dimensions that copy a lead column (restored on reading).
         derive(&mut names, LEAD_FUNNEL, without_lead_column_dims(funnel))?;
         let funnel = with_lead_column_dims(writer.scan_derived(LEAD_FUNNEL)?);
         // The other chain may have failed and gone.
         let _ = send_funnel.send(funnel.clone());
         if tables.has("lead_stage_events") {
-            let funnel_tables = Tables {
-                funnel: Some(funnel),
-                ..tables.clone()
-            };
+            let mut funnel_tables = tables.clone();
+            funnel_tables.funnel = Some(funnel);
             let episodes = super::touches::mql_episodes(&funnel_tables, p, false);
             derive(&mut names, MQL_EPISODES, episodes)?;
         }
@@ -105,16 +101,17 @@ pub fn build(
     };
     let opportunities_chain = move || -> Result<Vec<String>> {
         let mut names = Vec::new();
-        if let Some(opps) = super::model::opportunities(tables, p) {
-            derive(&mut names, OPPORTUNITY_MODEL, opps)?;
-            if tables.has("touches") && tables.has("leads") {
-                let linked = writer
-                    .scan_derived(OPPORTUNITY_MODEL)?
-                    .filter(col("lead_id").is_not_null());
-                let touches = super::model::counted_touches_of(tables, p, Some(linked))?
-                    .expect("touches and leads");
-                derive(&mut names, OPPORTUNITY_TOUCHES, touches)?;
-            }
+        derive(
+            &mut names,
+            OPPORTUNITY_MODEL,
+            super::model::opportunities(tables, p),
+        )?;
+        if tables.has("touches") && tables.has("leads") {
+            let linked = writer
+                .scan_derived(OPPORTUNITY_MODEL)?
+                .filter(col("lead_id").is_not_null());
+            let touches = super::model::counted_touches_of(tables, p, Some(linked))?;
+            derive(&mut names, OPPORTUNITY_TOUCHES, touches)?;
         }
         // No lead funnel (no leads, or its chain failed): no counts.
         if !tables.has("touches") {

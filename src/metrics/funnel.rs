@@ -43,9 +43,7 @@ fn sort_by(keys: &[String], extra: &[&str]) -> (Vec<PlSmallStr>, SortMultipleOpt
 /// the previous stage's reached (null for `lead`); `cumulative_rate` = reached ÷ the
 /// lead stage's reached. Both with Wilson 95 % bounds; null when the denominator is 0.
 pub fn waterfall(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let lf = lead_funnel(tables, p)
-        .expect("leads checked")
-        .filter(in_range(us("reached_lead"), p));
+    let lf = lead_funnel(tables, p).filter(in_range(us("reached_lead"), p));
     let (lf, keys) = split(lf, Some("reached_lead"), p)?;
     let aggs: Vec<Expr> = (0..FUNNEL)
         .map(|i| {
@@ -96,7 +94,7 @@ pub fn default_pairs() -> Vec<(usize, usize)> {
 /// overlapping the range × pairs; empty cells are 0, 0, null.
 pub fn conversion(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let period = p.period.unwrap_or(Period::Month);
-    let funnel = lead_funnel(tables, p).expect("leads checked").cache();
+    let funnel = lead_funnel(tables, p).cache();
     let by_params = Params {
         period: Some(period),
         ..p.clone()
@@ -215,7 +213,7 @@ pub fn conversion(tables: &Tables, p: &Params) -> Result<DataFrame> {
 /// reached_at(A)` in days, for leads whose `reached_at(B)` is in range (and that
 /// have a reach time for A). count, mean, median, p90 (linear interpolation).
 pub fn funnel_time(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let funnel = lead_funnel(tables, p).expect("leads checked").cache();
+    let funnel = lead_funnel(tables, p).cache();
     let mut items = Vec::new();
     let mut keys = Vec::new();
     for i in 0..FUNNEL - 1 {

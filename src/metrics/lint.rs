@@ -7,6 +7,7 @@ use super::model::{collect, lead_funnel, mapped_events, opportunities, Tables, F
 use super::params::{local_date, Params};
 use crate::config::norm;
 use crate::error::{PolarsContext, Result};
+use crate::model::columns::{CAMPAIGNS, LEADS, OPPORTUNITIES, OPPORTUNITY_STAGE_EVENTS, TOUCHES};
 use crate::model::warehouse::Manifest;
 
 /// One finding: rows concerned and up to five example ids, smallest first.
@@ -141,59 +142,127 @@ fn concat_ids(parts: Vec<LazyFrame>) -> Option<LazyFrame> {
     }
 }
 
-/// **lint** — every check of docs/metrics.md with its count (rows of the table concerned) and
-/// up to five example ids. Checks are listed in ascending order of their id.
+/// **lint** — every check of docs/metrics.md with its count (rows of the table
+/// concerned) and up to five example ids. Checks are listed in ascending order of
+/// their id. A table the warehouse lacks has no rows to find.
 pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<DataFrame> {
-    let mut findings = Vec::new();
-    let known_leads = tables.leads.clone().map(|l| l.select([col("lead_id")]));
-    // Computed once and held, with only the columns the checks below read (the whole
-    // lead funnel of three million leads is about a gigabyte).
-    let opps = match opportunities(tables, p) {
-        Some(o) => Some(
-            collect(
-                o.select(
-                    [
-                        "opportunity_id",
-                        "lead_id",
-                        "linked",
-                        "status",
-                        "amount",
-                        "amount_base",
-                        "created_at",
-                        "closed_at",
-                        "close_date",
-                    ]
-                    .map(col),
-                ),
-                "lint",
-            )?
-            .lazy(),
-        ),
-        None => None,
-    };
-    let funnel = match lead_funnel(tables, p) {
-        Some(f) => Some(
-            collect(
-                f.select(
-                    std::iter::once(col("lead_id"))
-                        .chain(seen_columns())
-                        .collect::<Vec<_>>(),
-                ),
-                "lint",
-            )?
-            .lazy(),
-        ),
-        None => None,
-    };
-    // Three checks of the lifecycle events need each event's lead: one join for all.
-    let events = match (mapped_events(tables, p), tables.leads.clone()) {
-        (Some(e), Some(l)) => Some(events_with_leads(e, l)?),
-        _ => None,
-    };
+    let input = Input::read(tables, p, manifest)?;
+    let mut findings = CHECKS
+        .iter()
+        .map(|check| check(&input))
+        .collect::<Result<Vec<_>>>()?;
+    findings.sort_by_key(|f| f.check);
+    let n = findings.len();
+    let examples: Vec<Series> = findings
+        .iter()
+        .map(|f| Series::new("".into(), f.examples.clone()))
+        .collect();
+    let examples = Series::new("examples".into(), examples);
+    DataFrame::new(
+        n,
+        vec![
+            Column::new(
+                "check".into(),
+                findings.iter().map(|f| f.check).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "count".into(),
+                findings.iter().map(|f| f.count).collect::<Vec<_>>(),
+            ),
+            examples.into_column(),
+        ],
+    )
+    .context(|| "lint".to_string())
+}
 
-    // duplicate_keys_merged: rows that collapsed into another with the same key within
-    // one input, as recorded by the latest ingest.
-    let (dups, dup_examples) = manifest
+/// What the checks read, computed once.
+struct Input<'a> {
+    tables: &'a Tables,
+    p: &'a Params,
+    manifest: Option<&'a Manifest>,
+    /// The lead ids the warehouse knows (one column `lead_id`).
+    known_leads: LazyFrame,
+    /// The modelled opportunities, in memory, with only the columns the checks read.
+    opps: LazyFrame,
+    /// The lead funnel's first sightings, in memory (the whole funnel of three
+    /// million leads is about a gigabyte).
+    funnel: LazyFrame,
+    /// Every lifecycle event with what the event checks ask of its lead
+    /// ([`events_with_leads`]): one join for three checks.
+    events: LazyFrame,
+}
+
+impl<'a> Input<'a> {
+    fn read(tables: &'a Tables, p: &'a Params, manifest: Option<&'a Manifest>) -> Result<Self> {
+        let leads = tables.or_empty(&LEADS);
+        let opp_columns = [
+            "opportunity_id",
+            "lead_id",
+            "linked",
+            "status",
+            "amount",
+            "amount_base",
+            "created_at",
+            "closed_at",
+            "close_date",
+        ];
+        let opps = collect(
+            opportunities(tables, p).select(opp_columns.map(col)),
+            "lint",
+        )?;
+        let funnel_columns: Vec<Expr> = std::iter::once(col("lead_id"))
+            .chain(seen_columns())
+            .collect();
+        let funnel = collect(lead_funnel(tables, p).select(funnel_columns), "lint")?;
+        Ok(Input {
+            tables,
+            p,
+            manifest,
+            known_leads: leads.clone().select([col("lead_id")]),
+            opps: opps.lazy(),
+            funnel: funnel.lazy(),
+            events: events_with_leads(mapped_events(tables, p), leads)?,
+        })
+    }
+
+    /// The modelled opportunities matching `cond`, as a finding.
+    fn opportunities_where(&self, check: &'static str, cond: Expr) -> Result<Finding> {
+        finding(
+            check,
+            Some(self.opps.clone().filter(cond)),
+            "opportunity_id",
+        )
+    }
+}
+
+/// One lint check.
+type Check = fn(&Input<'_>) -> Result<Finding>;
+
+/// Every check, each a function named after its id.
+const CHECKS: &[Check] = &[
+    duplicate_keys_merged,
+    stage_backfilled,
+    events_out_of_order,
+    event_before_lead_created,
+    opportunity_without_lead,
+    touch_unknown_lead,
+    event_unknown_lead,
+    event_unknown_opportunity,
+    stage_without_opportunity,
+    unmapped_stage_value,
+    unmapped_source,
+    won_without_amount,
+    closed_without_closed_at,
+    closed_before_created,
+    open_past_close_date,
+    amount_without_rate,
+];
+
+/// Rows that collapsed into another with the same key within one input, as recorded
+/// by the latest ingest.
+fn duplicate_keys_merged(input: &Input<'_>) -> Result<Finding> {
+    let (count, examples) = input
+        .manifest
         .and_then(|m| m.runs.last())
         .map(|run| {
             let n: u64 = run.tables.values().map(|t| t.duplicates).sum();
@@ -208,144 +277,134 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
             (n as i64, ex)
         })
         .unwrap_or((0, vec![]));
-    findings.push(Finding {
+    Ok(Finding {
         check: "duplicate_keys_merged",
-        count: dups,
-        examples: dup_examples,
-    });
+        count,
+        examples,
+    })
+}
 
-    // stage_backfilled: leads that reached a stage without being seen at exactly it.
-    findings.push(finding(
+/// Leads that reached a stage without being seen at exactly it.
+fn stage_backfilled(input: &Input<'_>) -> Result<Finding> {
+    let seen = seen_columns();
+    let mut cond = lit(false);
+    for (i, stage) in seen.iter().enumerate().take(FUNNEL - 1) {
+        let later = seen[i + 1..]
+            .iter()
+            .map(|c| c.clone().is_not_null())
+            .reduce(|a, b| a.or(b))
+            .expect("a later stage");
+        cond = cond.or(stage.clone().is_null().and(later));
+    }
+    finding(
         "stage_backfilled",
-        funnel.clone().map(|f| {
-            let seen = seen_columns();
-            let mut cond = lit(false);
-            for (i, stage) in seen.iter().enumerate().take(FUNNEL - 1) {
-                let later = seen[i + 1..]
-                    .iter()
-                    .map(|c| c.clone().is_not_null())
-                    .reduce(|a, b| a.or(b))
-                    .expect("non-empty");
-                cond = cond.or(stage.clone().is_null().and(later));
-            }
-            f.filter(cond)
-        }),
+        Some(input.funnel.clone().filter(cond)),
         "lead_id",
-    )?);
+    )
+}
 
-    // events_out_of_order: a later funnel stage first seen before an earlier one.
-    findings.push(finding(
+/// A later funnel stage first seen before an earlier one.
+fn events_out_of_order(input: &Input<'_>) -> Result<Finding> {
+    let seen = seen_columns();
+    let mut cond = lit(false);
+    for (i, earlier) in seen.iter().enumerate() {
+        for later in &seen[i + 1..] {
+            cond = cond.or(later.clone().lt(earlier.clone()).fill_null(lit(false)));
+        }
+    }
+    finding(
         "events_out_of_order",
-        funnel.clone().map(|f| {
-            let seen = seen_columns();
-            let mut cond = lit(false);
-            for (i, earlier) in seen.iter().enumerate() {
-                for later in &seen[i + 1..] {
-                    cond = cond.or(later.clone().lt(earlier.clone()).fill_null(lit(false)));
-                }
-            }
-            f.filter(cond)
-        }),
+        Some(input.funnel.clone().filter(cond)),
         "lead_id",
-    )?);
+    )
+}
 
-    findings.push(finding(
+/// Events of known leads entered before their lead was created (an unknown lead has
+/// no creation time to be before; the stage mapping plays no part).
+fn event_before_lead_created(input: &Input<'_>) -> Result<Finding> {
+    finding(
         "event_before_lead_created",
-        // Only known leads' events (what `lead_events` gives): an unknown lead has no
-        // creation time to be before. The stage mapping plays no part.
-        events.clone().map(|e| e.filter(col("__before"))),
+        Some(input.events.clone().filter(col("__before"))),
         "lead_id",
-    )?);
+    )
+}
 
-    findings.push(finding(
-        "opportunity_without_lead",
-        opps.clone().map(|o| o.filter(col("linked").not())),
-        "opportunity_id",
-    )?);
+fn opportunity_without_lead(input: &Input<'_>) -> Result<Finding> {
+    input.opportunities_where("opportunity_without_lead", col("linked").not())
+}
 
-    findings.push(finding(
-        "touch_unknown_lead",
-        match (&tables.touches, &known_leads) {
-            (Some(t), Some(l)) => unknown_lead_touches(tables, t, l)?,
-            (t, None) => t.clone(),
-            (None, _) => None,
-        },
-        "touch_id",
-    )?);
+fn touch_unknown_lead(input: &Input<'_>) -> Result<Finding> {
+    let touches = input.tables.or_empty(&TOUCHES);
+    let unknown = unknown_lead_touches(input.tables, &touches, &input.known_leads)?;
+    finding("touch_unknown_lead", unknown, "touch_id")
+}
 
-    findings.push(finding(
+fn event_unknown_lead(input: &Input<'_>) -> Result<Finding> {
+    finding(
         "event_unknown_lead",
-        match &events {
-            Some(e) => Some(e.clone().filter(col("__known").not())),
-            // Without leads every event's lead is unknown.
-            None => tables.lead_stage_events.clone(),
-        },
+        Some(input.events.clone().filter(col("__known").not())),
         "lead_id",
-    )?);
+    )
+}
 
-    findings.push(finding(
-        "event_unknown_opportunity",
-        tables
-            .opportunity_stage_events
-            .clone()
-            .map(|e| match &tables.opportunities {
-                Some(o) => e.anti_join(
-                    o.clone().select([col("opportunity_id")]),
-                    col("opportunity_id"),
-                    col("opportunity_id"),
-                ),
-                None => e,
-            }),
-        "opportunity_id",
-    )?);
+fn event_unknown_opportunity(input: &Input<'_>) -> Result<Finding> {
+    let unknown = input.tables.or_empty(&OPPORTUNITY_STAGE_EVENTS).anti_join(
+        input
+            .tables
+            .or_empty(&OPPORTUNITIES)
+            .select([col("opportunity_id")]),
+        col("opportunity_id"),
+        col("opportunity_id"),
+    );
+    finding("event_unknown_opportunity", Some(unknown), "opportunity_id")
+}
 
-    // stage_without_opportunity (an addition of ours): leads seen at exactly the
-    // `opportunity` or `customer` stage that no opportunity links to — e.g. a CRM
-    // status saying "converted" while the conversion never happened.
-    findings.push(finding(
+/// Leads seen at exactly the `opportunity` or `customer` stage that no opportunity
+/// links to — e.g. a CRM status saying "converted" while the conversion never
+/// happened (an addition of ours to the usual checks).
+fn stage_without_opportunity(input: &Input<'_>) -> Result<Finding> {
+    let reached = input.funnel.clone().filter(
+        col("seen_opportunity")
+            .is_not_null()
+            .or(col("seen_customer").is_not_null()),
+    );
+    let linked = input
+        .opps
+        .clone()
+        .filter(col("lead_id").is_not_null())
+        .select([col("lead_id")]);
+    finding(
         "stage_without_opportunity",
-        funnel.clone().map(|f| {
-            let reached = f.filter(
-                col("seen_opportunity")
-                    .is_not_null()
-                    .or(col("seen_customer").is_not_null()),
-            );
-            match &opps {
-                Some(o) => reached.anti_join(
-                    o.clone()
-                        .filter(col("lead_id").is_not_null())
-                        .select([col("lead_id")]),
-                    col("lead_id"),
-                    col("lead_id"),
-                ),
-                None => reached,
-            }
-        }),
+        Some(reached.anti_join(linked, col("lead_id"), col("lead_id"))),
         "lead_id",
-    )?);
+    )
+}
 
-    // unmapped_stage_value: lifecycle values mapped nowhere, opportunity stages not in
-    // their pipeline's list.
-    let mut unmapped = Vec::new();
-    // Unmapped values first (few), then only those of known leads (`lead_events`).
-    if let Some(e) = &events {
-        unmapped.push(
-            e.clone()
-                .filter(col("__unmapped").and(col("__known")))
-                .select([col("lead_id").alias("id")]),
-        );
-    }
-    if let (Some(e), Some(o)) = (
-        tables.opportunity_stage_events.clone(),
-        tables.opportunities.clone(),
-    ) {
-        unmapped
-            .push(unmapped_opportunity_stages(e, o, p).select([col("opportunity_id").alias("id")]));
-    }
-    findings.push(finding("unmapped_stage_value", concat_ids(unmapped), "id")?);
+/// Lifecycle values mapped nowhere (events of known leads), and opportunity stages
+/// not in their pipeline's list.
+fn unmapped_stage_value(input: &Input<'_>) -> Result<Finding> {
+    let lifecycle = input
+        .events
+        .clone()
+        .filter(col("__unmapped").and(col("__known")))
+        .select([col("lead_id").alias("id")]);
+    let opportunity = unmapped_opportunity_stages(
+        input.tables.or_empty(&OPPORTUNITY_STAGE_EVENTS),
+        input.tables.or_empty(&OPPORTUNITIES),
+        input.p,
+    )
+    .select([col("opportunity_id").alias("id")]);
+    finding(
+        "unmapped_stage_value",
+        concat_ids(vec![lifecycle, opportunity]),
+        "id",
+    )
+}
 
-    // unmapped_source: lead (and opportunity) sources listed under no [sources] team.
-    let listed: Vec<String> = p
+/// Lead (and opportunity) sources listed under no `[sources]` team.
+fn unmapped_source(input: &Input<'_>) -> Result<Finding> {
+    let listed: Vec<String> = input
+        .p
         .config
         .sources
         .values()
@@ -367,40 +426,42 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
         )
         .select([col(id).alias("id")])
     };
-    let mut sources = Vec::new();
-    if let Some(l) = tables.leads.clone() {
-        sources.push(unlisted(l, "lead_id"));
-    }
-    if let Some(o) = tables.opportunities.clone() {
-        sources.push(unlisted(o, "opportunity_id"));
-    }
-    findings.push(finding("unmapped_source", concat_ids(sources), "id")?);
+    let sources = vec![
+        unlisted(input.tables.or_empty(&LEADS), "lead_id"),
+        unlisted(input.tables.or_empty(&OPPORTUNITIES), "opportunity_id"),
+    ];
+    finding("unmapped_source", concat_ids(sources), "id")
+}
 
-    let opp_check = |check: &'static str, cond: Expr| -> Result<Finding> {
-        finding(
-            check,
-            opps.clone().map(|o| o.filter(cond)),
-            "opportunity_id",
-        )
-    };
-    findings.push(opp_check(
+fn won_without_amount(input: &Input<'_>) -> Result<Finding> {
+    input.opportunities_where(
         "won_without_amount",
         col("status").eq(lit("won")).and(col("amount").is_null()),
-    )?);
-    findings.push(opp_check(
+    )
+}
+
+fn closed_without_closed_at(input: &Input<'_>) -> Result<Finding> {
+    input.opportunities_where(
         "closed_without_closed_at",
         col("status")
             .neq(lit("open"))
             .and(col("closed_at").is_null()),
-    )?);
-    findings.push(opp_check(
+    )
+}
+
+fn closed_before_created(input: &Input<'_>) -> Result<Finding> {
+    input.opportunities_where(
         "closed_before_created",
         col("closed_at").lt(col("created_at")).fill_null(lit(false)),
-    )?);
-    let today = (local_date(p.as_of, p.tz)
+    )
+}
+
+/// Open opportunities whose `close_date` is before the as-of local date.
+fn open_past_close_date(input: &Input<'_>) -> Result<Finding> {
+    let today = (local_date(input.p.as_of, input.p.tz)
         - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid"))
     .num_days() as i32;
-    findings.push(opp_check(
+    input.opportunities_where(
         "open_past_close_date",
         col("status").eq(lit("open")).and(
             col("close_date")
@@ -408,55 +469,34 @@ pub fn lint(tables: &Tables, p: &Params, manifest: Option<&Manifest>) -> Result<
                 .lt(lit(today))
                 .fill_null(lit(false)),
         ),
-    )?);
-
-    // amount_without_rate: amounts (opportunities) and costs (campaigns) whose currency
-    // has no rate to the base currency.
-    let mut no_rate = Vec::new();
-    if let Some(o) = opps.clone() {
-        no_rate.push(
-            o.filter(
-                col("amount")
-                    .is_not_null()
-                    .and(col("amount_base").is_null()),
-            )
-            .select([col("opportunity_id").alias("id")]),
-        );
-    }
-    if let Some(c) = tables.campaigns.clone() {
-        no_rate.push(
-            c.filter(
-                col("cost")
-                    .is_not_null()
-                    .and(super::model::to_base(col("cost"), col("currency"), &p.config).is_null()),
-            )
-            .select([col("campaign_id").alias("id")]),
-        );
-    }
-    findings.push(finding("amount_without_rate", concat_ids(no_rate), "id")?);
-
-    findings.sort_by_key(|f| f.check);
-    let n = findings.len();
-    let examples: Vec<Series> = findings
-        .iter()
-        .map(|f| Series::new("".into(), f.examples.clone()))
-        .collect();
-    let examples = Series::new("examples".into(), examples);
-    Ok(DataFrame::new(
-        n,
-        vec![
-            Column::new(
-                "check".into(),
-                findings.iter().map(|f| f.check).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "count".into(),
-                findings.iter().map(|f| f.count).collect::<Vec<_>>(),
-            ),
-            examples.into_column(),
-        ],
     )
-    .expect("equal lengths"))
+}
+
+/// Amounts (opportunities) and costs (campaigns) whose currency has no rate to the
+/// base currency.
+fn amount_without_rate(input: &Input<'_>) -> Result<Finding> {
+    let amounts = input
+        .opps
+        .clone()
+        .filter(
+            col("amount")
+                .is_not_null()
+                .and(col("amount_base").is_null()),
+        )
+        .select([col("opportunity_id").alias("id")]);
+    let costs =
+        input
+            .tables
+            .or_empty(&CAMPAIGNS)
+            .filter(col("cost").is_not_null().and(
+                super::model::to_base(col("cost"), col("currency"), &input.p.config).is_null(),
+            ))
+            .select([col("campaign_id").alias("id")]);
+    finding(
+        "amount_without_rate",
+        concat_ids(vec![amounts, costs]),
+        "id",
+    )
 }
 
 /// Opportunity stage events whose stage is not in the stage list of the

@@ -20,6 +20,9 @@ use polars::prelude::*;
 
 use crate::config::UnknownValues;
 use crate::error::{Error, Result};
+use crate::model::columns::{
+    LEADS, LEAD_STAGE_EVENTS, OPPORTUNITIES, OPPORTUNITY_STAGE_EVENTS, TOUCHES,
+};
 use crate::model::warehouse::Manifest;
 use model::{collect, Tables};
 use params::{Dim, Params};
@@ -60,27 +63,17 @@ pub fn check(metric: &Metric, tables: &Tables, p: &Params) -> Result<()> {
     if p.histogram && !metric.histogram {
         return bad("has no histogram".into());
     }
-    let missing: Vec<&str> = metric
+    let missing: Vec<&'static str> = metric
         .needs
         .iter()
         .copied()
         .filter(|t| !tables.has(t))
         .collect();
     if !missing.is_empty() {
-        return Err(Error::Data(format!(
-            "`{}` needs the table(s) {} which the warehouse does not have; ingest {}",
-            metric.name,
-            missing
-                .iter()
-                .map(|t| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            missing
-                .iter()
-                .map(|t| format!("{t}.csv"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        return Err(Error::MissingTables {
+            needed_by: metric.name.to_string(),
+            tables: missing,
+        });
     }
     Ok(())
 }
@@ -110,17 +103,18 @@ pub fn compute(
 /// With `unknown_values = "error"`, metrics refuse to run while a stage value is
 /// unmapped (docs/metrics.md, common rules); the message lists the values.
 fn refuse_unmapped(tables: &Tables, p: &Params) -> Result<()> {
-    let mut values = Vec::new();
     // Events of unknown leads count too.
-    if let Some(e) = model::mapped_events(tables, p) {
-        values.push(e.filter(col("stage_idx").is_null()).select([col("stage")]));
-    }
-    if let (Some(e), Some(o)) = (
-        tables.opportunity_stage_events.clone(),
-        tables.opportunities.clone(),
-    ) {
-        values.push(lint::unmapped_opportunity_stages(e, o, p).select([col("stage")]));
-    }
+    let mut values = vec![model::mapped_events(tables, p)
+        .filter(col("stage_idx").is_null())
+        .select([col("stage")])];
+    values.push(
+        lint::unmapped_opportunity_stages(
+            tables.or_empty(&OPPORTUNITY_STAGE_EVENTS),
+            tables.or_empty(&OPPORTUNITIES),
+            p,
+        )
+        .select([col("stage")]),
+    );
     let df = collect(
         concat(values, UnionArgs::default())
             .expect("same schema")
@@ -150,17 +144,19 @@ fn refuse_unmapped(tables: &Tables, p: &Params) -> Result<()> {
 /// The latest event instant in the warehouse (the default as-of, docs/metrics.md), UTC µs.
 pub fn latest_event(tables: &Tables) -> Result<Option<i64>> {
     let mut parts: Vec<LazyFrame> = Vec::new();
-    let mut add = |lf: &Option<LazyFrame>, c: &str| {
-        if let Some(lf) = lf {
-            parts.push(lf.clone().select([model::us(c).max().alias("t")]));
+    let instants = [
+        (&LEADS, "created_at"),
+        (&LEAD_STAGE_EVENTS, "entered_at"),
+        (&TOUCHES, "occurred_at"),
+        (&OPPORTUNITIES, "created_at"),
+        (&OPPORTUNITIES, "closed_at"),
+        (&OPPORTUNITY_STAGE_EVENTS, "entered_at"),
+    ];
+    for (table, column) in instants {
+        if let Ok(lf) = tables.get(table) {
+            parts.push(lf.select([model::us(column).max().alias("t")]));
         }
-    };
-    add(&tables.leads, "created_at");
-    add(&tables.lead_stage_events, "entered_at");
-    add(&tables.touches, "occurred_at");
-    add(&tables.opportunities, "created_at");
-    add(&tables.opportunities, "closed_at");
-    add(&tables.opportunity_stage_events, "entered_at");
+    }
     if parts.is_empty() {
         return Ok(None);
     }

@@ -9,7 +9,10 @@ use polars::prelude::*;
 
 use super::params::{local_midnight, Dim, Params, Period};
 use crate::config::{norm, Config, SkippedStages};
-use crate::error::{PolarsContext, Result};
+use crate::error::{Error, PolarsContext, Result};
+use crate::model::columns::{
+    TableSchema, CAMPAIGNS, LEADS, LEAD_STAGE_EVENTS, OPPORTUNITIES, TOUCHES,
+};
 
 /// Funnel stages in order, then the side states (their tie order at one instant).
 pub const STAGES: [&str; 8] = [
@@ -26,11 +29,15 @@ pub const FUNNEL: usize = 6;
 pub const RECYCLED: i32 = 6;
 pub const DISQUALIFIED: i32 = 7;
 
-/// The warehouse tables as lazy scans. A table absent from the warehouse is an empty
-/// frame with its canonical schema (so joins work) and is not in `present`.
+/// The warehouse tables as lazy scans, and the derived frames computed ahead.
+///
+/// A table is read through [`Tables::get`] (an error naming the table when the
+/// warehouse lacks it) or [`Tables::or_empty`] (no rows when it lacks it: for
+/// optional joins and for checks that find nothing in an absent table).
 #[derive(Clone, Default)]
 pub struct Tables {
-    pub present: std::collections::BTreeSet<&'static str>,
+    /// The tables the warehouse has.
+    raw: BTreeMap<&'static str, LazyFrame>,
     /// The lead funnel, when computed ahead for one set of definitions (at ingest,
     /// see [`super::derived`], or once by a report for all its metrics). Never set on
     /// tables shared between definitions.
@@ -47,19 +54,11 @@ pub struct Tables {
     /// Counted touches of the leads that opportunities link to (all columns),
     /// computed ahead the same way: what attribution reads.
     pub opportunity_touches: Option<LazyFrame>,
-    pub leads: Option<LazyFrame>,
-    pub lead_stage_events: Option<LazyFrame>,
-    pub touches: Option<LazyFrame>,
     /// The touches' partitions when they are stored by lead (part `i` holds the
     /// touches of the leads whose id hashes to `i` among as many partitions), so that
     /// joins onto leads run one partition at a time with a cache-sized table; empty
-    /// otherwise (then [`Tables::touches`] is read whole).
+    /// otherwise (then the touches table is read whole).
     pub touch_parts: Vec<LazyFrame>,
-    pub campaigns: Option<LazyFrame>,
-    pub opportunities: Option<LazyFrame>,
-    pub opportunity_stage_events: Option<LazyFrame>,
-    pub quotas: Option<LazyFrame>,
-    pub owners: Option<LazyFrame>,
     /// Frames one report's metrics share (see [`Tables::shared`]); none elsewhere.
     pub memo: Option<Memo>,
 }
@@ -68,30 +67,37 @@ pub struct Tables {
 pub type Memo = std::sync::Arc<std::sync::Mutex<BTreeMap<String, DataFrame>>>;
 
 impl Tables {
-    pub fn from_map(mut map: BTreeMap<&'static str, LazyFrame>) -> Tables {
-        let present = map.keys().copied().collect();
-        for schema in crate::model::columns::TABLES {
-            map.entry(schema.name)
-                .or_insert_with(|| DataFrame::empty_with_schema(&schema.polars_schema()).lazy());
-        }
+    /// The tables of `map` (canonical table name → scan).
+    pub fn from_map(map: BTreeMap<&'static str, LazyFrame>) -> Tables {
         Tables {
-            present,
-            funnel: None,
-            lead_touches: None,
-            mql_episodes: None,
-            opportunity_model: None,
-            opportunity_touches: None,
-            leads: map.remove("leads"),
-            lead_stage_events: map.remove("lead_stage_events"),
-            touches: map.remove("touches"),
-            touch_parts: Vec::new(),
-            campaigns: map.remove("campaigns"),
-            opportunities: map.remove("opportunities"),
-            opportunity_stage_events: map.remove("opportunity_stage_events"),
-            quotas: map.remove("quotas"),
-            owners: map.remove("owners"),
-            memo: None,
+            raw: map,
+            ..Tables::default()
         }
+    }
+
+    /// Whether the warehouse has the table called `table`.
+    pub fn has(&self, table: &str) -> bool {
+        self.raw.contains_key(table)
+    }
+
+    /// The table `t`, or an error naming it when the warehouse lacks it.
+    pub fn get(&self, t: &TableSchema) -> Result<LazyFrame> {
+        self.raw
+            .get(t.name)
+            .cloned()
+            .ok_or_else(|| Error::MissingTables {
+                needed_by: "this command".into(),
+                tables: vec![t.name],
+            })
+    }
+
+    /// The table `t`, or no rows (with its canonical columns) when the warehouse
+    /// lacks it.
+    pub fn or_empty(&self, t: &TableSchema) -> LazyFrame {
+        self.raw
+            .get(t.name)
+            .cloned()
+            .unwrap_or_else(|| DataFrame::empty_with_schema(&t.polars_schema()).lazy())
     }
 
     /// The per-item frame `items` of metric `name` under `p`: with a memo (a report,
@@ -141,10 +147,6 @@ impl Tables {
         Ok(Some(
             concat(parts, UnionArgs::default()).context(|| what.to_string())?,
         ))
-    }
-
-    pub fn has(&self, table: &str) -> bool {
-        self.present.contains(table)
     }
 }
 
@@ -393,44 +395,39 @@ pub fn without_lead_column_dims(lf: LazyFrame) -> LazyFrame {
 }
 
 /// The leads table with its dimensions (`__dim_*` columns).
-pub fn leads(tables: &Tables, p: &Params) -> Option<LazyFrame> {
-    let leads = tables.leads.clone()?;
+pub fn leads(tables: &Tables, p: &Params) -> LazyFrame {
+    let leads = tables.or_empty(&LEADS);
     // A null source is `other` too.
-    let mut lf = map_distinct(with_lead_column_dims(leads), "source", |sources| {
+    let lf = map_distinct(with_lead_column_dims(leads), "source", |sources| {
         sources.with_column(source_team(col("source"), &p.config).alias(Dim::SourceTeam.column()))
     });
-    lf = match &tables.campaigns {
-        Some(c) => lf.join(
-            c.clone().select([
-                col("campaign_id").alias("__cid"),
-                col("channel").alias(Dim::Channel.column()),
-            ]),
-            [col("campaign_id")],
-            [col("__cid")],
-            JoinArgs::new(JoinType::Left),
-        ),
-        None => lf.with_column(null_of(DataType::String).alias(Dim::Channel.column())),
-    };
-    Some(lf)
+    lf.join(
+        tables.or_empty(&CAMPAIGNS).select([
+            col("campaign_id").alias("__cid"),
+            col("channel").alias(Dim::Channel.column()),
+        ]),
+        [col("campaign_id")],
+        [col("__cid")],
+        JoinArgs::new(JoinType::Left),
+    )
 }
 
 /// Lifecycle events of known leads with `stage_idx` (null when unmapped), ordered
 /// within a lead by (time, stage order).
-pub fn lead_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
-    let leads = tables.leads.clone()?;
-    Some(mapped_events(tables, p)?.semi_join(
-        leads.select([col("lead_id")]),
+pub fn lead_events(tables: &Tables, p: &Params) -> LazyFrame {
+    mapped_events(tables, p).semi_join(
+        tables.or_empty(&LEADS).select([col("lead_id")]),
         col("lead_id"),
         col("lead_id"),
-    ))
+    )
 }
 
 /// Lifecycle events with `stage_idx` (null when unmapped), of any lead, known or not
 /// (callers that join onto `leads` drop unknown leads themselves, and save a join).
-pub fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
-    let events = tables.lead_stage_events.clone()?;
+pub fn mapped_events(tables: &Tables, p: &Params) -> LazyFrame {
+    let events = tables.or_empty(&LEAD_STAGE_EVENTS);
     // A null stage maps to nothing, as a value listed nowhere.
-    Some(map_distinct(events, "stage", |stages| {
+    map_distinct(events, "stage", |stages| {
         stages
             .with_column(col("stage").str().to_lowercase().alias("__stage_norm"))
             .join(
@@ -440,7 +437,7 @@ pub fn mapped_events(tables: &Tables, p: &Params) -> Option<LazyFrame> {
                 JoinArgs::new(JoinType::Left),
             )
             .drop(cols(["__stage_norm"]))
-    }))
+    })
 }
 
 /// `lf` with the columns `map` adds to the distinct values of its column `column`
@@ -465,16 +462,15 @@ fn map_distinct(
 /// Opportunities with `amount_base`, `linked` (its lead exists), the split dimensions
 /// (owner and source from the opportunity, falling back to the lead's source; the
 /// rest from the linked lead), and the lead's `__lead_created_at`.
-pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+pub fn opportunities(tables: &Tables, p: &Params) -> LazyFrame {
     if let Some(lf) = &tables.opportunity_model {
-        return Some(lf.clone());
+        return lf.clone();
     }
-    let opps = tables.opportunities.clone()?;
-    let mut lf =
-        opps.with_column(to_base(col("amount"), col("currency"), &p.config).alias("amount_base"));
-    lf = match leads(tables, p) {
-        Some(l) => lf.join(
-            l.select([
+    let opps = tables.or_empty(&OPPORTUNITIES);
+    let lf = opps
+        .with_column(to_base(col("amount"), col("currency"), &p.config).alias("amount_base"))
+        .join(
+            leads(tables, p).select([
                 col("lead_id").alias("__lid"),
                 lit(true).alias("linked"),
                 col("created_at").alias("__lead_created_at"),
@@ -487,28 +483,14 @@ pub fn opportunities(tables: &Tables, p: &Params) -> Option<LazyFrame> {
             [col("lead_id")],
             [col("__lid")],
             JoinArgs::new(JoinType::Left),
-        ),
-        None => lf.with_columns([
-            null_of(DataType::Boolean).alias("linked"),
-            null_of(DataType::Datetime(
-                TimeUnit::Microseconds,
-                Some(TimeZone::UTC),
-            ))
-            .alias("__lead_created_at"),
-            null_of(DataType::String).alias("__lead_source"),
-            null_of(DataType::String).alias(Dim::Segment.column()),
-            null_of(DataType::String).alias(Dim::Region.column()),
-            null_of(DataType::String).alias(Dim::CampaignId.column()),
-            null_of(DataType::String).alias(Dim::Channel.column()),
-        ]),
-    };
+        );
     let source = coalesce(&[col("source"), col("__lead_source")]);
-    Some(lf.with_columns([
+    lf.with_columns([
         col("linked").fill_null(lit(false)),
         source.clone().alias(Dim::Source.column()),
         source_team(source, &p.config).alias(Dim::SourceTeam.column()),
         col("owner_id").alias(Dim::OwnerId.column()),
-    ]))
+    ])
 }
 
 /// Up to this many leads, touches are narrowed by a set test in the scan; beyond,
@@ -534,11 +516,9 @@ pub fn counted_touches_of(
     tables: &Tables,
     p: &Params,
     only: Option<LazyFrame>,
-) -> Result<Option<LazyFrame>> {
-    let (Some(touches), Some(leads)) = (tables.touches.clone(), tables.leads.clone()) else {
-        return Ok(None);
-    };
-    let leads = leads.select([col("lead_id")]);
+) -> Result<LazyFrame> {
+    let touches = tables.or_empty(&TOUCHES);
+    let leads = tables.or_empty(&LEADS).select([col("lead_id")]);
     let keep = |touches: LazyFrame, ids: LazyFrame| {
         counting(touches.semi_join(ids, col("lead_id"), col("lead_id")), p)
     };
@@ -550,15 +530,17 @@ pub fn counted_touches_of(
                 .context(|| "selecting the leads whose touches count".to_string())?;
             if ids.height() > NARROW_SET_MAX {
                 if let Some(lf) = tables.by_lead_partition(ids.clone().lazy(), "touches", keep)? {
-                    return Ok(Some(lf));
+                    return Ok(lf);
                 }
             }
-            let column = ids.column("lead_id").expect("selected");
-            Ok(Some(counting(narrow(touches, column, NARROW_SET_MAX), p)))
+            let column = ids
+                .column("lead_id")
+                .context(|| "selecting leads".to_string())?;
+            Ok(counting(narrow(touches, column, NARROW_SET_MAX), p))
         }
         None => match tables.by_lead_partition(leads.clone(), "touches", keep)? {
-            Some(lf) => Ok(Some(lf)),
-            None => Ok(Some(keep(touches, leads))),
+            Some(lf) => Ok(lf),
+            None => Ok(keep(touches, leads)),
         },
     }
 }
@@ -618,103 +600,24 @@ pub fn counting(touches: LazyFrame, p: &Params) -> LazyFrame {
 
 /// Counted touches of the leads in `only`, all of which opportunities link to
 /// (opportunity frames): read from the derived table when there is one.
-pub fn opportunity_touches(
-    tables: &Tables,
-    p: &Params,
-    only: LazyFrame,
-) -> Result<Option<LazyFrame>> {
+pub fn opportunity_touches(tables: &Tables, p: &Params, only: LazyFrame) -> Result<LazyFrame> {
     match &tables.opportunity_touches {
-        Some(lf) => Ok(Some(lf.clone().semi_join(
-            lead_ids(only),
-            col("lead_id"),
-            col("lead_id"),
-        ))),
+        Some(lf) => Ok(lf
+            .clone()
+            .semi_join(lead_ids(only), col("lead_id"), col("lead_id"))),
         None => counted_touches_of(tables, p, Some(only)),
     }
 }
 
 /// One row per lead: its dimensions, `created_at`, the first sighting of each funnel
 /// stage (`seen_<stage>`) and its reach time (`reached_<stage>`) (docs/metrics.md).
-pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
+pub fn lead_funnel(tables: &Tables, p: &Params) -> LazyFrame {
     if let Some(lf) = &tables.funnel {
-        return Some(lf.clone());
+        return lf.clone();
     }
-    let leads = leads(tables, p)?;
-    let mut lf = leads;
-    // First sighting of each exact funnel stage in lifecycle events.
-    // Unknown leads' events fall away in the left join onto `leads` below.
-    if let Some(events) = mapped_events(tables, p) {
-        // Conditional columns then plain minimums: polars' fast aggregation path
-        // (a filter inside the aggregation runs group by group).
-        let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-        let when_stage: Vec<Expr> = (0..FUNNEL)
-            .map(|i| {
-                when(col("stage_idx").eq(lit(i as i32)))
-                    .then(col("entered_at"))
-                    .otherwise(null_of(ts.clone()))
-                    .alias(format!("__ev_{}", STAGES[i]))
-            })
-            .collect();
-        let aggs: Vec<Expr> = (0..FUNNEL)
-            .map(|i| col(format!("__ev_{}", STAGES[i])).min())
-            .collect();
-        lf = lf.join(
-            events
-                .filter(col("stage_idx").lt(lit(FUNNEL as i32)))
-                .with_columns(when_stage)
-                .group_by([col("lead_id")])
-                .agg(aggs),
-            [col("lead_id")],
-            [col("lead_id")],
-            JoinArgs::new(JoinType::Left),
-        );
-    } else {
-        lf = lf.with_columns(
-            (0..FUNNEL)
-                .map(|i| {
-                    null_of(DataType::Datetime(
-                        TimeUnit::Microseconds,
-                        Some(TimeZone::UTC),
-                    ))
-                    .alias(format!("__ev_{}", STAGES[i]))
-                })
-                .collect::<Vec<_>>(),
-        );
-    }
-    // Linked opportunities: created (opportunity) and won with a closed_at (customer).
-    let ts_null = || {
-        null_of(DataType::Datetime(
-            TimeUnit::Microseconds,
-            Some(TimeZone::UTC),
-        ))
-    };
-    if let Some(opps) = tables.opportunities.clone() {
-        let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-        let by_lead = opps
-            .filter(col("lead_id").is_not_null())
-            .with_column(
-                when(col("status").eq(lit("won")))
-                    .then(col("closed_at"))
-                    .otherwise(null_of(ts))
-                    .alias("__won_closed"),
-            )
-            .group_by([col("lead_id")])
-            .agg([
-                col("created_at").min().alias("__opp_created"),
-                col("__won_closed").min(),
-            ]);
-        lf = lf.join(
-            by_lead,
-            [col("lead_id")],
-            [col("lead_id")],
-            JoinArgs::new(JoinType::Left),
-        );
-    } else {
-        lf = lf.with_columns([
-            ts_null().alias("__opp_created"),
-            ts_null().alias("__won_closed"),
-        ]);
-    }
+    let lf = leads(tables, p);
+    let lf = with_event_sightings(lf, mapped_events(tables, p));
+    let lf = with_opportunity_sightings(lf, tables.or_empty(&OPPORTUNITIES));
     let min2 =
         |a: &str, b: &str| polars::lazy::dsl::min_horizontal([col(a), col(b)]).expect("two inputs");
     let seen: Vec<Expr> = (0..FUNNEL)
@@ -729,7 +632,6 @@ pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
             }
         })
         .collect();
-    lf = lf.with_columns(seen);
     let reached: Vec<Expr> = (0..FUNNEL)
         .map(|i| {
             let name = format!("reached_{}", STAGES[i]);
@@ -745,12 +647,65 @@ pub fn lead_funnel(tables: &Tables, p: &Params) -> Option<LazyFrame> {
             }
         })
         .collect();
-    lf = lf.with_columns(reached);
     let drop: Vec<String> = (0..FUNNEL)
         .map(|i| format!("__ev_{}", STAGES[i]))
         .chain(["__opp_created".to_string(), "__won_closed".to_string()])
         .collect();
-    Some(lf.drop(cols(drop)))
+    lf.with_columns(seen).with_columns(reached).drop(cols(drop))
+}
+
+/// `leads` with the first lifecycle event of each exact funnel stage
+/// (`__ev_<stage>`). Unknown leads' events fall away in the left join.
+fn with_event_sightings(leads: LazyFrame, events: LazyFrame) -> LazyFrame {
+    // Conditional columns then plain minimums: polars' fast aggregation path (a
+    // filter inside the aggregation runs group by group).
+    let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    let when_stage: Vec<Expr> = (0..FUNNEL)
+        .map(|i| {
+            when(col("stage_idx").eq(lit(i as i32)))
+                .then(col("entered_at"))
+                .otherwise(null_of(ts.clone()))
+                .alias(format!("__ev_{}", STAGES[i]))
+        })
+        .collect();
+    let aggs: Vec<Expr> = (0..FUNNEL)
+        .map(|i| col(format!("__ev_{}", STAGES[i])).min())
+        .collect();
+    leads.join(
+        events
+            .filter(col("stage_idx").lt(lit(FUNNEL as i32)))
+            .with_columns(when_stage)
+            .group_by([col("lead_id")])
+            .agg(aggs),
+        [col("lead_id")],
+        [col("lead_id")],
+        JoinArgs::new(JoinType::Left),
+    )
+}
+
+/// `leads` with the first creation of a linked opportunity (`__opp_created`) and the
+/// first close of a won one (`__won_closed`).
+fn with_opportunity_sightings(leads: LazyFrame, opps: LazyFrame) -> LazyFrame {
+    let ts = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    let by_lead = opps
+        .filter(col("lead_id").is_not_null())
+        .with_column(
+            when(col("status").eq(lit("won")))
+                .then(col("closed_at"))
+                .otherwise(null_of(ts))
+                .alias("__won_closed"),
+        )
+        .group_by([col("lead_id")])
+        .agg([
+            col("created_at").min().alias("__opp_created"),
+            col("__won_closed").min(),
+        ]);
+    leads.join(
+        by_lead,
+        [col("lead_id")],
+        [col("lead_id")],
+        JoinArgs::new(JoinType::Left),
+    )
 }
 
 /// Keeps the rows matching every `--where` filter.

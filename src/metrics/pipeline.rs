@@ -12,6 +12,7 @@ use super::model::{
 use super::params::{local_date, local_midnight, Params, Period, MICROS_PER_DAY};
 use super::stats::aggregate;
 use crate::error::Result;
+use crate::model::columns::{OWNERS, QUOTAS};
 
 /// Status `won` or `lost`.
 fn closed() -> Expr {
@@ -24,9 +25,7 @@ fn closed() -> Expr {
 /// win_rate = won ÷ (won + lost) by count (Wilson bounds), win_rate_amount by amount
 /// in the base currency (amounts without a rate count 0).
 pub fn win_rate(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let opps = opportunities(tables, p)
-        .expect("opportunities checked")
-        .filter(closed().and(in_range(us("closed_at"), p)));
+    let opps = opportunities(tables, p).filter(closed().and(in_range(us("closed_at"), p)));
     let (opps, keys) = split(opps, Some("closed_at"), p)?;
     let won = || col("status").eq(lit("won"));
     let agg = aggregate(
@@ -113,24 +112,20 @@ fn i64_at(df: &DataFrame, column: &str, i: usize) -> Option<i64> {
 
 impl RateBook {
     fn new(tables: &Tables, p: &Params) -> Result<RateBook> {
-        let opps = opportunities(tables, p)
-            .expect("opportunities checked")
-            .filter(closed().and(in_lookback(
-                us("closed_at"),
-                p,
-                p.config.quota.lookback_days,
-            )));
-        let team_of: BTreeMap<String, String> = match &tables.owners {
-            Some(owners) => {
-                let df = collect(
-                    owners.clone().select([col("owner_id"), col("team")]),
-                    "owners",
-                )?;
+        let opps = opportunities(tables, p).filter(closed().and(in_lookback(
+            us("closed_at"),
+            p,
+            p.config.quota.lookback_days,
+        )));
+        let team_of: BTreeMap<String, String> = match tables.get(&OWNERS) {
+            Ok(owners) => {
+                let df = collect(owners.select([col("owner_id"), col("team")]), "owners")?;
                 (0..df.height())
                     .filter_map(|i| Some((str_at(&df, "owner_id", i)?, str_at(&df, "team", i)?)))
                     .collect()
             }
-            None => BTreeMap::new(),
+            // No owners table: no team rates.
+            Err(_) => BTreeMap::new(),
         };
         let won = || col("status").eq(lit("won"));
         let df = collect(
@@ -202,7 +197,7 @@ struct QuotaRow {
 }
 
 fn quota_rows(tables: &Tables) -> Result<Vec<QuotaRow>> {
-    let df = collect(tables.quotas.clone().expect("quotas checked"), "quotas")?;
+    let df = collect(tables.get(&QUOTAS)?, "quotas")?;
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
     let date = |c: &str, i: usize| -> Option<chrono::NaiveDate> {
         match df.column(c).ok()?.get(i).ok()? {
@@ -262,18 +257,16 @@ fn won_and_open(tables: &Tables, p: &Params, rows: &[QuotaRow]) -> Result<(Vec<f
     )
     .expect("equal lengths")
     .lazy();
-    let opps = opportunities(tables, p)
-        .expect("opportunities checked")
-        .select([
-            col("owner_id"),
-            col("status"),
-            us("created_at").alias("__created"),
-            us("closed_at").alias("__closed"),
-            col("close_date")
-                .cast(DataType::Int32)
-                .alias("__close_date"),
-            col("amount_base").fill_null(lit(0.0)),
-        ]);
+    let opps = opportunities(tables, p).select([
+        col("owner_id"),
+        col("status"),
+        us("created_at").alias("__created"),
+        us("closed_at").alias("__closed"),
+        col("close_date")
+            .cast(DataType::Int32)
+            .alias("__close_date"),
+        col("amount_base").fill_null(lit(0.0)),
+    ]);
     let joined = q
         .join(
             opps,
@@ -455,10 +448,7 @@ fn step_rates(
         )
         .alias("median"),
     );
-    let df = collect(
-        lead_funnel(tables, p).expect("leads checked").select(aggs),
-        "reverse-funnel",
-    )?;
+    let df = collect(lead_funnel(tables, p).select(aggs), "reverse-funnel")?;
     let rates = (0..pairs.len())
         .map(|k| {
             let e = i64_at(&df, &format!("e{k}"), 0).unwrap_or(0);
@@ -589,9 +579,7 @@ pub fn reverse_funnel(tables: &Tables, p: &Params) -> Result<DataFrame> {
 /// median sales cycle days, the last three over won/lost opportunities closed in
 /// range. Null when a factor is null or the median is 0.
 pub fn velocity(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let opps = opportunities(tables, p)
-        .expect("opportunities checked")
-        .cache();
+    let opps = opportunities(tables, p).cache();
     let open_at = us("created_at").lt_eq(lit(p.as_of)).and(
         col("status")
             .eq(lit("open"))

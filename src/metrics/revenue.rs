@@ -11,6 +11,7 @@ use super::params::{Dim, Params, MICROS_PER_DAY};
 use super::stats::aggregate;
 use crate::config::AttributionModel;
 use crate::error::Result;
+use crate::model::columns::CAMPAIGNS;
 
 fn sort_keys(keys: &[String], extra: &[&str]) -> Vec<PlSmallStr> {
     keys.iter()
@@ -25,13 +26,11 @@ fn sort_keys(keys: &[String], extra: &[&str]) -> Vec<PlSmallStr> {
 /// won opportunities whose lead had a marketing touch strictly before the
 /// opportunity's `created_at`.
 pub fn revenue_share(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let won = opportunities(tables, p)
-        .expect("opportunities checked")
-        .filter(
-            col("status")
-                .eq(lit("won"))
-                .and(in_range(us("closed_at"), p)),
-        );
+    let won = opportunities(tables, p).filter(
+        col("status")
+            .eq(lit("won"))
+            .and(in_range(us("closed_at"), p)),
+    );
     let (won, keys) = split(won, Some("closed_at"), p)?;
     let won = won
         .with_column(col("amount_base").fill_null(lit(0.0)))
@@ -54,29 +53,22 @@ pub fn revenue_share(tables: &Tables, p: &Params) -> Result<DataFrame> {
     );
 
     // The influenced opportunities.
-    let influenced_ids = match opportunity_touches(tables, p, won.clone())? {
-        Some(t) => t
-            .filter(col("team").eq(lit("marketing")))
-            .select([col("lead_id"), us("occurred_at").alias("__t")])
-            .join(
-                won.clone().select([
-                    col("opportunity_id"),
-                    col("lead_id"),
-                    us("created_at").alias("__c"),
-                ]),
-                [col("lead_id")],
-                [col("lead_id")],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .filter(col("__t").lt(col("__c")))
-            .select([col("opportunity_id")])
-            .unique(None, UniqueKeepStrategy::First),
-        None => DataFrame::empty_with_schema(&Schema::from_iter([Field::new(
-            "opportunity_id".into(),
-            DataType::String,
-        )]))
-        .lazy(),
-    };
+    let influenced_ids = opportunity_touches(tables, p, won.clone())?
+        .filter(col("team").eq(lit("marketing")))
+        .select([col("lead_id"), us("occurred_at").alias("__t")])
+        .join(
+            won.clone().select([
+                col("opportunity_id"),
+                col("lead_id"),
+                us("created_at").alias("__c"),
+            ]),
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("__t").lt(col("__c")))
+        .select([col("opportunity_id")])
+        .unique(None, UniqueKeepStrategy::First);
     let influenced = aggregate(
         won.semi_join(influenced_ids, col("opportunity_id"), col("opportunity_id")),
         &keys,
@@ -230,26 +222,21 @@ pub fn credits(
             .collect::<Vec<_>>(),
     );
     let basis = basis.cache();
-    let mut touches = opportunity_touches(tables, p, basis.clone())?
-        .expect("touches checked")
-        .filter(
-            col("team")
-                .str()
-                .to_lowercase()
-                .is_in(lit(teams).implode(false), false),
-        );
-    touches = match &tables.campaigns {
-        Some(c) => touches.join(
-            c.clone().select([
-                col("campaign_id").alias("__cid"),
-                col("channel").alias("__cch"),
-            ]),
-            [col("campaign_id")],
-            [col("__cid")],
-            JoinArgs::new(JoinType::Left),
-        ),
-        None => touches.with_column(null_of(DataType::String).alias("__cch")),
-    };
+    let mut touches = opportunity_touches(tables, p, basis.clone())?.filter(
+        col("team")
+            .str()
+            .to_lowercase()
+            .is_in(lit(teams).implode(false), false),
+    );
+    touches = touches.join(
+        tables.or_empty(&CAMPAIGNS).select([
+            col("campaign_id").alias("__cid"),
+            col("channel").alias("__cch"),
+        ]),
+        [col("campaign_id")],
+        [col("__cid")],
+        JoinArgs::new(JoinType::Left),
+    );
     let touches = touches.select([
         col("lead_id"),
         col("touch_id"),
@@ -362,9 +349,7 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .filter(|b| !matches!(b, Dim::CampaignId | Dim::Channel)),
         ..p.clone()
     };
-    let opps = opportunities(tables, p)
-        .expect("opportunities checked")
-        .cache();
+    let opps = opportunities(tables, p).cache();
     let mut parts = Vec::new();
     let mut keys = Vec::new();
     for (basis, filter, t) in [
@@ -470,12 +455,10 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
 /// report's model to path touches of the campaign; roi = attributed_won ÷ cost.
 pub fn campaign_cost(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let campaigns = tables
-        .campaigns
-        .clone()
-        .expect("campaigns checked")
+        .get(&CAMPAIGNS)?
         .filter(in_range(us("started_at"), p))
         .with_column(to_base(col("cost"), col("currency"), &p.config).alias("cost_base"));
-    let funnel = lead_funnel(tables, p).expect("leads checked");
+    let funnel = lead_funnel(tables, p);
     let leads = funnel
         .filter(col("campaign_id").is_not_null())
         .group_by([col("campaign_id")])
@@ -493,13 +476,11 @@ pub fn campaign_cost(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 .alias("customers"),
         ]);
     let attributed = if tables.has("opportunities") && tables.has("touches") {
-        let won = opportunities(tables, p)
-            .expect("opportunities checked")
-            .filter(
-                col("status")
-                    .eq(lit("won"))
-                    .and(in_range(us("closed_at"), p)),
-            );
+        let won = opportunities(tables, p).filter(
+            col("status")
+                .eq(lit("won"))
+                .and(in_range(us("closed_at"), p)),
+        );
         Some(
             credits(tables, p, won, &[], &[p.config.attribution.model])?
                 .filter(

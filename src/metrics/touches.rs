@@ -10,6 +10,7 @@ use super::model::{
 use super::params::Params;
 use super::stats::{aggregate, histogram};
 use crate::error::Result;
+use crate::model::columns::{OPPORTUNITIES, TOUCHES};
 
 /// The `touches` milestones and their cutoff columns in the lead funnel.
 const MILESTONES: [(&str, &str); 3] = [
@@ -72,10 +73,7 @@ pub fn touch_counts(tables: &Tables, p: &Params, funnel: LazyFrame) -> Result<La
     if let Some(lf) = tables.by_lead_partition(cutoffs.clone(), "touches", count)? {
         return Ok(lf);
     }
-    Ok(count(
-        tables.touches.clone().expect("touches checked"),
-        cutoffs,
-    ))
+    Ok(count(tables.get(&TOUCHES)?, cutoffs))
 }
 
 /// **touches** — For each milestone: the cohort is leads whose reach time is in range
@@ -90,10 +88,7 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
         .map(|(name, _)| in_range(us(&format!("reached_{name}")), p))
         .reduce(|a, b| a.or(b))
         .expect("three milestones");
-    let funnel = lead_funnel(tables, p)
-        .expect("leads checked")
-        .filter(in_any)
-        .cache();
+    let funnel = lead_funnel(tables, p).filter(in_any).cache();
     let per_lead = match &tables.lead_touches {
         Some(lf) => lf.clone(),
         None => touch_counts(tables, p, funnel.clone())?,
@@ -186,9 +181,8 @@ pub fn touches(tables: &Tables, p: &Params) -> Result<DataFrame> {
 /// (`__rej`) sighting, UTC µs: `lead_id`, `__start`, `__acc`, `__rej`. All of them,
 /// or only those starting in the range.
 pub fn mql_episodes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFrame {
-    let funnel = lead_funnel(tables, p).expect("leads checked");
+    let funnel = lead_funnel(tables, p);
     let events = lead_events(tables, p)
-        .expect("events checked")
         .filter(col("stage_idx").is_not_null())
         .sort(
             ["lead_id", "entered_at", "stage_idx"],
@@ -238,27 +232,27 @@ pub fn mql_episodes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFra
             us("entered_at").alias("__t"),
             col("stage_idx").lt(lit(RECYCLED)).alias("__accept"),
         ])];
-    if let Some(opps) = tables.opportunities.clone() {
-        let linked = opps.filter(col("lead_id").is_not_null());
-        sightings.push(linked.clone().select([
-            col("lead_id"),
-            us("created_at").alias("__t"),
-            lit(true).alias("__accept"),
-        ]));
-        sightings.push(
-            linked
-                .filter(
-                    col("status")
-                        .eq(lit("won"))
-                        .and(col("closed_at").is_not_null()),
-                )
-                .select([
-                    col("lead_id"),
-                    us("closed_at").alias("__t"),
-                    lit(true).alias("__accept"),
-                ]),
-        );
-    }
+    let linked = tables
+        .or_empty(&OPPORTUNITIES)
+        .filter(col("lead_id").is_not_null());
+    sightings.push(linked.clone().select([
+        col("lead_id"),
+        us("created_at").alias("__t"),
+        lit(true).alias("__accept"),
+    ]));
+    sightings.push(
+        linked
+            .filter(
+                col("status")
+                    .eq(lit("won"))
+                    .and(col("closed_at").is_not_null()),
+            )
+            .select([
+                col("lead_id"),
+                us("closed_at").alias("__t"),
+                lit(true).alias("__accept"),
+            ]),
+    );
     let sightings = concat(sightings, UnionArgs::default()).expect("same schema");
     let decisions = episodes
         .clone()
@@ -300,7 +294,7 @@ pub fn mql_episodes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFra
 /// response = decision − start in hours. due = start + `sla_hours` ≤ as_of; breached =
 /// due and not decided within `sla_hours`. within_sla_rate = (due − breached) ÷ due.
 pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let funnel = lead_funnel(tables, p).expect("leads checked");
+    let funnel = lead_funnel(tables, p);
     let decided = match &tables.mql_episodes {
         Some(lf) => lf.clone().filter(in_range(col("__start"), p)),
         None => mql_episodes(tables, p, true),

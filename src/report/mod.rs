@@ -51,22 +51,20 @@ pub fn compute_frames(
     // held in memory.
     let mut tables = inputs.tables.clone();
     tables.memo = Some(Default::default());
-    if let Some(f) = crate::metrics::model::lead_funnel(&tables, p) {
-        tables.funnel = Some(
-            timed("lead funnel", || {
-                crate::metrics::model::collect(f, "lead funnel")
-            })?
-            .lazy(),
-        );
-    }
-    if let Some(o) = crate::metrics::model::opportunities(&tables, p) {
-        tables.opportunity_model = Some(
-            timed("opportunities", || {
-                crate::metrics::model::collect(o, "opportunities")
-            })?
-            .lazy(),
-        );
-    }
+    let funnel = crate::metrics::model::lead_funnel(&tables, p);
+    tables.funnel = Some(
+        timed("lead funnel", || {
+            crate::metrics::model::collect(funnel, "lead funnel")
+        })?
+        .lazy(),
+    );
+    let opportunities = crate::metrics::model::opportunities(&tables, p);
+    tables.opportunity_model = Some(
+        timed("opportunities", || {
+            crate::metrics::model::collect(opportunities, "opportunities")
+        })?
+        .lazy(),
+    );
     let tables = &tables;
     let bar = progress.meter(MeterKind::Count, METRICS.len() as u64, "metrics");
     // Two metrics at a time: each alone leaves part of the machine idle (planning,
@@ -102,8 +100,8 @@ pub fn compute_frames(
                     frames.insert(key, df?);
                 }
             }
-            Err(Error::Data(why)) => {
-                skipped.insert(m.name.to_string(), why);
+            Err(e @ (Error::Data(_) | Error::MissingTables { .. })) => {
+                skipped.insert(m.name.to_string(), e.to_string());
             }
             Err(e) => return Err(e),
         }
@@ -211,7 +209,7 @@ pub fn headline(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
             Ok(df) => {
                 frames.insert(m.name.to_string(), df);
             }
-            Err(Error::Data(_)) => {}
+            Err(Error::Data(_) | Error::MissingTables { .. }) => {}
             Err(e) => return Err(e),
         }
     }
