@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod model;
 pub mod observe;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

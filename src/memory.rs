@@ -3,8 +3,10 @@
 //! the peak memory of a run is a good deal more than it uses at once.
 
 /// Two arenas (unless `MALLOC_ARENA_MAX` says otherwise): at 3 M leads the ingest's
-/// peak fell from 3.9 to 2.3 GiB, and it ran faster (bench/README.md). Call it first
-/// thing in `main`, before any other thread exists.
+/// peak fell from 3.9 to 2.3 GiB, and it ran faster (measured with `bash
+/// bench/run.sh 3000000`). A memory setting, not a worker count: more arenas only
+/// let threads keep more freed memory. Call it first thing in `main`, before any
+/// other thread exists.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn limit_malloc_arenas() {
     use std::os::raw::c_int;

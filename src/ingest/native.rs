@@ -188,46 +188,31 @@ pub fn read_file(
         &mut on_progress,
     )?;
     while !current.is_empty() {
-        // The batch is typed in pieces that both threads take in turn (this one
-        // after reading the next batch), so neither waits for the other; the pieces'
-        // frames are put back in file order.
+        // The batch is typed in pieces that the workers take in turn (this thread
+        // after reading the next batch), so that none waits for another; the
+        // pieces' frames come back in file order.
         let size = current.len().div_ceil(PIECES);
         let pieces: Vec<std::ops::Range<usize>> = (0..current.len())
             .step_by(size)
             .map(|start| start..(start + size).min(current.len()))
             .collect();
-        let taken = std::sync::atomic::AtomicUsize::new(0);
-        let typed: Vec<std::sync::Mutex<Option<Result<Typed>>>> =
-            pieces.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        let work = || loop {
-            let i = taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(range) = pieces.get(i) else { break };
-            let out = rows.typed(&current, range.clone());
-            *typed[i].lock().expect("typing lock") = Some(out);
-        };
-        let filled = std::thread::scope(|scope| {
-            let helper = std::thread::Builder::new()
-                .name("typing".into())
-                .spawn_scoped(scope, work)
-                .expect("a typing thread");
-            let filled = fill(
-                &mut reader,
-                &mut next,
-                path,
-                &header,
-                &mut last_progress,
-                &mut on_progress,
-            );
-            work();
-            helper.join().expect("typing thread");
-            filled
-        });
+        let (typed, filled) = crate::parallel::map_alongside(
+            pieces.len(),
+            |i| rows.typed(&current, pieces[i].clone()),
+            || {
+                fill(
+                    &mut reader,
+                    &mut next,
+                    path,
+                    &header,
+                    &mut last_progress,
+                    &mut on_progress,
+                )
+            },
+        );
         let mut frames: Vec<DataFrame> = Vec::new();
         for piece in typed {
-            let part = piece
-                .into_inner()
-                .expect("typing lock")
-                .expect("every piece typed")?;
+            let part = piece?;
             read += part.read;
             loaded += part.loaded;
             quarantined.extend(part.quarantined);

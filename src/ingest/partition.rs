@@ -395,33 +395,29 @@ impl Staging {
     }
 
     /// Writes every buffer out and closes the files; call once all rows are pushed.
-    /// The partitions are written by two threads.
+    /// The partitions are written side by side by the machine's threads.
     pub fn finish(&mut self) -> Result<()> {
         let key = self.key[0];
-        let work: Vec<(&mut StagedPart, Vec<DataFrame>)> = self
+        let work: Vec<std::sync::Mutex<(&mut StagedPart, Vec<DataFrame>)>> = self
             .parts
             .iter_mut()
             .zip(self.pending.iter_mut().map(std::mem::take))
+            .map(std::sync::Mutex::new)
             .collect();
         self.pending_rows.iter_mut().for_each(|n| *n = 0);
-        let finish = |work: &mut [(&mut StagedPart, Vec<DataFrame>)]| -> Result<()> {
-            for (part, pieces) in work {
-                part.write(key, std::mem::take(pieces))?;
-                if let Some(writer) = part.writer.take() {
-                    writer
-                        .finish()
-                        .context(|| format!("cannot write `{}`", part.path.display()))?;
-                }
+        crate::parallel::map(work.len(), |i| -> Result<()> {
+            let mut item = work[i].lock().unwrap_or_else(|e| e.into_inner());
+            let (part, pieces) = &mut *item;
+            part.write(key, std::mem::take(pieces))?;
+            if let Some(writer) = part.writer.take() {
+                writer
+                    .finish()
+                    .context(|| format!("cannot write `{}`", part.path.display()))?;
             }
             Ok(())
-        };
-        let mut work = work;
-        let (first, second) = work.split_at_mut(self.partitions / 2);
-        std::thread::scope(|scope| {
-            let helper = scope.spawn(|| finish(first));
-            let done = finish(second);
-            helper.join().expect("staging thread").and(done)
         })
+        .into_iter()
+        .collect()
     }
 
     /// The staged rows of partition `b`, in push order.
@@ -436,7 +432,7 @@ impl Staging {
     /// Per partition, its staged file and row count when the file already is a
     /// merged part on its own: no key appears twice (rows stay in arrival order).
     /// Call after [`Staging::finish`], only for a table the warehouse does not hold
-    /// yet. The partitions are checked by two threads.
+    /// yet. The partitions are checked side by side by the machine's threads.
     pub fn ready_parts(&self) -> Result<Vec<Option<(PathBuf, usize)>>> {
         if let Some(across) = &self.across {
             // A key's rows may be in different partitions: all are ready, or none.
@@ -447,22 +443,12 @@ impl Staging {
                 .map(|p| (ready && p.rows > 0).then(|| (p.path.clone(), p.rows)))
                 .collect());
         }
-        let check = |range: std::ops::Range<usize>| {
-            range
-                .map(|b| {
-                    let part = &self.parts[b];
-                    Ok(self.is_ready(part)?.then(|| (part.path.clone(), part.rows)))
-                })
-                .collect::<Result<Vec<_>>>()
-        };
-        let half = self.partitions / 2;
-        std::thread::scope(|scope| {
-            let helper = scope.spawn(|| check(0..half));
-            let second = check(half..self.partitions);
-            let mut first = helper.join().expect("checking thread")?;
-            first.extend(second?);
-            Ok(first)
+        crate::parallel::map(self.parts.len(), |b| {
+            let part = &self.parts[b];
+            Ok(self.is_ready(part)?.then(|| (part.path.clone(), part.rows)))
         })
+        .into_iter()
+        .collect()
     }
 
     /// Whether no key appears twice in all partitions: what following the keys in

@@ -123,11 +123,8 @@ pub fn build(
         }
         Ok(names)
     };
-    let (leads_names, opportunities_names) = std::thread::scope(|scope| {
-        let opportunities = scope.spawn(opportunities_chain);
-        let leads = leads_chain();
-        (leads, opportunities.join().expect("derived tables thread"))
-    });
+    let (leads_names, opportunities_names) =
+        crate::parallel::join(leads_chain, opportunities_chain);
     let mut names = leads_names?;
     names.extend(opportunities_names?);
     Ok(Built {

@@ -24,8 +24,6 @@ use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use crate::error::{Error, PolarsContext, Result};
 use polars::prelude::*;
@@ -144,34 +142,17 @@ impl TableWriter<BufWriter<File>> {
 }
 
 /// Every column's compressed pages (a column given as its chunks), columns taken in
-/// turn by two threads.
+/// turn by the machine's threads.
 fn encode(
     arrays: Vec<Vec<ArrayRef>>,
     fields: &[ParquetType],
     options: WriteOptions,
 ) -> PolarsResult<Vec<Vec<CompressedPage>>> {
-    let next = AtomicUsize::new(0);
-    let out: Vec<Mutex<Option<PolarsResult<Vec<CompressedPage>>>>> =
-        arrays.iter().map(|_| Mutex::new(None)).collect();
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(array) = arrays.get(i) else { break };
-        let pages = encode_column(array, fields[i].clone(), options);
-        *out[i].lock().expect("encoding lock") = Some(pages);
-    };
-    std::thread::scope(|scope| {
-        if arrays.len() > 1 {
-            scope.spawn(work);
-        }
-        work();
-    });
-    out.into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .expect("encoding lock")
-                .expect("every column encoded")
-        })
-        .collect()
+    crate::parallel::map(arrays.len(), |i| {
+        encode_column(&arrays[i], fields[i].clone(), options)
+    })
+    .into_iter()
+    .collect()
 }
 
 /// One column's pages (the column given as its chunks, at least one), compressed.

@@ -10,8 +10,6 @@ pub mod theme;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use polars::prelude::*;
 
@@ -67,32 +65,26 @@ pub fn compute_frames(
     );
     let tables = &tables;
     let bar = progress.meter(MeterKind::Count, METRICS.len() as u64, "metrics");
-    // Two metrics at a time: each alone leaves part of the machine idle (planning,
-    // steps that run on one thread). The slowest start first, so that both workers
-    // finish together; each result goes to its metric's slot.
+    // Metrics side by side, one per worker: each alone leaves part of the machine
+    // idle (planning, steps that run on one thread). The slowest start first, so
+    // that the workers finish together.
     let mut order: Vec<usize> = (0..METRICS.len()).collect();
     order.sort_by_key(|&i| METRICS[i].cost);
-    let slots: Vec<Mutex<Option<MetricFrames>>> =
-        METRICS.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let work = || {
-        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let m = &METRICS[i];
-            bar.set_message(m.name);
-            let out = metric_frames(m, tables, p, inputs.manifest);
-            *slots[i].lock().expect("metric slot") = Some(out);
-            bar.inc(1);
-        }
-    };
-    std::thread::scope(|scope| {
-        scope.spawn(work);
-        work();
+    let computed = crate::parallel::map(order.len(), |k| {
+        let m = &METRICS[order[k]];
+        bar.set_message(m.name);
+        let out = metric_frames(m, tables, p, inputs.manifest);
+        bar.inc(1);
+        out
     });
-    for (m, slot) in METRICS.iter().zip(slots) {
-        let (frame, variant) = slot
-            .into_inner()
-            .expect("metric slot")
-            .expect("every metric computed");
+    // Back in registry order, so that the frames, the skipped metrics and the first
+    // error are those of computing them one at a time.
+    let mut by_metric: Vec<Option<MetricFrames>> = METRICS.iter().map(|_| None).collect();
+    for (&i, out) in order.iter().zip(computed) {
+        by_metric[i] = Some(out);
+    }
+    for (m, slot) in METRICS.iter().zip(by_metric) {
+        let (frame, variant) = slot.expect("every metric computed");
         match frame {
             Ok(df) => {
                 frames.insert(m.name.to_string(), df);
