@@ -20,7 +20,7 @@ use crate::ingest::parse::NumberFormat;
 use crate::ingest::quarantine::QuarantinedRow;
 use crate::ingest::records::{Batch, RecordReader};
 use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
-use crate::model::columns::ColumnType;
+use crate::model::columns::{ColumnType, TableSchema};
 use crate::model::warehouse::{InputRecord, TableCounts};
 use crate::observe::{MeterKind, Observer};
 
@@ -691,7 +691,8 @@ fn column_formats(
         .collect()
 }
 
-/// Reads every input file that a source of `mapping` matches.
+/// Reads `inputs` through `mapping`: every source's files, typed into its table's
+/// frames, with the rows to delete and the rows quarantined.
 pub fn read(
     inputs: &[PathBuf],
     mapping: &Mapping,
@@ -699,91 +700,13 @@ pub fn read(
     progress: &dyn Observer,
 ) -> Result<MappedRead> {
     let files = list_files(inputs)?;
+    let plan = Plan::new(mapping, &files, inputs)?;
+    plan.warn_unread(mapping, &files, progress);
     let base = &mapping.format;
-    let base_nulls = base.null_values.clone().unwrap_or_default();
-
-    // Which files each source reads.
-    let plan: Vec<(usize, &Source, Vec<&PathBuf>)> = mapping
-        .source
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let patterns = s.files.to_vec();
-            (
-                i,
-                s,
-                files.iter().filter(|f| matches_any(&patterns, f)).collect(),
-            )
-        })
-        .collect();
-    // Each source's column rules, parsed once (the definitions were validated).
-    let rules: Vec<Vec<(String, Vec<ColumnRule>)>> = mapping
-        .source
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.rules(&format!("mapping.source[{i}]")))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(Error::Usage)?;
-    let mut lookup_ids: BTreeMap<Lookup, usize> = BTreeMap::new();
-    for rule in rules.iter().flatten().flat_map(|(_, r)| r) {
-        if let Some(l) = &rule.lookup {
-            let n = lookup_ids.len();
-            lookup_ids.entry(l.clone()).or_insert(n);
-        }
-    }
-    let consumed = |f: &PathBuf| {
-        plan.iter().any(|(_, _, fs)| fs.contains(&f))
-            || lookup_ids.keys().any(|l| matches_any(&l.files, f))
-            || mapping.alias.iter().any(|a| matches_any(&a.files, f))
-    };
-    if plan.iter().all(|(_, _, fs)| fs.is_empty()) {
-        let patterns: Vec<String> = mapping
-            .source
-            .iter()
-            .flat_map(|s| s.files.to_vec())
-            .collect();
-        return Err(Error::input(
-            inputs.first().map(PathBuf::as_path).unwrap_or(Path::new(".")),
-            format!(
-                "no file matches the mapping's sources (file patterns: {}); check `mapping.source[…].files`",
-                patterns.join(", ")
-            ),
-        ));
-    }
-    let tabular = |f: &PathBuf| {
-        f.extension()
-            .map(|e| e.to_string_lossy().to_lowercase())
-            .is_some_and(|e| ["csv", "tsv", "txt"].contains(&e.as_str()))
-    };
-    for f in &files {
-        if !consumed(f) && tabular(f) {
-            progress.warn(&format!(
-                "ignoring `{}`: no mapping source reads it",
-                f.display()
-            ));
-        }
-    }
-
-    // Lookups and aliases first.
     let mut used: Vec<(PathBuf, TextFile, u64)> = Vec::new();
-    let mut lookups = vec![HashMap::new(); lookup_ids.len()];
-    for (lookup, id) in &lookup_ids {
-        lookups[*id] = read_lookup(lookup, &files, base, &base_nulls, &mut used)?;
-    }
-    let mut aliases: HashMap<String, HashMap<String, String>> = HashMap::new();
-    for alias in &mapping.alias {
-        let a: &Alias = alias;
-        let lookup = Lookup {
-            files: a.files.clone(),
-            match_column: a.from.clone(),
-            take: a.to.clone(),
-            filter: BTreeMap::new(),
-        };
-        let map = read_lookup(&lookup, &files, base, &base_nulls, &mut used)?;
-        aliases.entry(a.column.clone()).or_default().extend(map);
-    }
-
+    let resolve = Resolve::read(mapping, &plan.lookup_ids, &files, &mut used)?;
     let total: u64 = plan
+        .sources
         .iter()
         .flat_map(|(_, _, fs)| fs.iter())
         .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
@@ -791,169 +714,406 @@ pub fn read(
     let bar = progress.meter(MeterKind::Bytes, total, "reading");
     let mut tables: BTreeMap<&'static str, MappedTable> = BTreeMap::new();
     let mut fed: HashMap<PathBuf, Vec<&'static str>> = HashMap::new();
-    for (i, source, paths) in &plan {
-        let key = format!("mapping.source[{i}]");
-        let schema = source.schema();
+    for (i, source, paths) in &plan.sources {
         let format = source.format.over(base);
-        let nulls = format.null_values.clone().unwrap_or_default();
-        let formats = column_formats(source, &rules[*i], &format, calendar_tz);
-        let table = tables.entry(schema.name).or_default();
+        let reader = SourceReader {
+            key: format!("mapping.source[{i}]"),
+            source,
+            schema: source.schema(),
+            nulls: format.null_values.clone().unwrap_or_default(),
+            formats: column_formats(source, &plan.rules[*i], &format, calendar_tz),
+            format: format.clone(),
+            rules: &plan.rules[*i],
+            lookup_ids: &plan.lookup_ids,
+            resolve: &resolve,
+        };
+        let table = tables.entry(reader.schema.name).or_default();
         table.collapse_same_stage |= source.collapse_same_stage;
         for path in paths {
-            bar.set_message(schema.name);
-            let text = match used.iter().position(|(p, _, _)| p == *path) {
-                Some(k) if format.encoding == base.encoding => Rc::clone(&used[k].1.text),
-                _ => {
-                    let t = read_text(path, encoding_of(&format), &format!("{key}.format"))?;
-                    let text = Rc::clone(&t.text);
-                    used.retain(|(p, _, _)| p != *path);
-                    used.push((path.to_path_buf(), t, 0));
-                    text
-                }
-            };
-            let mut csv = Csv::open(path, &text, delimiter_of(&format))?;
-            let header = csv.header.clone();
-            let compiled = Compiler {
-                path,
-                header: &header,
-                key: &key,
+            bar.set_message(reader.schema.name);
+            let text = decoded(&mut used, path, &format, base, &reader.key)?;
+            let read = reader.read_file(path, &text)?;
+            bar.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
+            if let Some(k) = used.iter().position(|(p, _, _)| p == path) {
+                used[k].2 = read.read;
             }
-            .source(source, &rules[*i], &lookup_ids)?;
-            let file = path.display().to_string();
-            let mut builder = TableBuilder::new(schema, formats.clone());
-            let mut deletions = TableBuilder::keys_only(schema, formats.clone());
-            let mut dropped = TableBuilder::keys_only(schema, formats.clone());
-            let mut record = csv::StringRecord::new();
-            let (mut read, mut skipped) = (0u64, 0u64);
-            let keyed_by: Option<&str> = (schema.key.len() == 1).then(|| schema.key[0]);
-            while let Some(line) = csv.next(path, &mut record)? {
-                read += 1;
-                if !compiled
-                    .filters
+            tables
+                .get_mut(reader.schema.name)
+                .expect("entry made above")
+                .add(read);
+            fed.entry(path.to_path_buf())
+                .or_default()
+                .push(reader.schema.name);
+        }
+    }
+    bar.finish();
+    tables.retain(|_, t| !t.frames.is_empty() || !t.deletions.is_empty());
+    Ok(MappedRead {
+        tables,
+        inputs: input_records(used, &fed),
+    })
+}
+
+/// Which files each source reads, each source's column rules (parsed once: the
+/// definitions were validated) and the lookups they use, numbered.
+struct Plan<'m> {
+    sources: Vec<(usize, &'m Source, Vec<PathBuf>)>,
+    rules: Vec<Vec<(String, Vec<ColumnRule>)>>,
+    lookup_ids: BTreeMap<Lookup, usize>,
+}
+
+impl<'m> Plan<'m> {
+    fn new(mapping: &'m Mapping, files: &[PathBuf], inputs: &[PathBuf]) -> Result<Self> {
+        let sources: Vec<(usize, &Source, Vec<PathBuf>)> = mapping
+            .source
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let patterns = s.files.to_vec();
+                let matched = files
                     .iter()
-                    .all(|(i, v)| equals_any(cell(&record, Some(*i), &nulls), v))
-                    || compiled
-                        .require
-                        .iter()
-                        .any(|i| cell(&record, Some(*i), &nulls).is_empty())
-                {
-                    skipped += 1;
-                    continue;
-                }
-                let is_deleted = compiled
-                    .deleted
-                    .as_ref()
-                    .is_some_and(|(i, v)| equals_any(cell(&record, Some(*i), &nulls), v));
-                let mut values = vec![String::new(); schema.columns.len()];
-                let mut error = None;
-                for ((slot, column), def) in
-                    values.iter_mut().zip(&compiled.columns).zip(schema.columns)
-                {
-                    if let Some(column) = column {
-                        match evaluate(column, &record, &nulls, &lookups) {
-                            Ok(v) => *slot = v,
-                            Err((reason, raw)) => {
-                                *slot = raw;
-                                error.get_or_insert(format!("column `{}`: {reason}", def.name));
-                            }
-                        }
+                    .filter(|f| matches_any(&patterns, f))
+                    .cloned()
+                    .collect();
+                (i, s, matched)
+            })
+            .collect();
+        if sources.iter().all(|(_, _, fs)| fs.is_empty()) {
+            let patterns: Vec<String> = mapping
+                .source
+                .iter()
+                .flat_map(|s| s.files.to_vec())
+                .collect();
+            return Err(Error::input(
+                inputs.first().map(PathBuf::as_path).unwrap_or(Path::new(".")),
+                format!(
+                    "no file matches the mapping's sources (file patterns: {}); check `mapping.source[…].files`",
+                    patterns.join(", ")
+                ),
+            ));
+        }
+        let rules: Vec<Vec<(String, Vec<ColumnRule>)>> = mapping
+            .source
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.rules(&format!("mapping.source[{i}]")))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Error::Usage)?;
+        let mut lookup_ids: BTreeMap<Lookup, usize> = BTreeMap::new();
+        for rule in rules.iter().flatten().flat_map(|(_, r)| r) {
+            if let Some(l) = &rule.lookup {
+                let n = lookup_ids.len();
+                lookup_ids.entry(l.clone()).or_insert(n);
+            }
+        }
+        Ok(Plan {
+            sources,
+            rules,
+            lookup_ids,
+        })
+    }
+
+    /// Warns about each table-like file that no source, lookup or alias reads.
+    fn warn_unread(&self, mapping: &Mapping, files: &[PathBuf], progress: &dyn Observer) {
+        let consumed = |f: &PathBuf| {
+            self.sources.iter().any(|(_, _, fs)| fs.contains(f))
+                || self.lookup_ids.keys().any(|l| matches_any(&l.files, f))
+                || mapping.alias.iter().any(|a| matches_any(&a.files, f))
+        };
+        let tabular = |f: &PathBuf| {
+            f.extension()
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .is_some_and(|e| ["csv", "tsv", "txt"].contains(&e.as_str()))
+        };
+        for f in files {
+            if !consumed(f) && tabular(f) {
+                progress.warn(&format!(
+                    "ignoring `{}`: no mapping source reads it",
+                    f.display()
+                ));
+            }
+        }
+    }
+}
+
+/// What the lookup and alias files say: each lookup's map (by its number) and, per
+/// column, the identifiers that stand for another record.
+struct Resolve {
+    lookups: Vec<HashMap<String, String>>,
+    aliases: HashMap<String, HashMap<String, String>>,
+}
+
+impl Resolve {
+    fn read(
+        mapping: &Mapping,
+        lookup_ids: &BTreeMap<Lookup, usize>,
+        files: &[PathBuf],
+        used: &mut Vec<(PathBuf, TextFile, u64)>,
+    ) -> Result<Self> {
+        let base = &mapping.format;
+        let base_nulls = base.null_values.clone().unwrap_or_default();
+        let mut lookups = vec![HashMap::new(); lookup_ids.len()];
+        for (lookup, id) in lookup_ids {
+            lookups[*id] = read_lookup(lookup, files, base, &base_nulls, used)?;
+        }
+        let mut aliases: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for alias in &mapping.alias {
+            let a: &Alias = alias;
+            let lookup = Lookup {
+                files: a.files.clone(),
+                match_column: a.from.clone(),
+                take: a.to.clone(),
+                filter: BTreeMap::new(),
+            };
+            let map = read_lookup(&lookup, files, base, &base_nulls, used)?;
+            aliases.entry(a.column.clone()).or_default().extend(map);
+        }
+        Ok(Resolve { lookups, aliases })
+    }
+
+    /// Rewrites identifiers that stand for another record (up to eight hops); true
+    /// when the table's own key (`keyed_by`) was one of them.
+    fn alias(&self, schema: &TableSchema, values: &mut [String], keyed_by: Option<&str>) -> bool {
+        let mut aliased = false;
+        for (c, v) in schema.columns.iter().zip(values.iter_mut()) {
+            if let Some(map) = self.aliases.get(c.name) {
+                let mut hops = 0;
+                while let Some(to) = map.get(v.as_str()) {
+                    if hops == 8 || to == v {
+                        break;
+                    }
+                    *v = to.clone();
+                    hops += 1;
+                    if keyed_by == Some(c.name) {
+                        aliased = true;
                     }
                 }
-                // Identifiers that stand for another record: references are rewritten;
-                // a row of the table keyed by it is that other record's, so it is left
-                // out and its own key removed from the table (it may be there from an
-                // ingest before the conversion or merge).
-                let original = (!aliases.is_empty()).then(|| values.clone());
-                let mut aliased = false;
-                for (c, v) in schema.columns.iter().zip(values.iter_mut()) {
-                    if let Some(map) = aliases.get(c.name) {
-                        let mut hops = 0;
-                        while let Some(to) = map.get(v.as_str()) {
-                            if hops == 8 || to == v {
-                                break;
-                            }
-                            *v = to.clone();
-                            hops += 1;
-                            if keyed_by == Some(c.name) {
-                                aliased = true;
-                            }
-                        }
-                    }
-                }
-                if let Some(original) = original {
-                    if aliased || (is_deleted && keyed_by.is_some()) {
-                        values = original;
-                    }
-                }
-                if aliased && error.is_none() {
+            }
+        }
+        aliased
+    }
+}
+
+/// The text of `path` in `format`'s encoding: decoded once and shared with the
+/// lookups that read the same file in the same encoding.
+fn decoded(
+    used: &mut Vec<(PathBuf, TextFile, u64)>,
+    path: &Path,
+    format: &FileFormat,
+    base: &FileFormat,
+    key: &str,
+) -> Result<Rc<str>> {
+    if let Some(k) = used.iter().position(|(p, _, _)| p == path) {
+        if format.encoding == base.encoding {
+            return Ok(Rc::clone(&used[k].1.text));
+        }
+    }
+    let t = read_text(path, encoding_of(format), &format!("{key}.format"))?;
+    let text = Rc::clone(&t.text);
+    used.retain(|(p, _, _)| p != path);
+    used.push((path.to_path_buf(), t, 0));
+    Ok(text)
+}
+
+/// One source of the mapping, ready to read its files.
+struct SourceReader<'a> {
+    /// `mapping.source[i]`, for messages.
+    key: String,
+    source: &'a Source,
+    schema: &'static TableSchema,
+    /// The source's file format over the mapping's.
+    format: FileFormat,
+    nulls: Vec<String>,
+    formats: Vec<ColumnFormat>,
+    rules: &'a [(String, Vec<ColumnRule>)],
+    lookup_ids: &'a BTreeMap<Lookup, usize>,
+    resolve: &'a Resolve,
+}
+
+/// What one file gave its source's table.
+struct FileRead {
+    frame: DataFrame,
+    /// Key rows to delete: deleted records, and records of an aliased key.
+    deletions: Vec<DataFrame>,
+    quarantined: Vec<QuarantinedRow>,
+    read: u64,
+    skipped: u64,
+}
+
+impl MappedTable {
+    fn add(&mut self, file: FileRead) {
+        self.counts.read += file.read;
+        self.counts.skipped += file.skipped;
+        self.counts.loaded += file.frame.height() as u64;
+        self.counts.quarantined += file.quarantined.len() as u64;
+        self.frames.push(file.frame);
+        self.counts.deleted += file.deletions.first().map_or(0, |d| d.height() as u64);
+        self.deletions
+            .extend(file.deletions.into_iter().filter(|d| d.height() > 0));
+        self.quarantined.extend(file.quarantined);
+    }
+}
+
+/// What becomes of one record.
+enum Outcome {
+    /// Left out by the source's filters or required columns.
+    Skipped,
+    /// Its key stands for another record: the row is that record's. A deleted one
+    /// deletes its key; another is left out, its key removed from the table.
+    Aliased { values: Vec<String>, deleted: bool },
+    /// One row (or one per unpivoted cell), with the first bad value's reason.
+    Rows {
+        rows: Vec<Vec<String>>,
+        error: Option<String>,
+        deleted: bool,
+    },
+}
+
+impl SourceReader<'_> {
+    /// Reads one file of the source.
+    fn read_file(&self, path: &Path, text: &str) -> Result<FileRead> {
+        let mut csv = Csv::open(path, text, delimiter_of(&self.format))?;
+        let header = csv.header.clone();
+        let compiled = Compiler {
+            path,
+            header: &header,
+            key: &self.key,
+        }
+        .source(self.source, self.rules, self.lookup_ids)?;
+        let file = path.display().to_string();
+        let mut builder = TableBuilder::new(self.schema, self.formats.clone());
+        let mut deletions = TableBuilder::keys_only(self.schema, self.formats.clone());
+        let mut dropped = TableBuilder::keys_only(self.schema, self.formats.clone());
+        let mut record = csv::StringRecord::new();
+        let (mut read, mut skipped) = (0u64, 0u64);
+        while let Some(line) = csv.next(path, &mut record)? {
+            read += 1;
+            match self.map_record(&compiled, &record) {
+                Outcome::Skipped => skipped += 1,
+                Outcome::Aliased { values, deleted } => {
                     let raw: Vec<&str> = values.iter().map(String::as_str).collect();
-                    if is_deleted {
+                    if deleted {
                         deletions.push(&raw, &file, line)?;
                     } else {
                         skipped += 1;
                         dropped.push(&raw, &file, line)?;
                     }
-                    continue;
                 }
-                let rows: Vec<Vec<String>> = match &compiled.unpivot {
-                    None => vec![values],
-                    Some(CompiledUnpivot { name, value, cells }) => cells
-                        .iter()
-                        .filter_map(|(i, label)| {
-                            let c = cell(&record, Some(*i), &nulls);
-                            (!c.is_empty()).then(|| {
-                                let mut row = values.clone();
-                                row[*name] = label.clone();
-                                row[*value] = c.to_string();
-                                row
-                            })
-                        })
-                        .collect(),
-                };
-                for row in rows {
-                    let raw: Vec<&str> = row.iter().map(String::as_str).collect();
-                    if record.len() != header.len() {
-                        let reason = ragged_reason(record.len(), header.len());
-                        builder.quarantine(&raw, &file, line, reason);
-                    } else if let Some(e) = &error {
-                        builder.quarantine(&raw, &file, line, e.clone());
-                    } else if is_deleted {
-                        deletions.push(&raw, &file, line)?;
-                    } else {
-                        builder.push(&raw, &file, line)?;
+                Outcome::Rows {
+                    rows,
+                    error,
+                    deleted,
+                } => {
+                    for row in rows {
+                        let raw: Vec<&str> = row.iter().map(String::as_str).collect();
+                        if record.len() != header.len() {
+                            let reason = ragged_reason(record.len(), header.len());
+                            builder.quarantine(&raw, &file, line, reason);
+                        } else if let Some(e) = &error {
+                            builder.quarantine(&raw, &file, line, e.clone());
+                        } else if deleted {
+                            deletions.push(&raw, &file, line)?;
+                        } else {
+                            builder.push(&raw, &file, line)?;
+                        }
                     }
                 }
             }
-            bar.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
-            let (frame, mut quarantined) = builder.finish()?;
-            let (deleted, q2) = deletions.finish()?;
-            quarantined.extend(q2);
-            let (dropped, q3) = dropped.finish()?;
-            quarantined.extend(q3);
-            let table = tables.get_mut(schema.name).expect("entry made above");
-            table.counts.read += read;
-            table.counts.skipped += skipped;
-            table.counts.loaded += frame.height() as u64;
-            table.counts.quarantined += quarantined.len() as u64;
-            table.frames.push(frame);
-            table.counts.deleted += deleted.height() as u64;
-            for frame in [deleted, dropped] {
-                if frame.height() > 0 {
-                    table.deletions.push(frame);
+        }
+        let (frame, mut quarantined) = builder.finish()?;
+        let (deleted, q2) = deletions.finish()?;
+        quarantined.extend(q2);
+        let (dropped, q3) = dropped.finish()?;
+        quarantined.extend(q3);
+        Ok(FileRead {
+            frame,
+            deletions: vec![deleted, dropped],
+            quarantined,
+            read,
+            skipped,
+        })
+    }
+
+    /// Maps one record through the compiled source.
+    fn map_record(&self, compiled: &CompiledSource, record: &csv::StringRecord) -> Outcome {
+        let nulls = &self.nulls;
+        let filtered_out = !compiled
+            .filters
+            .iter()
+            .all(|(i, v)| equals_any(cell(record, Some(*i), nulls), v));
+        let incomplete = compiled
+            .require
+            .iter()
+            .any(|i| cell(record, Some(*i), nulls).is_empty());
+        if filtered_out || incomplete {
+            return Outcome::Skipped;
+        }
+        let deleted = compiled
+            .deleted
+            .as_ref()
+            .is_some_and(|(i, v)| equals_any(cell(record, Some(*i), nulls), v));
+        let mut values = vec![String::new(); self.schema.columns.len()];
+        let mut error = None;
+        for ((slot, column), def) in values
+            .iter_mut()
+            .zip(&compiled.columns)
+            .zip(self.schema.columns)
+        {
+            if let Some(column) = column {
+                match evaluate(column, record, nulls, &self.resolve.lookups) {
+                    Ok(v) => *slot = v,
+                    Err((reason, raw)) => {
+                        *slot = raw;
+                        error.get_or_insert(format!("column `{}`: {reason}", def.name));
+                    }
                 }
             }
-            table.quarantined.extend(quarantined);
-            if let Some(k) = used.iter().position(|(p, _, _)| p == *path) {
-                used[k].2 = read;
+        }
+        // Identifiers that stand for another record: references are rewritten; a
+        // row of the table keyed by it is that other record's, so it is left out
+        // and its own key removed from the table (it may be there from an ingest
+        // before the conversion or merge).
+        let keyed_by: Option<&str> = (self.schema.key.len() == 1).then(|| self.schema.key[0]);
+        if !self.resolve.aliases.is_empty() {
+            let original = values.clone();
+            let aliased = self.resolve.alias(self.schema, &mut values, keyed_by);
+            if aliased || (deleted && keyed_by.is_some()) {
+                values = original;
             }
-            fed.entry(path.to_path_buf()).or_default().push(schema.name);
+            if aliased && error.is_none() {
+                return Outcome::Aliased { values, deleted };
+            }
+        }
+        let rows = match &compiled.unpivot {
+            None => vec![values],
+            Some(CompiledUnpivot { name, value, cells }) => cells
+                .iter()
+                .filter_map(|(i, label)| {
+                    let c = cell(record, Some(*i), nulls);
+                    (!c.is_empty()).then(|| {
+                        let mut row = values.clone();
+                        row[*name] = label.clone();
+                        row[*value] = c.to_string();
+                        row
+                    })
+                })
+                .collect(),
+        };
+        Outcome::Rows {
+            rows,
+            error,
+            deleted,
         }
     }
-    bar.finish();
-    tables.retain(|_, t| !t.frames.is_empty() || !t.deletions.is_empty());
+}
 
-    let inputs = used
-        .into_iter()
+/// The manifest's record of every file read: the tables it fed (`(lookup)` for a
+/// lookup or alias file), its hash, size and rows.
+fn input_records(
+    used: Vec<(PathBuf, TextFile, u64)>,
+    fed: &HashMap<PathBuf, Vec<&'static str>>,
+) -> Vec<InputRecord> {
+    used.into_iter()
         .map(|(path, t, rows)| InputRecord {
             table: fed
                 .get(&path)
@@ -964,8 +1124,7 @@ pub fn read(
             bytes: t.bytes,
             rows,
         })
-        .collect();
-    Ok(MappedRead { tables, inputs })
+        .collect()
 }
 
 #[cfg(test)]
