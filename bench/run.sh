@@ -8,7 +8,9 @@
 # release build, 1 otherwise); the ratio printed last is the median round's.
 #
 #   bash bench/run.sh [LEADS]            default 1000000, release build
-#   BENCH_PROFILE=dev bash bench/run.sh 2000   CI's smoke run (dev build)
+#   BENCH_PROFILE=dev bash bench/run.sh 2000   a smoke run (dev build)
+#   BENCH_BIN=path/to/funnel …          measure that binary, build nothing (CI reuses
+#                                        the one `cargo test` built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LEADS="${1:-1000000}"
@@ -20,12 +22,17 @@ EXPORT="$CACHE/export-$LEADS"
 WAREHOUSE="$CACHE/warehouse-$LEADS"
 JSON="$CACHE/results-$LEADS.json"
 mkdir -p "$CACHE"
-if [ "$PROFILE" = release ]; then
+# Wherever cargo puts its builds (CARGO_TARGET_DIR, a config file, or ./target).
+TARGET=$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN="$BENCH_BIN"
+elif [ "$PROFILE" = release ]; then
     cargo build --release --quiet
-    BIN=target/release/funnel
+    BIN="$TARGET/release/funnel"
 else
     cargo build --quiet
-    BIN=target/debug/funnel
+    BIN="$TARGET/debug/funnel"
 fi
 python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
 
