@@ -10,6 +10,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::columns::{self, TableSchema};
 
+/// A file name pattern (`*`, `?`, `[abc]`, `{a,b}`), matched case-insensitively
+/// against file names (globset: linear time whatever the pattern).
+pub fn file_pattern(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    globset::GlobBuilder::new(pattern.trim())
+        .case_insensitive(true)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("`{pattern}` is not a file name pattern: {}", e.kind()))
+}
+
+/// Checks every pattern of a `files` key.
+fn check_patterns(patterns: &[String], key: &str) -> Result<(), String> {
+    for p in patterns {
+        file_pattern(p).map_err(|e| format!("key `{key}`: {e}"))?;
+    }
+    Ok(())
+}
+
 /// One string or a list of strings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -269,6 +288,7 @@ impl Mapping {
             if alias.files.is_empty() || alias.from.is_empty() || alias.to.is_empty() {
                 return Err(format!("key `{key}`: set `files`, `from` and `to`"));
             }
+            check_patterns(&alias.files, &format!("{key}.files"))?;
             if !columns::TABLES
                 .iter()
                 .any(|t| t.column(&alias.column).is_some())
@@ -354,6 +374,7 @@ impl Source {
                 "key `{key}.files`: give at least one file name pattern"
             ));
         }
+        check_patterns(&self.files.to_vec(), &format!("{key}.files"))?;
         self.format.check(&format!("{key}.format"))?;
         let rules = self.rules(key)?;
         for (name, _) in &rules {
@@ -486,6 +507,7 @@ fn parse_rule(value: &toml::Value, key: &str) -> Result<ColumnRule, String> {
                 "key `{key}.lookup`: set `files`, `match` and `take`"
             ));
         }
+        check_patterns(&l.files, &format!("{key}.lookup.files"))?;
     }
     for (i, w) in rule.when.iter().enumerate() {
         if w.column.is_empty() {

@@ -13,7 +13,8 @@ use chrono_tz::Tz;
 use polars::prelude::*;
 
 use crate::config::mapping::{
-    delimiter_byte, Alias, ColumnRule, Encoding, FileFormat, Lookup, Mapping, Source, When,
+    delimiter_byte, file_pattern, Alias, ColumnRule, Encoding, FileFormat, Lookup, Mapping, Source,
+    When,
 };
 use crate::error::{Error, Result};
 use crate::ingest::parse::NumberFormat;
@@ -41,20 +42,10 @@ pub struct MappedRead {
     pub inputs: Vec<InputRecord>,
 }
 
-/// Whether `name` matches a `*`/`?` pattern, case-insensitively.
+/// Whether `name` matches the file name pattern `pattern` (validated with the
+/// definitions), case-insensitively.
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) => a == b && go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.to_lowercase().chars().collect();
-    let n: Vec<char> = name.to_lowercase().chars().collect();
-    go(&p, &n)
+    file_pattern(pattern).is_ok_and(|m| m.is_match(name))
 }
 
 fn matches_any(patterns: &[String], path: &Path) -> bool {
@@ -62,7 +53,7 @@ fn matches_any(patterns: &[String], path: &Path) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    patterns.iter().any(|p| glob_match(p.trim(), &name))
+    patterns.iter().any(|p| glob_match(p, &name))
 }
 
 /// The files of the inputs: folders are listed (not recursively), sorted by name.
@@ -97,14 +88,6 @@ struct TextFile {
     bytes: u64,
 }
 
-/// Windows-1252's characters for bytes 0x80–0x9F (undefined bytes kept as C1 controls).
-const CP1252_HIGH: [char; 32] = [
-    '\u{20ac}', '\u{81}', '\u{201a}', '\u{192}', '\u{201e}', '\u{2026}', '\u{2020}', '\u{2021}',
-    '\u{2c6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8d}', '\u{17d}', '\u{8f}',
-    '\u{90}', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}', '\u{2022}', '\u{2013}', '\u{2014}',
-    '\u{2dc}', '\u{2122}', '\u{161}', '\u{203a}', '\u{153}', '\u{9d}', '\u{17e}', '\u{178}',
-];
-
 fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
     let bytes = crate::ingest::native::read_bytes(path)?;
     let hash = blake3::hash(&bytes).to_hex().to_string();
@@ -128,14 +111,14 @@ fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
                 ));
             }
         },
+        // ISO-8859-1 proper: each byte is the code point of the same number (the
+        // Encoding Standard reads the label `latin-1` as Windows-1252 instead).
         Encoding::Latin1 => bytes.iter().map(|&b| b as char).collect(),
-        Encoding::Windows1252 => bytes
-            .iter()
-            .map(|&b| match b {
-                0x80..=0x9f => CP1252_HIGH[usize::from(b - 0x80)],
-                _ => b as char,
-            })
-            .collect(),
+        // Undefined bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) stay C1 controls.
+        Encoding::Windows1252 => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(&bytes)
+            .0
+            .into_owned(),
     };
     let text = match text.strip_prefix('\u{feff}') {
         Some(rest) => rest.to_string(),
@@ -1142,6 +1125,26 @@ mod tests {
         ));
         assert!(glob_match("a?c", "abc"));
         assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("leads-{2025,2026}.csv", "LEADS-2026.csv"));
+        // A pattern that took the old backtracking matcher exponential time.
+        let started = std::time::Instant::now();
+        assert!(!glob_match(
+            &"*a".repeat(30),
+            &format!("{}b", "a".repeat(60))
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_bad_file_pattern_is_a_definitions_error_naming_the_key() {
+        let err = crate::config::Config::parse(
+            "[[mapping.source]]\nfiles = \"leads[.csv\"\ntable = \"leads\"\ncolumns = { lead_id = \"Id\", created_at = \"C\" }\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("mapping.source[0].files") && err.contains("leads[.csv"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1160,5 +1163,9 @@ mod tests {
             err.contains("line 2") && err.contains("windows-1252"),
             "{err}"
         );
+        // The five bytes Windows-1252 leaves undefined stay C1 controls.
+        std::fs::write(&path, b"\x81\x8d\x8f\x90\x9d").unwrap();
+        let t = read_text(&path, Encoding::Windows1252, "k").unwrap();
+        assert_eq!(&*t.text, "\u{81}\u{8d}\u{8f}\u{90}\u{9d}");
     }
 }
