@@ -9,7 +9,7 @@ use crate::config::{Config, ConfigSource};
 use crate::contract::{approval, check, diff};
 use crate::error::{Error, Result};
 use crate::metrics::registry::Unit;
-use crate::report::{self, html::escape, Inputs};
+use crate::report::{self, Inputs};
 
 pub fn run(action: &Option<DefinitionsAction>, ctx: &Context) -> Result<()> {
     match action {
@@ -226,27 +226,7 @@ fn run_diff(
             t
         }
         DiffFormat::Html => {
-            let mut t = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Definitions change</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:900px;margin:32px auto;padding:0 16px;color:#212529}table{border-collapse:collapse}td,th{border-bottom:1px solid #dee2e6;padding:4px 12px;text-align:right}td:first-child,th:first-child{text-align:left}</style></head><body>");
-            t.push_str(&format!(
-                "<h1>Definitions change</h1><p>{} → {}</p><h2>Changed rules</h2><ul>",
-                escape(&old_name),
-                escape(&new_name)
-            ));
-            for c in &changes {
-                t.push_str(&format!("<li>{}</li>", escape(c)));
-            }
-            t.push_str(&format!("</ul><h2>Headline numbers</h2><p>{}</p><table><tr><th>metric</th><th>before</th><th>after</th><th>change</th></tr>", escape(&scope)));
-            for r in &rows {
-                t.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape(&r[0]),
-                    escape(&r[1]),
-                    escape(&r[2]),
-                    escape(&r[3])
-                ));
-            }
-            t.push_str("</table></body></html>\n");
-            t
+            crate::report::html::definitions_change(&old_name, &new_name, &changes, &scope, &rows)
         }
     };
     crate::output::print(&text)

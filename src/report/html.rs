@@ -1,18 +1,16 @@
 //! `index.html`: one self-contained page (inline SVG and CSS, nothing fetched) with
 //! the headline numbers, one section per metric, lint, glossary and manifest.
 
+//!
+//! The markup is a compiled template (maud): every value is escaped where it is put,
+//! and only the charts' SVG, which funnel draws itself, goes in as it is.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use polars::prelude::DataFrame;
 
 use crate::config::{Config, PLACEHOLDER_MARK};
 use crate::contract::glossary::entries;
 use crate::output::{rows, Cell};
-
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// A headline number with its change since the previous report.
 pub struct Headline {
@@ -110,7 +108,7 @@ fn cell(c: &Cell) -> (String, bool) {
 }
 
 /// An HTML table of a frame (hidden `__` columns left out), at most `limit` rows.
-pub fn table(df: &DataFrame, limit: usize) -> String {
+pub fn table(df: &DataFrame, limit: usize) -> Markup {
     let names: Vec<String> = df
         .get_column_names()
         .iter()
@@ -120,122 +118,187 @@ pub fn table(df: &DataFrame, limit: usize) -> String {
         .filter(|i| !names[*i].starts_with("__"))
         .collect();
     let all = rows(df);
-    let mut out = String::from("<div class=\"scroll\"><table><thead><tr>");
-    for i in &visible {
-        out.push_str(&format!("<th>{}</th>", escape(&names[*i])));
-    }
-    out.push_str("</tr></thead><tbody>");
-    for row in all.iter().take(limit) {
-        out.push_str("<tr>");
-        for i in &visible {
-            let (text, num) = cell(&row[*i]);
-            out.push_str(&format!(
-                "<td{}>{}</td>",
-                if num { " class=\"n\"" } else { "" },
-                escape(&text)
-            ));
+    html! {
+        div.scroll {
+            table {
+                thead { tr { @for i in &visible { th { (names[*i]) } } } }
+                tbody {
+                    @for row in all.iter().take(limit) {
+                        tr {
+                            @for i in &visible {
+                                @let (text, num) = cell(&row[*i]);
+                                td class=[num.then_some("n")] { (text) }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        out.push_str("</tr>");
+        @if all.len() > limit {
+            p.sub { (limit) " of " (all.len()) " rows shown; all in the table's CSV." }
+        }
     }
-    out.push_str("</tbody></table></div>");
-    if all.len() > limit {
-        out.push_str(&format!(
-            "<p class=\"sub\">{} of {} rows shown; all in the table's CSV.</p>",
-            limit,
-            all.len()
-        ));
+}
+
+/// The page's `<head>`: title and the inline style sheet.
+fn head(title: &str, css: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            style { (PreEscaped(css)) }
+        }
     }
-    out
 }
 
 pub fn render(page: &Page<'_>) -> String {
-    let mut h = String::new();
-    h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    h.push_str(&format!(
-        "<title>{}</title><style>{CSS}</style></head><body>\n",
-        escape(&page.title)
-    ));
-    h.push_str(&format!(
-        "<header><h1>{}</h1><p class=\"sub\">{}</p>",
-        escape(&page.title),
-        escape(&page.subtitle)
-    ));
-    for w in &page.warnings {
-        h.push_str(&format!("<div class=\"warn\">{}</div>", escape(w)));
-    }
-    h.push_str("<nav>");
-    for s in &page.sections {
-        h.push_str(&format!("<a href=\"#{}\">{}</a>", s.id, escape(&s.title)));
-    }
-    h.push_str("<a href=\"#lint\">Data quality</a><a href=\"#glossary\">Glossary</a><a href=\"#manifest\">Manifest</a></nav></header>\n<main>");
-    h.push_str("<div class=\"cards\">");
-    for c in &page.headlines {
-        h.push_str(&format!(
-            "<div class=\"card\"><div class=\"v\">{}</div><div class=\"l\">{}</div>{}</div>",
-            escape(&c.value),
-            escape(&c.label),
-            c.change
-                .as_ref()
-                .map(|d| format!("<div class=\"d\">{}</div>", escape(d)))
-                .unwrap_or_default()
-        ));
-    }
-    h.push_str("</div>\n");
-    for s in &page.sections {
-        h.push_str(&format!(
-            "<section id=\"{}\"><h2>{}</h2>",
-            s.id,
-            escape(&s.title)
-        ));
-        h.push_str(&format!("<p class=\"def\">{}</p>", escape(&s.definition)));
-        if let Some(why) = &s.skipped {
-            h.push_str(&format!(
-                "<div class=\"warn\">{}</div></section>\n",
-                escape(why)
-            ));
-            continue;
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(&page.title, CSS))
+            body {
+                header {
+                    h1 { (page.title) }
+                    p.sub { (page.subtitle) }
+                    @for w in &page.warnings { div.warn { (w) } }
+                    nav {
+                        @for s in &page.sections { a href={ "#" (s.id) } { (s.title) } }
+                        a href="#lint" { "Data quality" }
+                        a href="#glossary" { "Glossary" }
+                        a href="#manifest" { "Manifest" }
+                    }
+                }
+                main {
+                    div.cards {
+                        @for c in &page.headlines {
+                            div.card {
+                                div.v { (c.value) }
+                                div.l { (c.label) }
+                                @if let Some(d) = &c.change { div.d { (d) } }
+                            }
+                        }
+                    }
+                    @for s in &page.sections { (section(s)) }
+                    section #lint {
+                        h2 { "Data quality" }
+                        p.def { "Findings that can explain a surprising number, with example ids to trace them." }
+                        @if let Some(l) = page.lint { (table(l, 100)) }
+                    }
+                    (glossary(page.config))
+                    section #manifest {
+                        h2 { "Manifest" }
+                        table { tbody {
+                            @for (k, v) in &page.manifest_rows { tr { th { (k) } td { (v) } } }
+                        } }
+                    }
+                }
+                footer { "Generated by funnel " (env!("CARGO_PKG_VERSION")) " at " (page.generated_at) "." }
+            }
         }
-        for svg in &s.charts {
-            h.push_str(&format!("<figure>{svg}</figure>"));
+    };
+    markup.into_string() + "\n"
+}
+
+/// One metric's section: its definition, then why it is missing, or its charts and
+/// table.
+fn section(s: &Section) -> Markup {
+    html! {
+        section id=(s.id) {
+            h2 { (s.title) }
+            p.def { (s.definition) }
+            @if let Some(why) = &s.skipped {
+                div.warn { (why) }
+            } @else {
+                // The charts' SVG is funnel's own drawing, its text escaped when drawn.
+                @for svg in &s.charts { figure { (PreEscaped(svg)) } }
+                @if let Some(t) = &s.table { (table(t, 60)) }
+            }
         }
-        if let Some(t) = &s.table {
-            h.push_str(&table(t, 60));
+    }
+}
+
+/// Each definition's prose beside the rules that compute it.
+fn glossary(config: &Config) -> Markup {
+    html! {
+        section #glossary {
+            h2 { "Glossary" }
+            p.def { "What each word means, as signed off in funnel.toml, beside the rules that compute it." }
+            @for e in entries(config) {
+                h3 { (e.term) }
+                @if e.prose.starts_with(PLACEHOLDER_MARK) {
+                    div.warn { "Not reviewed yet: replace the placeholder text in [definitions]." }
+                }
+                blockquote { (e.prose) }
+                ul { @for r in &e.rules { li { (r) } } }
+            }
         }
-        h.push_str("</section>\n");
     }
-    h.push_str("<section id=\"lint\"><h2>Data quality</h2><p class=\"def\">Findings that can explain a surprising number, with example ids to trace them.</p>");
-    if let Some(l) = page.lint {
-        h.push_str(&table(l, 100));
-    }
-    h.push_str("</section>\n<section id=\"glossary\"><h2>Glossary</h2><p class=\"def\">What each word means, as signed off in funnel.toml, beside the rules that compute it.</p>");
-    for e in entries(page.config) {
-        h.push_str(&format!("<h3>{}</h3>", e.term));
-        if e.prose.starts_with(PLACEHOLDER_MARK) {
-            h.push_str("<div class=\"warn\">Not reviewed yet: replace the placeholder text in [definitions].</div>");
+}
+
+/// `funnel definitions diff --format html`: the changed rules, then the headline
+/// numbers before and after (`rows`: metric, before, after, change).
+pub fn definitions_change(
+    old_name: &str,
+    new_name: &str,
+    changes: &[String],
+    scope: &str,
+    rows: &[[String; 4]],
+) -> String {
+    const CSS: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:900px;margin:32px auto;padding:0 16px;color:#212529}table{border-collapse:collapse}td,th{border-bottom:1px solid #dee2e6;padding:4px 12px;text-align:right}td:first-child,th:first-child{text-align:left}";
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head("Definitions change", CSS))
+            body {
+                h1 { "Definitions change" }
+                p { (old_name) " → " (new_name) }
+                h2 { "Changed rules" }
+                ul { @for c in changes { li { (c) } } }
+                h2 { "Headline numbers" }
+                p { (scope) }
+                table {
+                    tr { th { "metric" } th { "before" } th { "after" } th { "change" } }
+                    @for r in rows { tr { @for v in r { td { (v) } } } }
+                }
+            }
         }
-        h.push_str(&format!(
-            "<blockquote>{}</blockquote><ul>",
-            escape(&e.prose)
-        ));
-        for r in &e.rules {
-            h.push_str(&format!("<li>{}</li>", escape(r)));
-        }
-        h.push_str("</ul>");
+    };
+    markup.into_string() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_and_charts_are_not() {
+        let config = Config::default();
+        let page = Page {
+            title: "a <b> & \"c\"".into(),
+            subtitle: String::new(),
+            warnings: vec!["<script>x</script>".into()],
+            headlines: vec![],
+            sections: vec![Section {
+                id: "m".into(),
+                title: "m".into(),
+                definition: "x < y".into(),
+                charts: vec!["<svg><text>1 &lt; 2</text></svg>".into()],
+                table: None,
+                skipped: None,
+            }],
+            lint: None,
+            config: &config,
+            manifest_rows: vec![("k".into(), "<v>".into())],
+            generated_at: "now".into(),
+        };
+        let out = render(&page);
+        assert!(out.contains("a &lt;b&gt; &amp; &quot;c&quot;"), "{out}");
+        assert!(!out.contains("<script>x"));
+        assert!(out.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(out.contains("x &lt; y"));
+        assert!(out.contains("<figure><svg><text>1 &lt; 2</text></svg></figure>"));
+        assert!(out.contains("<th>k</th><td>&lt;v&gt;</td>"));
+        assert!(out.starts_with("<!DOCTYPE html><html lang=\"en\">"));
     }
-    h.push_str("</section>\n<section id=\"manifest\"><h2>Manifest</h2><table><tbody>");
-    for (k, v) in &page.manifest_rows {
-        h.push_str(&format!(
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(k),
-            escape(v)
-        ));
-    }
-    h.push_str("</tbody></table></section></main>\n");
-    h.push_str(&format!(
-        "<footer>Generated by funnel {} at {}.</footer></body></html>\n",
-        env!("CARGO_PKG_VERSION"),
-        escape(&page.generated_at)
-    ));
-    h
 }
