@@ -23,6 +23,28 @@ struct Touch {
     campaign: Option<usize>,
 }
 
+/// Who a lead is, drawn first.
+struct Lead {
+    id: String,
+    created: i64,
+    source: &'static super::catalog::Source,
+    segment: usize,
+    region: usize,
+    owner: usize,
+    quality: f64,
+    campaign: Option<usize>,
+    account_id: String,
+}
+
+/// A lead's lifecycle events, and what the later steps need to know of it.
+struct Lifecycle {
+    events: Vec<(i64, &'static str)>,
+    /// Until when marketing nurtures it (sales took it, or it is out).
+    nurture_until: i64,
+    opportunity_at: Option<i64>,
+    first_mql: Option<i64>,
+}
+
 pub struct Simulation<'a> {
     catalog: &'a Catalog,
     seed: u64,
@@ -69,81 +91,123 @@ impl<'a> Simulation<'a> {
     }
 
     /// Generates lead number `index` (0-based) and everything that follows from it.
+    /// Each step draws from the lead's own random stream in a fixed order, so the same
+    /// seed gives the same export.
     pub fn lead(&mut self, index: u64, w: &mut Writers) -> Result<()> {
-        let catalog = self.catalog;
         let mut rng = Rng::new(self.seed, index);
-        let id = format!("L{:07}", index + 1);
-        let (start, end) = (self.start, self.end);
+        let lead = self.profile(index, &mut rng);
+        let mut touches = self.first_touches(&lead, &mut rng);
+        let mut life = self.lifecycle(&lead, &mut rng, &mut touches);
+        self.nurture_touches(&lead, &life, &mut rng, &mut touches);
+        if let Some(t_opp) = life.opportunity_at {
+            let source_name = (!rng.chance(0.3)).then_some(lead.source.name);
+            let closed = self.opportunity(
+                w,
+                &mut rng,
+                Some(&lead.id),
+                &lead.account_id,
+                lead.owner,
+                lead.segment,
+                lead.region,
+                t_opp,
+                source_name,
+            )?;
+            if let Some((closed_at, true)) = closed {
+                if !rng.chance(0.2) {
+                    life.events.push((closed_at, "customer"));
+                }
+            }
+        }
+        self.write(w, &lead, &life.events, touches, &mut rng)?;
+        // Reps also open opportunities without a lead (outbound, partner deals).
+        if rng.chance(0.012) {
+            self.leadless_opportunity(w, lead.created, &mut rng)?;
+        }
+        Ok(())
+    }
 
+    /// Who the lead is: when it was created, where it came from, whose it is.
+    fn profile(&mut self, index: u64, rng: &mut Rng) -> Lead {
+        let catalog = self.catalog;
+        let (start, end) = (self.start, self.end);
         // Volume grows over the history: density ∝ 1 + g·x on [0, 1).
         let g = 0.6;
         let u = rng.uniform();
         let x = ((1.0 + 2.0 * g * u * (1.0 + g / 2.0)).sqrt() - 1.0) / g;
         let created = (start + (x * (end - start) as f64) as i64).min(end - 1);
-
         let source = &SOURCES[rng.weighted(&SOURCES.iter().map(|s| s.weight).collect::<Vec<_>>())];
         let segment = rng.weighted(SEGMENT_WEIGHTS);
         let region = rng.weighted(REGION_WEIGHTS);
         let territory = &catalog.territories[segment * REGIONS.len() + region];
         let owner = *rng.pick(territory);
         let (_, _, segment_quality) = segment_profile(segment);
-        let quality = source.quality * segment_quality;
         let campaign = source
             .channel
-            .and_then(|ch| catalog.campaign_at(ch, created, &mut rng));
+            .and_then(|ch| catalog.campaign_at(ch, created, rng));
         if let Some(c) = campaign {
             self.tally.campaign_leads[c] += 1;
         }
-        let account_id = format!("A{:06}", index / 3 + 1);
+        Lead {
+            id: format!("L{:07}", index + 1),
+            created,
+            source,
+            segment,
+            region,
+            owner,
+            quality: source.quality * segment_quality,
+            campaign,
+            account_id: format!("A{:06}", index / 3 + 1),
+        }
+    }
+
+    /// Marketing touches before the lead exists (anonymous visits, later matched),
+    /// then the touch that created it.
+    fn first_touches(&self, lead: &Lead, rng: &mut Rng) -> Vec<Touch> {
+        let (created, source) = (lead.created, lead.source);
         let marketing_sourced = source.channel.is_some() || source.name == "organic";
-
-        let mut events: Vec<(i64, &'static str)> = Vec::new();
-        let mut touches: Vec<Touch> = Vec::new();
-
-        // Marketing touches before the lead exists (anonymous visits, later matched).
+        let mut touches = Vec::new();
         let pre = rng.count(if marketing_sourced { 5.0 } else { 1.5 });
         for _ in 0..pre {
             let t = created - (rng.uniform() * 60.0 * DAY as f64) as i64 - 60;
-            touches.push(self.marketing_touch(t, &mut rng));
+            touches.push(self.marketing_touch(t, rng));
         }
-        // The touch that created the lead.
+        let touch = |channel, action, team, campaign| Touch {
+            t: created,
+            channel,
+            action,
+            team,
+            campaign,
+        };
         match source.name {
-            "outbound" | "cold_call" => touches.push(Touch {
-                t: created,
-                channel: "phone",
-                action: "call",
-                team: "sales",
-                campaign: None,
-            }),
+            "outbound" | "cold_call" => touches.push(touch("phone", "call", "sales", None)),
             "partner" | "referral" => {}
-            "organic" => touches.push(Touch {
-                t: created,
-                channel: "organic",
-                action: "form",
-                team: "marketing",
-                campaign: None,
-            }),
-            "trade show" => touches.push(Touch {
-                t: created,
-                channel: "event",
-                action: "event",
-                team: "marketing",
-                campaign: None,
-            }),
-            _ => touches.push(Touch {
-                t: created,
-                channel: source.channel.unwrap_or("web"),
-                action: if source.name == "webinar" {
+            "organic" => touches.push(touch("organic", "form", "marketing", None)),
+            "trade show" => touches.push(touch("event", "event", "marketing", None)),
+            _ => touches.push(touch(
+                source.channel.unwrap_or("web"),
+                if source.name == "webinar" {
                     "event"
                 } else {
                     "form"
                 },
-                team: "marketing",
-                campaign,
-            }),
+                "marketing",
+                lead.campaign,
+            )),
         }
+        touches
+    }
 
-        // Lifecycle.
+    /// The lifecycle events: created, then up to three MQL episodes, each accepted by
+    /// sales (and maybe on to SQL and an opportunity) or rejected (recycled or
+    /// disqualified). Sales' touches after an acceptance go into `touches`.
+    fn lifecycle(&self, lead: &Lead, rng: &mut Rng, touches: &mut Vec<Touch>) -> Lifecycle {
+        let (created, end) = (lead.created, self.end);
+        let mut life = Lifecycle {
+            events: Vec::new(),
+            nurture_until: end,
+            opportunity_at: None,
+            first_mql: None,
+        };
         if !rng.chance(0.03) {
             // A few leads carry a "lead" event a day before their creation date.
             let t = if rng.chance(0.003) {
@@ -151,28 +215,24 @@ impl<'a> Simulation<'a> {
             } else {
                 created
             };
-            events.push((t, if rng.chance(0.15) { "New" } else { "lead" }));
+            life.events
+                .push((t, if rng.chance(0.15) { "New" } else { "lead" }));
         }
         if rng.chance(0.005) && created + HOUR < end {
-            events.push((created + HOUR, "Working - Contacted"));
+            life.events.push((created + HOUR, "Working - Contacted"));
         }
-        let mut nurture_until = end;
-        let mut opportunity_at = None;
         let mut t_mql = created + rng.lognormal(5.0 * DAY as f64, 1.0) as i64;
-        let mut first_mql = None;
-        let mut mql = rng.chance(source.mql);
+        let mut mql = rng.chance(lead.source.mql);
         let mut episodes = 0;
         while mql && t_mql < end && episodes < 3 {
             episodes += 1;
-            first_mql.get_or_insert(t_mql);
-            events.push((
-                t_mql,
-                if rng.chance(0.2) {
-                    "Marketing Qualified"
-                } else {
-                    "mql"
-                },
-            ));
+            life.first_mql.get_or_insert(t_mql);
+            let raw = if rng.chance(0.2) {
+                "Marketing Qualified"
+            } else {
+                "mql"
+            };
+            life.events.push((t_mql, raw));
             if rng.chance(0.03) {
                 break; // never decided: pending
             }
@@ -180,48 +240,8 @@ impl<'a> Simulation<'a> {
             if decided >= end {
                 break;
             }
-            if rng.chance((0.72 * quality).min(0.95)) {
-                // Accepted by sales.
-                let skipped_sal = rng.chance(0.04);
-                if !skipped_sal {
-                    events.push((decided, "sal"));
-                }
-                nurture_until = decided;
-                for _ in 0..rng.count(2.5) + 1 {
-                    let t = decided + (rng.uniform() * 25.0 * DAY as f64) as i64;
-                    let (channel, action) =
-                        *rng.pick(&[("phone", "call"), ("video", "meeting"), ("email", "reply")]);
-                    touches.push(Touch {
-                        t,
-                        channel,
-                        action,
-                        team: "sales",
-                        campaign: None,
-                    });
-                }
-                if rng.chance((0.55 * quality).min(0.95)) {
-                    let t_sql = decided + rng.lognormal(6.0 * DAY as f64, 0.8) as i64;
-                    if t_sql < end {
-                        if !skipped_sal && rng.chance(0.015) {
-                            // Recorded before the acceptance it followed.
-                            events.push((
-                                decided - (rng.uniform() * 2.0 * DAY as f64) as i64 - HOUR,
-                                "sql",
-                            ));
-                        } else {
-                            events.push((t_sql, "sql"));
-                        }
-                        if rng.chance((0.65 * quality).min(0.95)) {
-                            let t_opp = t_sql + rng.lognormal(4.0 * DAY as f64, 0.7) as i64;
-                            if t_opp < end {
-                                opportunity_at = Some(t_opp);
-                                if !rng.chance(0.1) {
-                                    events.push((t_opp, "opportunity"));
-                                }
-                            }
-                        }
-                    }
-                }
+            if rng.chance((0.72 * lead.quality).min(0.95)) {
+                self.accepted(lead, decided, rng, &mut life, touches);
                 break;
             }
             // Rejected: back to nurture, or out for good.
@@ -231,78 +251,122 @@ impl<'a> Simulation<'a> {
                 (true, false) => "nurture",
                 (false, _) => "disqualified",
             };
-            events.push((decided, raw));
+            life.events.push((decided, raw));
             if !recycled {
-                nurture_until = decided;
+                life.nurture_until = decided;
                 break;
             }
             mql = rng.chance(0.3);
             t_mql = decided + rng.lognormal(45.0 * DAY as f64, 0.5) as i64;
         }
+        life
+    }
 
-        // Marketing keeps touching the lead until sales takes it (or it is out).
-        if let Some(t_mql) = first_mql {
+    /// An MQL accepted by sales at `decided`: SAL (now and then skipped), sales'
+    /// touches, and maybe an SQL and an opportunity.
+    fn accepted(
+        &self,
+        lead: &Lead,
+        decided: i64,
+        rng: &mut Rng,
+        life: &mut Lifecycle,
+        touches: &mut Vec<Touch>,
+    ) {
+        let end = self.end;
+        let skipped_sal = rng.chance(0.04);
+        if !skipped_sal {
+            life.events.push((decided, "sal"));
+        }
+        life.nurture_until = decided;
+        for _ in 0..rng.count(2.5) + 1 {
+            let t = decided + (rng.uniform() * 25.0 * DAY as f64) as i64;
+            let (channel, action) =
+                *rng.pick(&[("phone", "call"), ("video", "meeting"), ("email", "reply")]);
+            touches.push(Touch {
+                t,
+                channel,
+                action,
+                team: "sales",
+                campaign: None,
+            });
+        }
+        if !rng.chance((0.55 * lead.quality).min(0.95)) {
+            return;
+        }
+        let t_sql = decided + rng.lognormal(6.0 * DAY as f64, 0.8) as i64;
+        if t_sql >= end {
+            return;
+        }
+        if !skipped_sal && rng.chance(0.015) {
+            // Recorded before the acceptance it followed.
+            let before = decided - (rng.uniform() * 2.0 * DAY as f64) as i64 - HOUR;
+            life.events.push((before, "sql"));
+        } else {
+            life.events.push((t_sql, "sql"));
+        }
+        if rng.chance((0.65 * lead.quality).min(0.95)) {
+            let t_opp = t_sql + rng.lognormal(4.0 * DAY as f64, 0.7) as i64;
+            if t_opp < end {
+                life.opportunity_at = Some(t_opp);
+                if !rng.chance(0.1) {
+                    life.events.push((t_opp, "opportunity"));
+                }
+            }
+        }
+    }
+
+    /// Marketing keeps touching the lead until sales takes it (or it is out): a few
+    /// touches before its first MQL, then a newsletter with opens and clicks.
+    fn nurture_touches(
+        &self,
+        lead: &Lead,
+        life: &Lifecycle,
+        rng: &mut Rng,
+        touches: &mut Vec<Touch>,
+    ) {
+        let (created, end) = (lead.created, self.end);
+        if let Some(t_mql) = life.first_mql {
             for _ in 0..rng.count(2.0) {
                 let t = created + (rng.uniform() * (t_mql - created) as f64) as i64;
-                touches.push(self.marketing_touch(t, &mut rng));
+                touches.push(self.marketing_touch(t, rng));
             }
         }
         let mut t = created + rng.lognormal(5.0 * DAY as f64, 0.5) as i64;
         for _ in 0..rng.count(15.0) + 2 {
-            if t >= nurture_until.min(end) {
+            if t >= life.nurture_until.min(end) {
                 break;
             }
-            let campaign = catalog.campaign_at("email", t, &mut rng);
-            touches.push(Touch {
+            let campaign = self.catalog.campaign_at("email", t, rng);
+            let email = |t, action| Touch {
                 t,
                 channel: "email",
-                action: "send",
+                action,
                 team: "marketing",
                 campaign,
-            });
+            };
+            touches.push(email(t, "send"));
             if rng.chance(0.25) {
                 let opened = t + rng.lognormal(3.0 * HOUR as f64, 1.0) as i64;
-                touches.push(Touch {
-                    t: opened,
-                    channel: "email",
-                    action: "open",
-                    team: "marketing",
-                    campaign,
-                });
+                touches.push(email(opened, "open"));
                 if rng.chance(0.2) {
-                    touches.push(Touch {
-                        t: opened + 60 + rng.below(600) as i64,
-                        channel: "email",
-                        action: "click",
-                        team: "marketing",
-                        campaign,
-                    });
+                    touches.push(email(opened + 60 + rng.below(600) as i64, "click"));
                 }
             }
             t += rng.lognormal(7.0 * DAY as f64, 0.3) as i64;
         }
+    }
 
-        // The opportunity.
-        if let Some(t_opp) = opportunity_at {
-            let source_name = (!rng.chance(0.3)).then_some(source.name);
-            let closed = self.opportunity(
-                w,
-                &mut rng,
-                Some(&id),
-                &account_id,
-                owner,
-                segment,
-                region,
-                t_opp,
-                source_name,
-            )?;
-            if let Some((closed_at, true)) = closed {
-                if !rng.chance(0.2) {
-                    events.push((closed_at, "customer"));
-                }
-            }
-        }
-
+    /// Writes the lead, its lifecycle events and its touches (a few without an id,
+    /// now and then one whose lead is missing from the export).
+    fn write(
+        &mut self,
+        w: &mut Writers,
+        lead: &Lead,
+        events: &[(i64, &'static str)],
+        mut touches: Vec<Touch>,
+        rng: &mut Rng,
+    ) -> Result<()> {
+        let (created, end) = (lead.created, self.end);
         let updated_at = events
             .iter()
             .map(|e| e.0)
@@ -311,18 +375,18 @@ impl<'a> Simulation<'a> {
             .unwrap_or(created)
             .min(end - 1);
         w.lead(&LeadRow {
-            id: &id,
+            id: &lead.id,
             created_at: created,
-            source: source.name,
-            campaign_id: self.campaign_id(campaign),
-            owner_id: &catalog.owners[owner].id,
-            segment: SEGMENTS[segment],
-            region: REGIONS[region],
-            account_id: &account_id,
+            source: lead.source.name,
+            campaign_id: self.campaign_id(lead.campaign),
+            owner_id: &self.catalog.owners[lead.owner].id,
+            segment: SEGMENTS[lead.segment],
+            region: REGIONS[lead.region],
+            account_id: &lead.account_id,
             updated_at,
         })?;
-        for (t, stage) in &events {
-            w.stage_event(&id, stage, *t)?;
+        for (t, stage) in events {
+            w.stage_event(&lead.id, stage, *t)?;
         }
         touches.retain(|t| t.t < end);
         touches.sort_by_key(|t| t.t);
@@ -332,7 +396,7 @@ impl<'a> Simulation<'a> {
             let touch_id = (!rng.chance(0.05)).then_some(self.next_touch);
             w.touch(
                 touch_id,
-                &id,
+                &lead.id,
                 touch.t,
                 touch.channel,
                 touch.action,
@@ -343,9 +407,10 @@ impl<'a> Simulation<'a> {
         if rng.chance(0.001) {
             // A touch whose lead never made it into the export.
             self.next_touch += 1;
+            let unknown = format!("{}-X", lead.id);
             w.touch(
                 Some(self.next_touch),
-                &format!("{id}-X"),
+                &unknown,
                 created,
                 "email",
                 "open",
@@ -353,25 +418,29 @@ impl<'a> Simulation<'a> {
                 None,
             )?;
         }
+        Ok(())
+    }
 
-        // Reps also open opportunities without a lead (outbound, partner deals).
-        if rng.chance(0.012) {
-            let t0 = created + (rng.uniform() * 30.0 * DAY as f64) as i64;
-            if t0 < end {
-                let territory = rng.below(catalog.territories.len() as u64) as usize;
-                let rep = *rng.pick(&catalog.territories[territory]);
-                let o = &catalog.owners[rep];
-                let seg = o.segment.unwrap_or(0);
-                let reg = REGIONS.iter().position(|r| *r == o.region).unwrap_or(0);
-                let src = if rng.chance(0.6) {
-                    "outbound"
-                } else {
-                    "partner"
-                };
-                let account = format!("A9{:05}", rng.below(100_000));
-                self.opportunity(w, &mut rng, None, &account, rep, seg, reg, t0, Some(src))?;
-            }
+    /// An opportunity a rep opens without a lead (outbound, partner deals), within
+    /// 30 days of `after`.
+    fn leadless_opportunity(&mut self, w: &mut Writers, after: i64, rng: &mut Rng) -> Result<()> {
+        let catalog = self.catalog;
+        let t0 = after + (rng.uniform() * 30.0 * DAY as f64) as i64;
+        if t0 >= self.end {
+            return Ok(());
         }
+        let territory = rng.below(catalog.territories.len() as u64) as usize;
+        let rep = *rng.pick(&catalog.territories[territory]);
+        let o = &catalog.owners[rep];
+        let seg = o.segment.unwrap_or(0);
+        let reg = REGIONS.iter().position(|r| *r == o.region).unwrap_or(0);
+        let src = if rng.chance(0.6) {
+            "outbound"
+        } else {
+            "partner"
+        };
+        let account = format!("A9{:05}", rng.below(100_000));
+        self.opportunity(w, rng, None, &account, rep, seg, reg, t0, Some(src))?;
         Ok(())
     }
 

@@ -65,6 +65,16 @@ fn same_seed_gives_byte_identical_files() {
 }
 
 #[test]
+fn generate_with_its_defaults_writes_the_bundled_sample() {
+    // data/sample is what `funnel generate` writes; a change to the generator that
+    // moves its random draws shows here (regenerate the sample on purpose, then).
+    let wd = Workdir::new();
+    wd.run(&["generate", "--out", "s", "-q"]).ok();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    assert_eq!(tree(&wd.join("s")), tree(&sample));
+}
+
+#[test]
 fn generated_stories_have_the_features_metrics_need() {
     let wd = Workdir::new();
     wd.run(&["generate", "--out", "gen", "--leads", "1500", "-q"])
