@@ -58,8 +58,7 @@ if [ ! -f "$EXPORT/leads.csv" ]; then
 fi
 rm -rf "$WAREHOUSE"
 measure "ingest" "$BIN" --warehouse "$WAREHOUSE" ingest "$EXPORT" -q
-for m in waterfall conversion funnel-time cycle stage-time touches sla win-rate quota \
-         reverse-funnel revenue-share attribution campaign-cost velocity lint; do
+for m in $("$BIN" metrics --list | awk '{ print $1 }'); do
     measure "metrics $m" "$BIN" --config funnel.toml --warehouse "$WAREHOUSE" metrics "$m" --format json -q
 done
 rm -rf "$CACHE/reports"
