@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands::query::QueryFlags;
 use crate::commands::{
     ChartArgs, Command, DefinitionsAction, DiffFormat, GenerateArgs, GlobalOptions, IngestArgs,
-    InitArgs, Invocation, MetricsArgs, ReportArgs, RunArgs, SqlArgs,
+    InitArgs, Invocation, MetricsArgs, ReportArgs, RunArgs, SqlArgs, WarehouseAction,
 };
 use crate::config::AttributionModel;
 use crate::metrics::params::{Dim, Period};
@@ -260,6 +260,10 @@ deals and activities exports), or a [mapping] section in funnel.toml for any CSV
         #[arg(long)]
         replace: bool,
 
+        /// With --replace, let an input without rows empty a table that has rows
+        #[arg(long, requires = "replace")]
+        allow_empty: bool,
+
         /// Seconds to wait while another process writes the warehouse
         #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
         lock_timeout: f64,
@@ -341,6 +345,10 @@ nothing is written and the exit code says why (3 for bad input data).")]
         #[arg(long)]
         replace: bool,
 
+        /// With --replace, let an input without rows empty a table that has rows
+        #[arg(long, requires = "replace")]
+        allow_empty: bool,
+
         /// Seconds to wait while another process writes the warehouse
         #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
         lock_timeout: f64,
@@ -364,6 +372,35 @@ records a team's sign-off in funnel.toml.")]
     Definitions {
         #[command(subcommand)]
         action: Option<DefinitionsCmd>,
+    },
+
+    /// Check the warehouse's files, list its versions, repoint a damaged one
+    #[command(long_about = "\
+Every version of the warehouse records each of its files with its size and BLAKE3 \
+hash. `verify` checks the current version (or every version with --all) against its \
+manifest; `versions` lists the versions with their dates and inputs; `repair` points \
+`current` at the newest intact version (or the one given), after verifying it.")]
+    Warehouse {
+        #[command(subcommand)]
+        action: WarehouseCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WarehouseCmd {
+    /// Check the current version's files against its manifest (exit 1 on damage)
+    Verify {
+        /// Check every version, not only the current one
+        #[arg(long)]
+        all: bool,
+    },
+    /// List the versions: date, inputs, rows, and whether intact
+    Versions,
+    /// Point `current` at the newest intact version, or at VERSION once verified
+    Repair {
+        /// A version id such as v000041 [default: the newest intact one]
+        #[arg(value_name = "VERSION")]
+        to: Option<String>,
     },
 }
 
@@ -566,11 +603,13 @@ impl Cli {
             Commands::Ingest {
                 inputs,
                 replace,
+                allow_empty,
                 lock_timeout,
                 preset,
             } => Command::Ingest(IngestArgs {
                 inputs,
                 replace,
+                allow_empty,
                 lock_timeout,
                 preset: preset.map(PresetArg::name),
             }),
@@ -596,12 +635,14 @@ impl Cli {
             Commands::Run {
                 inputs,
                 replace,
+                allow_empty,
                 lock_timeout,
                 out,
                 preset,
             } => Command::Run(RunArgs {
                 inputs,
                 replace,
+                allow_empty,
                 lock_timeout,
                 out,
                 preset: preset.map(PresetArg::name),
@@ -629,6 +670,11 @@ impl Cli {
                     DefinitionsAction::Approve { team, by, on }
                 }
             })),
+            Commands::Warehouse { action } => Command::Warehouse(match action {
+                WarehouseCmd::Verify { all } => WarehouseAction::Verify { all },
+                WarehouseCmd::Versions => WarehouseAction::Versions,
+                WarehouseCmd::Repair { to } => WarehouseAction::Repair { to },
+            }),
         };
         Invocation { global, command }
     }

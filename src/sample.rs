@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::IngestOptions;
-use crate::model::warehouse::Warehouse;
+use crate::model::warehouse::{Manifest, Warehouse};
 use crate::observe::{Observer, Silent};
 use crate::pipeline::ingest;
 
@@ -38,6 +38,8 @@ const FILES: &[(&str, &[u8])] = &[
 /// lives as long as this value.
 pub struct Opened {
     pub warehouse: Warehouse,
+    /// Its current version's manifest, its files verified against it.
+    pub manifest: Option<Manifest>,
     pub is_sample: bool,
     _temp: Option<tempfile::TempDir>,
 }
@@ -52,22 +54,29 @@ pub fn write_sample(dir: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Opens `warehouse` if it has a current version; otherwise ingests the bundled
-/// sample into a temporary warehouse and says so on stderr.
+/// Opens `warehouse` if it has a current version; if it holds no version at all (no
+/// folder, or nothing ingested yet), ingests the bundled sample into a temporary
+/// warehouse and says so on stderr. A warehouse with versions but no usable
+/// `current` is an error, never a silent switch to the sample.
 pub fn open_or_sample(
     warehouse: Warehouse,
     config: &Config,
     progress: &dyn Observer,
 ) -> Result<Opened> {
-    if warehouse.exists() {
+    if let Some(manifest) = warehouse.manifest()? {
         return Ok(Opened {
             warehouse,
+            manifest: Some(manifest),
             is_sample: false,
             _temp: None,
         });
     }
-    progress.info(&format!(
-        "no warehouse at `{}`: using the bundled sample export (synthetic data); run `funnel ingest EXPORT` to use your own",
+    let what = match warehouse.root().exists() {
+        true => "holds no ingested version yet",
+        false => "does not exist",
+    };
+    progress.warn(&format!(
+        "the warehouse `{}` {what}: using the bundled sample export (synthetic data); run `funnel ingest EXPORT` to use your own",
         warehouse.root().display()
     ));
     let temp = tempfile::Builder::new()
@@ -83,12 +92,14 @@ pub fn open_or_sample(
         &IngestOptions {
             inputs: vec![export],
             replace: false,
+            allow_empty: false,
             lock_timeout: std::time::Duration::ZERO,
             native: true,
         },
         &Silent,
     )?;
     Ok(Opened {
+        manifest: sample.manifest()?,
         warehouse: sample,
         is_sample: true,
         _temp: Some(temp),

@@ -14,8 +14,32 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// `text` with its control characters shown as escapes (`\u{1b}`), so that a value
+/// from a file can never move the cursor, clear the screen or retitle the window of
+/// the terminal it is printed on. Tabs and line breaks stay.
+pub fn terminal_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(
+            super::terminal_safe("a\u{1b}]0;PWNED\u{7}\u{1b}[2Jb\tc\n"),
+            "a\\u{1b}]0;PWNED\\u{7}\\u{1b}[2Jb\tc\n"
+        );
+        assert_eq!(super::terminal_safe("été"), "été");
+    }
+
     #[test]
     fn thousands_separators() {
         assert_eq!(super::thousands(0), "0");

@@ -26,6 +26,7 @@ pub fn run(args: &IngestArgs, ctx: &Context) -> Result<()> {
         &IngestOptions {
             inputs: args.inputs.clone(),
             replace: args.replace,
+            allow_empty: args.allow_empty,
             lock_timeout: std::time::Duration::from_secs_f64(args.lock_timeout),
             native,
         },

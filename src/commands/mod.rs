@@ -9,6 +9,7 @@ mod metrics;
 pub mod query;
 mod report;
 mod sql;
+mod warehouse;
 
 use std::path::PathBuf;
 
@@ -46,6 +47,14 @@ pub enum Command {
     Chart(ChartArgs),
     Run(RunArgs),
     Definitions(Option<DefinitionsAction>),
+    Warehouse(WarehouseAction),
+}
+
+#[derive(Debug, Clone)]
+pub enum WarehouseAction {
+    Verify { all: bool },
+    Versions,
+    Repair { to: Option<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +76,8 @@ pub struct GenerateArgs {
 pub struct IngestArgs {
     pub inputs: Vec<PathBuf>,
     pub replace: bool,
+    /// With `replace`, an input without rows may empty a table.
+    pub allow_empty: bool,
     /// Seconds to wait for another writer.
     pub lock_timeout: f64,
     /// `native`, `salesforce` or `hubspot`.
@@ -105,6 +116,7 @@ pub struct ChartArgs {
 pub struct RunArgs {
     pub inputs: Vec<PathBuf>,
     pub replace: bool,
+    pub allow_empty: bool,
     pub lock_timeout: f64,
     pub out: PathBuf,
     pub preset: Option<String>,
@@ -184,5 +196,6 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Chart(args) => report::chart(args, &ctx),
         Command::Run(args) => report::run(args, &ctx),
         Command::Definitions(action) => definitions::run(action, &ctx),
+        Command::Warehouse(action) => warehouse::run(action, &ctx),
     }
 }

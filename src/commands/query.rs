@@ -35,7 +35,7 @@ pub struct Prepared {
 pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     let (config, source) = ctx.config()?;
     let opened = crate::sample::open_or_sample(ctx.warehouse(), &config, &ctx.progress)?;
-    let manifest = opened.warehouse.manifest()?;
+    let manifest = opened.manifest.clone();
     let mut tables = Tables::from_map(opened.warehouse.scan_all()?);
     crate::metrics::derived::attach(
         &mut tables,

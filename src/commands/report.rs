@@ -78,6 +78,7 @@ pub fn run(args: &RunArgs, ctx: &Context) -> Result<()> {
         &IngestArgs {
             inputs: args.inputs.clone(),
             replace: args.replace,
+            allow_empty: args.allow_empty,
             lock_timeout: args.lock_timeout,
             preset: args.preset.clone(),
         },

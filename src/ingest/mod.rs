@@ -43,6 +43,8 @@ pub struct IngestOptions {
     pub inputs: Vec<PathBuf>,
     /// Replace the tables present in the input instead of merging into them.
     pub replace: bool,
+    /// With `replace`, let an input without rows empty a table that has rows.
+    pub allow_empty: bool,
     /// How long to wait for another writer to finish.
     pub lock_timeout: std::time::Duration,
     /// Read the inputs as the native format even if the definitions have a mapping.
@@ -427,6 +429,7 @@ pub fn stage<'w>(
                     replace: options.replace,
                 };
                 merge_table(schema, input, &target)?;
+                refuse_emptying(schema, input, previous.as_ref(), options)?;
                 Some(input.counts.rows)
             }
             None => link_table(schema, warehouse, &writer, previous.as_ref())?,
@@ -463,6 +466,27 @@ pub fn stage<'w>(
         replace: options.replace,
         _lock: lock,
     })
+}
+
+/// A `--replace` whose input has no rows would empty a table that has rows: refused
+/// unless `--allow-empty` (an export cut short must not wipe a table).
+fn refuse_emptying(
+    schema: &TableSchema,
+    input: &TableInput,
+    previous: Option<&Manifest>,
+    options: &IngestOptions,
+) -> Result<()> {
+    let before = previous
+        .and_then(|m| m.tables.get(schema.name).copied())
+        .unwrap_or(0);
+    if !options.replace || options.allow_empty || input.counts.rows > 0 || before == 0 {
+        return Ok(());
+    }
+    Err(Error::Data(format!(
+        "--replace with an input of no rows would empty `{}` ({} rows now); pass --allow-empty if that is what you want",
+        schema.name,
+        thousands(before)
+    )))
 }
 
 /// Where a table is merged to.
@@ -700,6 +724,8 @@ impl Staged<'_> {
             runs,
             latest_event,
             derived,
+            // Recorded by the commit, from the files as written.
+            files: BTreeMap::new(),
         };
         let version = self.writer.id().to_string();
         // The rows this run could not load travel with the version, so that they

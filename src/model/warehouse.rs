@@ -140,6 +140,18 @@ pub struct Manifest {
     /// partitioned by its first key column.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub partitioned: BTreeMap<String, String>,
+    /// Every file of the version (path relative to its folder, `/`-separated) with
+    /// its size and BLAKE3 hash, checked before the version is read or built on.
+    /// Empty in versions written before funnel recorded them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, FileRecord>,
+}
+
+/// One file of a version, as its manifest records it.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct FileRecord {
+    pub bytes: u64,
+    pub blake3: String,
 }
 
 impl Manifest {
@@ -232,28 +244,124 @@ impl Warehouse {
         self.root.join("quarantine")
     }
 
-    /// The folder of the current version, if the warehouse has one.
+    /// The folder of the current version, if the warehouse has one (for reading its
+    /// files once [`Warehouse::current`] has vouched for it).
     pub fn current_dir(&self) -> Option<PathBuf> {
-        let link = self.current_link();
-        let target = std::fs::read_link(&link).ok()?;
+        let target = std::fs::read_link(self.current_link()).ok()?;
         let dir = self.root.join(target);
         dir.is_dir().then_some(dir)
     }
 
-    pub fn exists(&self) -> bool {
-        self.current_dir().is_some()
+    /// The folder of the current version; None when the warehouse holds no version
+    /// at all (no folder, or nothing ingested yet). An error, naming the newest
+    /// intact version and the command that repoints to it, when versions exist but
+    /// `current` does not lead to one: nothing may read a guess or build on nothing.
+    pub fn current(&self) -> Result<Option<PathBuf>> {
+        let link = self.current_link();
+        match std::fs::symlink_metadata(&link) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match self.version_ids().is_empty() {
+                    true => Ok(None),
+                    false => Err(self.damaged("`current` is missing")),
+                }
+            }
+            Err(e) => Err(Error::io("cannot read", &link, e)),
+            Ok(m) if !m.file_type().is_symlink() => {
+                Err(self.damaged("`current` is not a link to a version"))
+            }
+            Ok(_) => {
+                let target =
+                    std::fs::read_link(&link).map_err(|e| Error::io("cannot read", &link, e))?;
+                let dir = self.root.join(&target);
+                match dir.join(MANIFEST).is_file() {
+                    true => Ok(Some(dir)),
+                    false => Err(self.damaged(&format!(
+                        "`current` points to `{}`, which is missing or has no manifest",
+                        target.display()
+                    ))),
+                }
+            }
+        }
     }
 
-    /// The manifest of the current version; checks the format version.
+    /// The ids of the published versions (`v000001`, …), oldest first.
+    pub fn version_ids(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.root.join("versions")) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| {
+                n.len() > 1 && n.starts_with('v') && n[1..].bytes().all(|b| b.is_ascii_digit())
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The newest version whose manifest reads and whose files match it.
+    pub fn newest_intact(&self) -> Option<String> {
+        self.version_ids()
+            .into_iter()
+            .rev()
+            .find(|id| self.verify(id).is_ok())
+    }
+
+    /// Checks version `id` against its manifest: its manifest when every file it
+    /// records is there, whole and unchanged; otherwise what is wrong.
+    pub fn verify(&self, id: &str) -> std::result::Result<Manifest, String> {
+        let dir = self.root.join("versions").join(id);
+        if !dir.is_dir() {
+            return Err(format!("there is no version `{id}`"));
+        }
+        let manifest = read_manifest(&dir).map_err(|e| e.to_string())?;
+        verify_files(&dir, &manifest)?;
+        Ok(manifest)
+    }
+
+    /// The id of the version `current` points at, when it points at one.
+    pub fn current_id(&self) -> Option<String> {
+        let dir = self.current_dir()?;
+        Some(dir.file_name()?.to_string_lossy().to_string())
+    }
+
+    /// Points `current` at version `id`, atomically (a new link renamed over it).
+    pub fn point_current(&self, id: &str) -> Result<()> {
+        let link = self.current_link();
+        let tmp_link = self.root.join(format!(".current-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp_link);
+        let target = Path::new("versions").join(id);
+        symlink(&target, &tmp_link).map_err(|e| Error::io("cannot create", &tmp_link, e))?;
+        std::fs::rename(&tmp_link, &link).map_err(|e| Error::io("cannot repoint", &link, e))?;
+        if let Ok(dir) = File::open(&self.root) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+
+    /// What to say when the warehouse cannot be used as it is.
+    fn damaged(&self, what: &str) -> Error {
+        let remedy = match self.newest_intact() {
+            Some(id) => format!(
+                "the newest intact version is {id}; `funnel warehouse repair` points `current` at it"
+            ),
+            None => "no intact version is left: restore the folder from a backup, or ingest into a new warehouse".into(),
+        };
+        Error::Runtime(format!(
+            "the warehouse `{}` is damaged: {what}; {remedy} (nothing was read or written)",
+            self.root.display()
+        ))
+    }
+
+    /// The manifest of the current version; checks the format version and that
+    /// every file the manifest records is there, whole and unchanged.
     pub fn manifest(&self) -> Result<Option<Manifest>> {
-        let Some(dir) = self.current_dir() else {
+        let Some(dir) = self.current()? else {
             return Ok(None);
         };
-        let path = dir.join(MANIFEST);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| Error::Runtime(format!("corrupt manifest `{}`: {e}", path.display())))?;
+        let manifest = read_manifest(&dir)?;
+        verify_files(&dir, &manifest).map_err(|why| self.damaged(&why))?;
         if manifest.format_version > FORMAT_VERSION {
             return Err(Error::Runtime(format!(
                 "the warehouse `{}` has format version {}, newer than this funnel understands ({}); upgrade funnel (it is {})",
@@ -513,24 +621,19 @@ impl VersionWriter {
             std::fs::remove_dir_all(&staging)
                 .map_err(|e| Error::io("cannot remove", &staging, e))?;
         }
+        let mut manifest = manifest.clone();
+        manifest.files = crate::observe::timed("checksums", || record_files(&self.tmp))?;
         let path = self.tmp.join(MANIFEST);
-        let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
+        let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
         std::fs::write(&path, text + "\n").map_err(|e| Error::io("cannot write", &path, e))?;
         crate::observe::timed("sync to disk", || sync_tree(&self.tmp, &staging))?;
         let final_dir = self.root.join("versions").join(&self.id);
         std::fs::rename(&self.tmp, &final_dir)
             .map_err(|e| Error::io("cannot publish", &final_dir, e))?;
         self.committed = true;
-        let link = self.root.join("current");
-        let tmp_link = self.root.join(format!(".current-{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp_link);
-        let target = Path::new("versions").join(&self.id);
-        symlink(&target, &tmp_link).map_err(|e| Error::io("cannot create", &tmp_link, e))?;
-        std::fs::rename(&tmp_link, &link).map_err(|e| Error::io("cannot repoint", &link, e))?;
-        if let Ok(dir) = File::open(&self.root) {
-            let _ = dir.sync_all();
-        }
-        Warehouse::new(&self.root).prune(keep_versions)
+        let warehouse = Warehouse::new(&self.root);
+        warehouse.point_current(&self.id)?;
+        warehouse.prune(keep_versions)
     }
 }
 
@@ -555,6 +658,100 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
         std::io::ErrorKind::Unsupported,
         "the warehouse needs symbolic links (Unix)",
     ))
+}
+
+/// The manifest in a version folder.
+fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Runtime(format!("corrupt manifest `{}`: {e}", path.display())))
+}
+
+/// Every file of a version folder but its manifest, with its size and hash (hashed
+/// side by side).
+fn record_files(dir: &Path) -> Result<BTreeMap<String, FileRecord>> {
+    let mut paths = Vec::new();
+    list_files(dir, dir, &mut paths)?;
+    paths.retain(|rel| rel != MANIFEST);
+    let records = crate::parallel::map(paths.len(), |i| hash_file(&dir.join(&paths[i])));
+    paths
+        .into_iter()
+        .zip(records)
+        .map(|(rel, record)| Ok((rel, record?)))
+        .collect()
+}
+
+/// The files under `dir`, relative to `base`, `/`-separated.
+fn list_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))? {
+        let path = entry.map_err(|e| Error::io("cannot list", dir, e))?.path();
+        if path.is_dir() {
+            list_files(base, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(base).expect("under base");
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+    Ok(())
+}
+
+fn hash_file(path: &Path) -> Result<FileRecord> {
+    let file = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let mut hasher = blake3::Hasher::new();
+    let bytes = std::io::copy(
+        &mut std::io::BufReader::with_capacity(1 << 20, file),
+        &mut hasher,
+    )
+    .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(FileRecord {
+        bytes,
+        blake3: hasher.finalize().to_hex().to_string(),
+    })
+}
+
+/// Whether every file `manifest` records is in `dir` with its size and hash; the
+/// first mismatch, said for people, when not. (A version written before funnel
+/// recorded its files has nothing to check.)
+pub fn verify_files(dir: &Path, manifest: &Manifest) -> std::result::Result<(), String> {
+    // Every table the manifest counts rows in has its parts (also in versions that
+    // recorded no file hashes).
+    for (table, rows) in &manifest.tables {
+        if *rows > 0 && parts_in(dir, table).is_empty() {
+            return Err(format!(
+                "the table `{table}` ({} rows in the manifest) has no files in `{}`",
+                crate::text::thousands(*rows),
+                dir.display()
+            ));
+        }
+    }
+    let files: Vec<(&String, &FileRecord)> = manifest.files.iter().collect();
+    let found = crate::parallel::map(files.len(), |i| {
+        let (rel, _) = files[i];
+        let path = dir.join(rel);
+        match std::fs::metadata(&path) {
+            Err(_) => Err(format!("`{}` is missing", path.display())),
+            Ok(m) if m.len() != files[i].1.bytes => Err(format!(
+                "`{}` has {} bytes where the manifest recorded {}",
+                path.display(),
+                m.len(),
+                files[i].1.bytes
+            )),
+            Ok(_) => match hash_file(&path) {
+                Ok(r) if r.blake3 == files[i].1.blake3 => Ok(()),
+                Ok(_) => Err(format!(
+                    "`{}` has changed since it was written (its BLAKE3 hash differs from the manifest's)",
+                    path.display()
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    });
+    found.into_iter().collect()
 }
 
 /// Writes a table file of a version ([`TableWriter`]), in row groups of

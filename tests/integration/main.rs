@@ -12,6 +12,7 @@ mod test_generate;
 mod test_hostile;
 mod test_ingest;
 mod test_init;
+mod test_integrity;
 mod test_lead_layout;
 mod test_mapping;
 mod test_metrics_funnel;

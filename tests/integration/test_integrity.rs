@@ -1,0 +1,165 @@
+//! The warehouse never builds on, or answers from, damaged files: a missing or
+//! broken `current`, a missing table, a changed or cut part file, and a replace that
+//! would empty a table are refused with the remedy; `funnel warehouse` verifies,
+//! lists and repairs.
+
+use crate::fixture::copy_fixture;
+use crate::workdir::Workdir;
+
+/// A workdir with the `funnel` fixture ingested twice (versions v000001, v000002).
+fn two_versions() -> Workdir {
+    let wd = Workdir::new();
+    copy_fixture(&wd, "funnel");
+    wd.run(&["ingest", "export", "-q"]).ok();
+    wd.run(&["ingest", "export", "-q"]).ok();
+    wd
+}
+
+fn leads(wd: &Workdir) -> String {
+    wd.sql("SELECT count(*) AS n FROM leads")
+}
+
+/// The first part file of `table` in version `id`.
+fn part(wd: &Workdir, id: &str, table: &str) -> std::path::PathBuf {
+    wd.join(&format!(
+        "data/warehouse/versions/{id}/{table}/part-0.parquet"
+    ))
+}
+
+#[test]
+fn a_missing_current_is_refused_everywhere_and_repair_repoints() {
+    let wd = two_versions();
+    let before = leads(&wd);
+    std::fs::remove_file(wd.join("data/warehouse/current")).unwrap();
+    // An ingest would build on nothing and, once old versions are pruned, lose them.
+    let run = wd.run(&["ingest", "export"]).expect_code(1);
+    assert!(
+        run.stderr.contains("`current` is missing")
+            && run.stderr.contains("v000002")
+            && run.stderr.contains("funnel warehouse repair"),
+        "{}",
+        run.stderr
+    );
+    assert!(!wd.join("data/warehouse/versions/v000003").exists());
+    // Readers do not fall back to the bundled sample, quiet or not.
+    for args in [
+        &["metrics", "waterfall", "-q"][..],
+        &["sql", "SELECT 1 AS x", "-q"],
+        &["report", "-q"],
+    ] {
+        let run = wd.run(args).expect_code(1);
+        assert!(run.stderr.contains("damaged"), "{}", run.stderr);
+    }
+    wd.run(&["warehouse", "repair", "-q"]).ok();
+    assert_eq!(leads(&wd), before);
+    wd.run(&["ingest", "export", "-q"]).ok();
+    assert_eq!(leads(&wd), before);
+}
+
+#[test]
+fn a_current_that_is_a_plain_file_or_dangling_is_refused() {
+    let wd = two_versions();
+    let current = wd.join("data/warehouse/current");
+    std::fs::remove_file(&current).unwrap();
+    std::fs::write(&current, "v000002").unwrap();
+    let run = wd.run(&["ingest", "export"]).expect_code(1);
+    assert!(run.stderr.contains("not a link"), "{}", run.stderr);
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink("versions/v000009", &current).unwrap();
+    let run = wd.run(&["metrics", "waterfall"]).expect_code(1);
+    assert!(
+        run.stderr.contains("versions/v000009") && run.stderr.contains("v000002"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_missing_table_is_refused_and_not_rebuilt_from_the_input_alone() {
+    let wd = two_versions();
+    std::fs::remove_dir_all(wd.join("data/warehouse/versions/v000002/touches")).unwrap();
+    let run = wd.run(&["ingest", "export"]).expect_code(1);
+    assert!(
+        run.stderr.contains("`touches`") && run.stderr.contains("v000001"),
+        "{}",
+        run.stderr
+    );
+    let run = wd.run(&["warehouse", "verify"]).expect_code(1);
+    assert!(run.stdout.contains("v000002: DAMAGED"), "{}", run.stdout);
+    wd.run(&["warehouse", "repair", "-q"]).ok();
+    wd.run(&["warehouse", "verify"]).ok();
+}
+
+#[test]
+fn a_changed_or_cut_part_file_is_named_and_no_cache_answers_for_it() {
+    let wd = two_versions();
+    // One flipped bit, in the middle of the leads' file.
+    let path = part(&wd, "v000002", "leads");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    // The metric would read the derived lead funnel, not the leads: still refused.
+    let run = wd.run(&["metrics", "waterfall"]).expect_code(1);
+    assert!(
+        run.stderr.contains("leads/part-0.parquet") && run.stderr.contains("BLAKE3"),
+        "{}",
+        run.stderr
+    );
+    // A file cut short: exit 1 (not the usage code), the file named.
+    std::fs::write(&path, &bytes[..mid]).unwrap();
+    let run = wd
+        .run(&["sql", "SELECT count(*) FROM leads"])
+        .expect_code(1);
+    assert!(
+        run.stderr.contains("leads/part-0.parquet") && run.stderr.contains("bytes"),
+        "{}",
+        run.stderr
+    );
+    wd.run(&["warehouse", "verify"]).expect_code(1);
+    wd.run(&["warehouse", "repair", "-q"]).ok();
+    wd.run(&["warehouse", "verify", "--all"]).expect_code(1);
+    wd.run(&["metrics", "waterfall", "-q"]).ok();
+}
+
+#[test]
+fn a_replace_that_would_empty_a_table_needs_allow_empty() {
+    let wd = two_versions();
+    let before = leads(&wd);
+    let header = wd.read("export/leads.csv");
+    let header = header.lines().next().unwrap();
+    wd.write("empty/leads.csv", format!("{header}\n"));
+    let run = wd.run(&["ingest", "empty", "--replace"]).expect_code(3);
+    assert!(
+        run.stderr.contains("--allow-empty") && run.stderr.contains("`leads`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(leads(&wd), before);
+    wd.run(&["ingest", "empty", "--replace", "--allow-empty", "-q"])
+        .ok();
+    assert_eq!(leads(&wd), "n\n0\n");
+}
+
+#[test]
+fn versions_lists_each_version_with_its_state() {
+    let wd = two_versions();
+    let run = wd.run(&["warehouse", "versions"]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert!(lines[1].starts_with("v000002") && lines[1].contains('*'));
+    assert!(lines[2].starts_with("v000001") && lines[2].contains("yes"));
+}
+
+#[test]
+fn a_warehouse_folder_without_versions_uses_the_sample_and_says_so() {
+    let wd = Workdir::new();
+    std::fs::create_dir_all(wd.join("data/warehouse")).unwrap();
+    let run = wd.run(&["metrics", "waterfall"]).ok();
+    assert!(
+        run.stderr.contains("holds no ingested version yet")
+            && run.stderr.contains("bundled sample"),
+        "{}",
+        run.stderr
+    );
+}
