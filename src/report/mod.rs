@@ -242,41 +242,155 @@ fn previous_summary(root: &Path, current: &str) -> Option<(String, serde_json::V
 }
 
 /// Builds the whole report into `root/<as-of date>/`; returns that folder.
+///
+/// The report is written into a temporary folder beside it and renamed into place
+/// only when complete, and `latest` is repointed after that: a killed run or a full
+/// disk never leaves a mix of new and old files, nor destroys the previous report of
+/// the same date.
 pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Result<PathBuf> {
     let p = inputs.params;
     let (frames, skipped) = compute_frames(inputs, progress)?;
     let date = local_date(p.as_of, p.tz).to_string();
-    let dir = root.join(&date);
-    for sub in ["charts", "tables"] {
-        mkdir(&dir.join(sub))?;
-    }
+    let folder = Unpublished::begin(root, &date)?;
+    let dir = folder.path();
     let notes = notes(inputs);
+    timed("tables", || write_tables(dir, &frames))?;
+    let svgs = timed("charts", || write_charts(dir, &frames, &notes, progress))?;
+    let previous = previous_summary(root, &date);
+    let values = headline_values(&frames);
+    let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    write_summary(dir, inputs, &values, previous.as_ref(), &generated_at)?;
     let hash = inputs.config.definitions_hash();
+    write(
+        &dir.join("definitions.md"),
+        crate::contract::glossary::markdown(inputs.config, &hash),
+    )?;
+    let page = html::Page {
+        headlines: headline_tiles(&values, previous.as_ref()),
+        sections: METRICS
+            .iter()
+            .filter(|m| m.section)
+            .map(|m| html::Section {
+                id: m.name.to_string(),
+                title: m.name.to_string(),
+                definition: format!("{} (exact rules: docs/metrics.md)", capitalise(m.summary)),
+                charts: svgs.get(m.name).cloned().into_iter().collect(),
+                table: frames.get(m.name).cloned(),
+                skipped: skipped.get(m.name).cloned(),
+            })
+            .collect(),
+        lint: frames.get("lint"),
+        generated_at,
+        ..page_frame(inputs, &date, &notes)
+    };
+    write(&dir.join("index.html"), html::render(&page))?;
+    let dir = folder.publish()?;
+    point_latest(root, &date)?;
+    Ok(dir)
+}
 
-    // Tables.
-    timed("tables", || -> Result<()> {
-        for m in METRICS {
-            let Some(df) = frames.get(m.name) else {
-                continue;
-            };
-            let mut df = public(df);
-            let mut csv = Vec::new();
-            write_frame(&df, Format::Csv, &mut csv)?;
-            write(&dir.join("tables").join(format!("{}.csv", m.name)), &csv)?;
-            let path = dir.join("tables").join(format!("{}.parquet", m.name));
-            let file =
-                std::fs::File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
-            ParquetWriter::new(file)
-                .finish(&mut df)
-                .context(|| format!("cannot write `{}`", path.display()))?;
-            if m.name == "lint" {
-                write(&dir.join("lint.csv"), &csv)?;
+/// A report folder being written: `root/.tmp-<date>-<pid>` until [`publish`]
+/// renames it to `root/<date>`. Dropped unpublished, it is removed.
+///
+/// [`publish`]: Unpublished::publish
+struct Unpublished {
+    tmp: PathBuf,
+    target: PathBuf,
+    published: bool,
+}
+
+impl Unpublished {
+    fn begin(root: &Path, date: &str) -> Result<Unpublished> {
+        mkdir(root)?;
+        // What killed runs left: their temporary folders, or a previous report moved
+        // aside but not yet removed.
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.starts_with(".tmp-") || name.starts_with(".old-") {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
             }
         }
-        Ok(())
-    })?;
+        let tmp = root.join(format!(".tmp-{date}-{}", std::process::id()));
+        for sub in ["charts", "tables"] {
+            mkdir(&tmp.join(sub))?;
+        }
+        Ok(Unpublished {
+            tmp,
+            target: root.join(date),
+            published: false,
+        })
+    }
 
-    // Charts.
+    fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Moves the finished report into place (a previous one of the same date aside
+    /// first, removed after).
+    fn publish(mut self) -> Result<PathBuf> {
+        let aside = self.target.with_file_name(format!(
+            ".old-{}-{}",
+            self.target
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let had = self.target.exists();
+        if had {
+            std::fs::rename(&self.target, &aside)
+                .map_err(|e| Error::io("cannot move aside", &self.target, e))?;
+        }
+        std::fs::rename(&self.tmp, &self.target)
+            .map_err(|e| Error::io("cannot publish", &self.target, e))?;
+        self.published = true;
+        if had {
+            let _ = std::fs::remove_dir_all(&aside);
+        }
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for Unpublished {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// Every metric's table as CSV and Parquet in `tables/`, and lint's as `lint.csv`.
+fn write_tables(dir: &Path, frames: &Frames) -> Result<()> {
+    for m in METRICS {
+        let Some(df) = frames.get(m.name) else {
+            continue;
+        };
+        let mut df = public(df);
+        let mut csv = Vec::new();
+        write_frame(&df, Format::Csv, &mut csv)?;
+        write(&dir.join("tables").join(format!("{}.csv", m.name)), &csv)?;
+        let path = dir.join("tables").join(format!("{}.parquet", m.name));
+        let file =
+            std::fs::File::create(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+        ParquetWriter::new(file)
+            .finish(&mut df)
+            .context(|| format!("cannot write `{}`", path.display()))?;
+        if m.name == "lint" {
+            write(&dir.join("lint.csv"), &csv)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every figure as SVG and PNG in `charts/`; the SVGs by metric, for the page.
+fn write_charts(
+    dir: &Path,
+    frames: &Frames,
+    notes: &Notes,
+    progress: &dyn Observer,
+) -> Result<BTreeMap<&'static str, String>> {
     let charted: Vec<(&Metric, &str)> = METRICS
         .iter()
         .filter_map(|m| match m.figure {
@@ -285,31 +399,35 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         })
         .collect();
     let bar = progress.meter(MeterKind::Count, charted.len() as u64, "charts");
-    let mut svgs: BTreeMap<&str, String> = BTreeMap::new();
-    timed("charts", || -> Result<()> {
-        for (m, name) in &charted {
-            bar.set_message(name);
-            if let Some(c) = figures::figure(name, &frames, &notes) {
-                let svg = chart::to_svg(&c)?;
-                write(&dir.join("charts").join(format!("{name}.svg")), &svg)?;
-                write(
-                    &dir.join("charts").join(format!("{name}.png")),
-                    chart::to_png(&c)?,
-                )?;
-                svgs.insert(m.name, svg);
-            }
-            bar.inc(1);
+    let mut svgs = BTreeMap::new();
+    for (m, name) in &charted {
+        bar.set_message(name);
+        if let Some(c) = figures::figure(name, frames, notes) {
+            let svg = chart::to_svg(&c)?;
+            write(&dir.join("charts").join(format!("{name}.svg")), &svg)?;
+            write(
+                &dir.join("charts").join(format!("{name}.png")),
+                chart::to_png(&c)?,
+            )?;
+            svgs.insert(m.name, svg);
         }
-        Ok(())
-    })?;
+        bar.inc(1);
+    }
     bar.finish();
+    Ok(svgs)
+}
 
-    // Summary with the change since the previous report.
-    let previous = previous_summary(root, &date);
-    let values = headline_values(&frames);
-    let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+/// `summary.json`: the headline numbers, the range and the definitions.
+fn write_summary(
+    dir: &Path,
+    inputs: &Inputs<'_>,
+    values: &[HeadlineValue],
+    previous: Option<&(String, serde_json::Value)>,
+    generated_at: &str,
+) -> Result<()> {
+    let p = inputs.params;
     let mut headline = serde_json::Map::new();
-    for (key, _, v, unit) in &values {
+    for (key, _, v, unit) in values {
         let json = match (v, unit) {
             (Some(x), Unit::Count) => serde_json::Value::from(x.round() as i64),
             (Some(x), _) => serde_json::Value::from(*x),
@@ -321,53 +439,48 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         "as_of": format_timestamp(p.as_of),
         "from": p.from.to_string(),
         "to": p.to.to_string(),
-        "definitions_hash": hash,
+        "definitions_hash": inputs.config.definitions_hash(),
         "headline": headline,
-        "previous_report": previous.as_ref().map(|(d, _)| d.clone()),
+        "previous_report": previous.map(|(d, _)| d.clone()),
         "generated_at": generated_at,
     });
     write(
         &dir.join("summary.json"),
         serde_json::to_string_pretty(&summary).expect("json") + "\n",
-    )?;
-    let definitions_md = crate::contract::glossary::markdown(inputs.config, &hash);
-    write(&dir.join("definitions.md"), &definitions_md)?;
+    )
+}
 
-    // The page.
-    let headlines = values
+/// The headline tiles, each with its change since the previous report.
+fn headline_tiles(
+    values: &[HeadlineValue],
+    previous: Option<&(String, serde_json::Value)>,
+) -> Vec<html::Headline> {
+    values
         .iter()
         .map(|(key, label, v, unit)| {
-            let rate = &(*unit == Unit::Rate);
-            let show = |x: f64| format_value(x, *unit);
-            let change = previous.as_ref().and_then(|(d, prev)| {
+            let change = previous.and_then(|(d, prev)| {
                 let before = prev["headline"][*key].as_f64()?;
                 let now = (*v)?;
-                let delta = if *rate {
-                    format!("{:+.1} pts", (now - before) * 100.0)
-                } else {
-                    format!("{:+}", chart::human(now - before, false))
+                let delta = match unit {
+                    Unit::Rate => format!("{:+.1} pts", (now - before) * 100.0),
+                    _ => format!("{:+}", chart::human(now - before, false)),
                 };
                 Some(format!("{delta} since {d}"))
             });
             html::Headline {
                 label: label.to_string(),
-                value: v.map(show).unwrap_or_else(|| "—".into()),
+                value: v
+                    .map(|x| format_value(x, *unit))
+                    .unwrap_or_else(|| "—".into()),
                 change,
             }
         })
-        .collect();
-    let sections = METRICS
-        .iter()
-        .filter(|m| m.section)
-        .map(|m| html::Section {
-            id: m.name.to_string(),
-            title: m.name.to_string(),
-            definition: format!("{} (exact rules: docs/metrics.md)", capitalise(m.summary)),
-            charts: svgs.get(m.name).cloned().into_iter().collect(),
-            table: frames.get(m.name).cloned(),
-            skipped: skipped.get(m.name).cloned(),
-        })
-        .collect();
+        .collect()
+}
+
+/// The page around the numbers: title, subtitle, warnings, glossary, manifest.
+fn page_frame<'a>(inputs: &Inputs<'a>, date: &str, notes: &Notes) -> html::Page<'a> {
+    let hash = inputs.config.definitions_hash();
     let mut warnings = Vec::new();
     if inputs.is_sample {
         warnings.push(
@@ -376,40 +489,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
     }
     let approval = crate::contract::approval::status(inputs.config, &hash);
     warnings.extend(approval.warnings.iter().cloned());
-    let mut manifest_rows = vec![
-        (
-            "definitions".to_string(),
-            format!("{} ({})", hash, inputs.source),
-        ),
-        ("as of".to_string(), format_timestamp(p.as_of)),
-        ("range".to_string(), notes.range.clone()),
-    ];
-    if let Some(m) = inputs.manifest {
-        for (t, n) in &m.tables {
-            manifest_rows.push((
-                format!("table {t}"),
-                format!("{} rows", crate::text::thousands(*n)),
-            ));
-        }
-        if let Some(run) = m.runs.last() {
-            manifest_rows.push((
-                "last ingest".into(),
-                format!("{} ({})", run.finished_at, run.version),
-            ));
-            for input in &run.inputs {
-                manifest_rows.push((
-                    format!("input {}", input.table),
-                    format!(
-                        "{} · {} rows · blake3 {}",
-                        input.path,
-                        input.rows,
-                        &input.blake3[..16]
-                    ),
-                ));
-            }
-        }
-    }
-    let page = html::Page {
+    html::Page {
         title: format!("Funnel report — as of {date}"),
         subtitle: format!(
             "{} · range {} · definitions {} · time zone {} · amounts in {}",
@@ -420,16 +500,52 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
             inputs.config.currency.base
         ),
         warnings,
-        headlines,
-        sections,
-        lint: frames.get("lint"),
+        headlines: Vec::new(),
+        sections: Vec::new(),
+        lint: None,
         config: inputs.config,
-        manifest_rows,
-        generated_at,
+        manifest_rows: manifest_rows(inputs, &hash, notes),
+        generated_at: String::new(),
+    }
+}
+
+/// The manifest table at the foot of the page.
+fn manifest_rows(inputs: &Inputs<'_>, hash: &str, notes: &Notes) -> Vec<(String, String)> {
+    let mut rows = vec![
+        (
+            "definitions".to_string(),
+            format!("{hash} ({})", inputs.source),
+        ),
+        ("as of".to_string(), format_timestamp(inputs.params.as_of)),
+        ("range".to_string(), notes.range.clone()),
+    ];
+    let Some(m) = inputs.manifest else {
+        return rows;
     };
-    write(&dir.join("index.html"), html::render(&page))?;
-    point_latest(root, &date)?;
-    Ok(dir)
+    for (t, n) in &m.tables {
+        rows.push((
+            format!("table {t}"),
+            format!("{} rows", crate::text::thousands(*n)),
+        ));
+    }
+    if let Some(run) = m.runs.last() {
+        rows.push((
+            "last ingest".into(),
+            format!("{} ({})", run.finished_at, run.version),
+        ));
+        for input in &run.inputs {
+            rows.push((
+                format!("input {}", input.table),
+                format!(
+                    "{} · {} rows · blake3 {}",
+                    input.path,
+                    input.rows,
+                    &input.blake3[..16]
+                ),
+            ));
+        }
+    }
+    rows
 }
 
 fn capitalise(s: &str) -> String {

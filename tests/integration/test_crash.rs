@@ -192,3 +192,33 @@ fn an_unwritable_warehouse_is_a_clear_error() {
     assert!(run.stderr.contains("blocked/warehouse"), "{}", run.stderr);
     assert_eq!(wd.read("blocked"), "not a folder");
 }
+
+#[test]
+fn a_failed_report_leaves_the_previous_report_of_that_date_whole() {
+    let wd = Workdir::new();
+    wd.run(&[
+        "generate", "--out", "a", "--leads", "300", "--seed", "1", "-q",
+    ])
+    .ok();
+    wd.run(&["ingest", "a", "-q"]).ok();
+    wd.run(&["report", "--out", "reports", "-q"]).ok();
+    let before = crate::workdir::tree(&wd.join("reports"));
+    assert!(before.iter().any(|(p, _)| p.ends_with("index.html")));
+
+    // A PNG chart is larger than 64 KiB: the second report fails while writing.
+    let out = run_with_file_limit(&wd, 64, "report --out reports -q");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        crate::workdir::tree(&wd.join("reports")),
+        before,
+        "the previous report, `latest` and nothing else"
+    );
+    // With room again it lands, replacing the report of that date.
+    wd.run(&["report", "--out", "reports", "-q"]).ok();
+    let after = crate::workdir::tree(&wd.join("reports"));
+    assert_eq!(
+        after.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        before.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+}
