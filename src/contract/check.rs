@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::config::{norm, Config, UnknownValues, PLACEHOLDER_MARK};
-use crate::error::Result;
+use crate::error::{PolarsContext, Result};
 use crate::metrics::model::{collect, lead_funnel, us, Tables};
 use crate::metrics::params::{Params, MICROS_PER_DAY};
 use crate::model::columns::{LEADS, OPPORTUNITIES, OPPORTUNITY_STAGE_EVENTS, TOUCHES};
@@ -126,196 +126,232 @@ pub fn config_findings(c: &Config) -> Vec<Finding> {
 
 /// Every check, config and data.
 pub fn check(tables: &Tables, p: &Params) -> Result<Vec<Finding>> {
-    let c = &p.config;
-    let mut out = config_findings(c);
-    let unmapped_severity = match c.stages.unknown_values {
-        UnknownValues::Error => Severity::Error,
-        UnknownValues::Ignore => Severity::Warning,
-    };
-
-    // Lifecycle values in the data mapped to nothing (all events, known lead or not).
-    if tables.has("lead_stage_events") {
-        let unmapped =
-            crate::metrics::model::mapped_events(tables, p).filter(col("stage_idx").is_null());
-        let values = counts(unmapped, "stage")?;
-        if !values.is_empty() {
-            out.push(Finding {
-                severity: unmapped_severity,
-                check: "unmapped_stage_value",
-                detail: format!(
-                    "lifecycle values mapped to no stage in `[stages]`: {}",
-                    listing(&values)
-                ),
-            });
-        }
-    }
-    if let (Ok(e), Ok(o)) = (
-        tables.get(&OPPORTUNITY_STAGE_EVENTS),
-        tables.get(&OPPORTUNITIES),
-    ) {
-        let values = counts(
-            crate::metrics::lint::unmapped_opportunity_stages(e, o, p),
-            "stage",
-        )?;
-        if !values.is_empty() {
-            out.push(Finding {
-                severity: unmapped_severity,
-                check: "unmapped_opportunity_stage",
-                detail: format!(
-                    "opportunity stages not in `[opportunity] stages` (or their pipeline's): {}",
-                    listing(&values)
-                ),
-            });
-        }
-    }
-
-    // Sources nobody assigned to a team.
-    let listed: Vec<String> = c.sources.values().flatten().map(|s| norm(s)).collect();
-    let listed = lit(Series::new("".into(), listed)).implode(false);
-    let mut sources = Vec::new();
-    for table in [&LEADS, &OPPORTUNITIES] {
-        if let Ok(lf) = tables.get(table) {
-            sources.push(
-                lf.filter(col("source").is_not_null())
-                    .select([col("source")]),
-            );
-        }
-    }
-    if !sources.is_empty() {
-        let all = concat(sources, UnionArgs::default())
-            .expect("same schema")
-            .filter(
-                col("source")
-                    .str()
-                    .to_lowercase()
-                    .is_in(listed, false)
-                    .not(),
-            );
-        let values = counts(all, "source")?;
-        if !values.is_empty() {
-            out.push(Finding {
-                severity: Severity::Warning,
-                check: "unlisted_source",
-                detail: format!(
-                    "sources in the data that no `[sources]` team lists (they count as `other`): {}",
-                    listing(&values)
-                ),
-            });
-        }
-    }
-
-    // Currencies without a rate.
-    if tables.has("opportunities") {
-        let base = c.currency.base.trim().to_uppercase();
-        let mut known: Vec<String> = c
-            .currency
-            .rates
-            .keys()
-            .map(|k| k.trim().to_uppercase())
-            .collect();
-        known.push(base);
-        let cur = tables
-            .get(&OPPORTUNITIES)?
-            .filter(
-                col("currency")
-                    .is_not_null()
-                    .and(col("amount").is_not_null()),
-            )
-            .with_column(col("currency").str().to_uppercase().alias("currency"))
-            .filter(
-                col("currency")
-                    .is_in(lit(Series::new("".into(), known)).implode(false), false)
-                    .not(),
-            );
-        let values = counts(cur, "currency")?;
-        if !values.is_empty() {
-            out.push(Finding {
-                severity: Severity::Warning,
-                check: "currency_without_rate",
-                detail: format!(
-                    "amounts in currencies without a rate in `[currency] rates` are left out of sums: {}",
-                    listing(&values)
-                ),
-            });
-        }
-    }
-
-    // Touch actions: does any counted action occur at all?
-    if tables.has("touches") {
-        let actions: Vec<String> = c.touches.count_actions.iter().map(|a| norm(a)).collect();
-        let df = collect(
-            tables.get(&TOUCHES)?.select([
-                len().cast(DataType::Int64).alias("all"),
-                col("action")
-                    .str()
-                    .to_lowercase()
-                    .is_in(lit(Series::new("".into(), actions)).implode(false), false)
-                    .cast(DataType::Int64)
-                    .sum()
-                    .alias("counted"),
-            ]),
-            "definitions check",
-        )?;
-        let all = crate::frame::first(&df, "all").unwrap_or(0.0);
-        let counted = crate::frame::first(&df, "counted").unwrap_or(0.0);
-        if all > 0.0 && counted == 0.0 {
-            out.push(Finding {
-                severity: Severity::Warning,
-                check: "no_counted_touches",
-                detail: "no touch in the data has an action listed in `[touches] count_actions`"
-                    .into(),
-            });
-        }
-    }
-
-    // A window or SLA no data can satisfy.
-    if tables.has("leads") {
-        let f = lead_funnel(tables, p);
-        let window = c.funnel.conversion_window_days;
-        if window > 0 {
-            let df = collect(
-                f.filter(col("reached_mql").is_not_null()).select([
-                    len().cast(DataType::Int64).alias("mqls"),
-                    (us("reached_mql") - us("reached_lead"))
-                        .lt_eq(lit(i64::from(window) * MICROS_PER_DAY))
-                        .cast(DataType::Int64)
-                        .sum()
-                        .alias("within"),
-                ]),
-                "definitions check",
-            )?;
-            let (mqls, within) = (
-                crate::frame::first(&df, "mqls").unwrap_or(0.0),
-                crate::frame::first(&df, "within").unwrap_or(0.0),
-            );
-            if mqls > 0.0 && within == 0.0 {
-                out.push(Finding {
-                    severity: Severity::Warning,
-                    check: "window_unsatisfiable",
-                    detail: format!(
-                        "no lead reached MQL within the {window}-day `conversion_window_days`, though {mqls} reached it later"
-                    ),
-                });
-            }
-        }
-        if tables.has("lead_stage_events") && c.mql.sla_hours > 0.0 {
-            let sla = crate::metrics::touches::sla(tables, p)?;
-            let decided = crate::frame::first(&sla, "accepted").unwrap_or(0.0)
-                + crate::frame::first(&sla, "rejected").unwrap_or(0.0);
-            let due = crate::frame::first(&sla, "due").unwrap_or(0.0);
-            let breached = crate::frame::first(&sla, "breached").unwrap_or(0.0);
-            if decided > 0.0 && due > 0.0 && breached == due {
-                out.push(Finding {
-                    severity: Severity::Warning,
-                    check: "sla_unsatisfiable",
-                    detail: format!(
-                        "no MQL in range was decided within the {} h `mql.sla_hours`",
-                        c.mql.sla_hours
-                    ),
-                });
-            }
-        }
+    let mut out = config_findings(&p.config);
+    for check in DATA_CHECKS {
+        out.extend(check(tables, p)?);
     }
     out.sort_by(|a, b| (a.severity, a.check).cmp(&(b.severity, b.check)));
     Ok(out)
+}
+
+/// A check of the definitions against the data: its finding, if any.
+type DataCheck = fn(&Tables, &Params) -> Result<Option<Finding>>;
+
+const DATA_CHECKS: &[DataCheck] = &[
+    unmapped_stage_value,
+    unmapped_opportunity_stage,
+    unlisted_source,
+    currency_without_rate,
+    no_counted_touches,
+    window_unsatisfiable,
+    sla_unsatisfiable,
+];
+
+/// How serious an unmapped value is: an error when metrics refuse to run with one.
+fn unmapped_severity(p: &Params) -> Severity {
+    match p.config.stages.unknown_values {
+        UnknownValues::Error => Severity::Error,
+        UnknownValues::Ignore => Severity::Warning,
+    }
+}
+
+/// Lifecycle values in the data mapped to nothing (all events, known lead or not).
+fn unmapped_stage_value(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
+    if !tables.has("lead_stage_events") {
+        return Ok(None);
+    }
+    let unmapped =
+        crate::metrics::model::mapped_events(tables, p).filter(col("stage_idx").is_null());
+    let values = counts(unmapped, "stage")?;
+    Ok((!values.is_empty()).then(|| Finding {
+        severity: unmapped_severity(p),
+        check: "unmapped_stage_value",
+        detail: format!(
+            "lifecycle values mapped to no stage in `[stages]`: {}",
+            listing(&values)
+        ),
+    }))
+}
+
+/// Opportunity stages not in their pipeline's stage list.
+fn unmapped_opportunity_stage(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
+    let (Ok(e), Ok(o)) = (
+        tables.get(&OPPORTUNITY_STAGE_EVENTS),
+        tables.get(&OPPORTUNITIES),
+    ) else {
+        return Ok(None);
+    };
+    let values = counts(
+        crate::metrics::lint::unmapped_opportunity_stages(e, o, p),
+        "stage",
+    )?;
+    Ok((!values.is_empty()).then(|| Finding {
+        severity: unmapped_severity(p),
+        check: "unmapped_opportunity_stage",
+        detail: format!(
+            "opportunity stages not in `[opportunity] stages` (or their pipeline's): {}",
+            listing(&values)
+        ),
+    }))
+}
+
+/// Sources nobody assigned to a team.
+fn unlisted_source(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
+    let listed: Vec<String> = p
+        .config
+        .sources
+        .values()
+        .flatten()
+        .map(|s| norm(s))
+        .collect();
+    let listed = lit(Series::new("".into(), listed)).implode(false);
+    let sources: Vec<LazyFrame> = [&LEADS, &OPPORTUNITIES]
+        .into_iter()
+        .filter_map(|t| tables.get(t).ok())
+        .map(|lf| {
+            lf.filter(col("source").is_not_null())
+                .select([col("source")])
+        })
+        .collect();
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    let all = concat(sources, UnionArgs::default())
+        .context(|| "definitions check".to_string())?
+        .filter(
+            col("source")
+                .str()
+                .to_lowercase()
+                .is_in(listed, false)
+                .not(),
+        );
+    let values = counts(all, "source")?;
+    Ok((!values.is_empty()).then(|| Finding {
+        severity: Severity::Warning,
+        check: "unlisted_source",
+        detail: format!(
+            "sources in the data that no `[sources]` team lists (they count as `other`): {}",
+            listing(&values)
+        ),
+    }))
+}
+
+/// Amounts in currencies without a rate to the base currency.
+fn currency_without_rate(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
+    let Ok(opps) = tables.get(&OPPORTUNITIES) else {
+        return Ok(None);
+    };
+    let c = &p.config;
+    let mut known: Vec<String> = c
+        .currency
+        .rates
+        .keys()
+        .map(|k| k.trim().to_uppercase())
+        .collect();
+    known.push(c.currency.base.trim().to_uppercase());
+    let cur = opps
+        .filter(
+            col("currency")
+                .is_not_null()
+                .and(col("amount").is_not_null()),
+        )
+        .with_column(col("currency").str().to_uppercase().alias("currency"))
+        .filter(
+            col("currency")
+                .is_in(lit(Series::new("".into(), known)).implode(false), false)
+                .not(),
+        );
+    let values = counts(cur, "currency")?;
+    Ok((!values.is_empty()).then(|| Finding {
+        severity: Severity::Warning,
+        check: "currency_without_rate",
+        detail: format!(
+            "amounts in currencies without a rate in `[currency] rates` are left out of sums: {}",
+            listing(&values)
+        ),
+    }))
+}
+
+/// Touches exist, but none has an action `[touches] count_actions` counts.
+fn no_counted_touches(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
+    let Ok(touches) = tables.get(&TOUCHES) else {
+        return Ok(None);
+    };
+    let actions: Vec<String> = p
+        .config
+        .touches
+        .count_actions
+        .iter()
+        .map(|a| norm(a))
+        .collect();
+    let df = collect(
+        touches.select([
+            len().cast(DataType::Int64).alias("all"),
+            col("action")
+                .str()
+                .to_lowercase()
+                .is_in(lit(Series::new("".into(), actions)).implode(false), false)
+                .cast(DataType::Int64)
+                .sum()
+                .alias("counted"),
+        ]),
+        "definitions check",
+    )?;
+    let all = crate::frame::first(&df, "all").unwrap_or(0.0);
+    let counted = crate::frame::first(&df, "counted").unwrap_or(0.0);
+    Ok((all > 0.0 && counted == 0.0).then(|| Finding {
+        severity: Severity::Warning,
+        check: "no_counted_touches",
+        detail: "no touch in the data has an action listed in `[touches] count_actions`".into(),
+    }))
+}
+
+/// A conversion window no lead's MQL fell within.
+fn window_unsatisfiable(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
+    let window = p.config.funnel.conversion_window_days;
+    if !tables.has("leads") || window == 0 {
+        return Ok(None);
+    }
+    let df = collect(
+        lead_funnel(tables, p)
+            .filter(col("reached_mql").is_not_null())
+            .select([
+                len().cast(DataType::Int64).alias("mqls"),
+                (us("reached_mql") - us("reached_lead"))
+                    .lt_eq(lit(i64::from(window) * MICROS_PER_DAY))
+                    .cast(DataType::Int64)
+                    .sum()
+                    .alias("within"),
+            ]),
+        "definitions check",
+    )?;
+    let mqls = crate::frame::first(&df, "mqls").unwrap_or(0.0);
+    let within = crate::frame::first(&df, "within").unwrap_or(0.0);
+    Ok((mqls > 0.0 && within == 0.0).then(|| Finding {
+        severity: Severity::Warning,
+        check: "window_unsatisfiable",
+        detail: format!(
+            "no lead reached MQL within the {window}-day `conversion_window_days`, though {mqls} reached it later"
+        ),
+    }))
+}
+
+/// An SLA no decided MQL in range met.
+fn sla_unsatisfiable(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
+    let hours = p.config.mql.sla_hours;
+    if !tables.has("leads") || !tables.has("lead_stage_events") || hours <= 0.0 {
+        return Ok(None);
+    }
+    let sla = crate::metrics::touches::sla(tables, p)?;
+    let decided = crate::frame::first(&sla, "accepted").unwrap_or(0.0)
+        + crate::frame::first(&sla, "rejected").unwrap_or(0.0);
+    let due = crate::frame::first(&sla, "due").unwrap_or(0.0);
+    let breached = crate::frame::first(&sla, "breached").unwrap_or(0.0);
+    Ok(
+        (decided > 0.0 && due > 0.0 && breached == due).then(|| Finding {
+            severity: Severity::Warning,
+            check: "sla_unsatisfiable",
+            detail: format!("no MQL in range was decided within the {hours} h `mql.sla_hours`"),
+        }),
+    )
 }
