@@ -273,6 +273,10 @@ fn csv_text(names: &[String], rows: &[Vec<Cell>]) -> Result<String> {
 
 /// Aligned columns: text left, numbers right, floats rounded for reading.
 fn table(names: &[String], rows: &[Vec<Cell>], marks: &[Vec<bool>]) -> String {
+    let names: Vec<String> = names
+        .iter()
+        .map(|n| crate::text::terminal_safe(n))
+        .collect();
     let shown: Vec<Vec<String>> = rows
         .iter()
         .zip(marks)
@@ -288,6 +292,8 @@ fn table(names: &[String], rows: &[Vec<Cell>], marks: &[Vec<bool>]) -> String {
                         }
                         other => other.text(),
                     };
+                    // A value from a file must not drive the terminal.
+                    let text = crate::text::terminal_safe(&text);
                     if *m {
                         format!("{text}*")
                     } else {
@@ -332,7 +338,7 @@ fn table(names: &[String], rows: &[Vec<Cell>], marks: &[Vec<bool>]) -> String {
             .to_string()
     };
     let mut out = String::new();
-    out.push_str(&line(names));
+    out.push_str(&line(&names));
     out.push('\n');
     out.push_str(
         &widths

@@ -61,7 +61,7 @@ fn run_check(query: &QueryFlags, ctx: &Context) -> Result<()> {
             f.detail
         ));
     }
-    crate::output::print(&out)?;
+    crate::output::print(&crate::text::terminal_safe(&out))?;
     let errors = findings
         .iter()
         .filter(|f| f.severity == check::Severity::Error)

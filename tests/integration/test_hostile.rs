@@ -7,6 +7,8 @@ use proptest::prelude::*;
 
 use funnel::ingest::check::check_bytes;
 
+use crate::workdir::Workdir;
+
 /// Cells a hostile export might hold.
 fn cell() -> impl Strategy<Value = Vec<u8>> {
     let text = prop_oneof![
@@ -165,4 +167,32 @@ fn formula_cells_are_stored_as_exported() {
     );
     let q = wd.read("data/warehouse/quarantine/leads.csv");
     assert!(q.contains("+L2,bad-date"), "{q}");
+}
+
+#[test]
+fn escape_sequences_in_values_never_reach_the_terminal_raw() {
+    // A stage and a source that would retitle the window and clear the screen.
+    let wd = Workdir::new();
+    let evil = "\u{1b}]0;PWNED\u{7}\u{1b}[2J";
+    wd.write(
+        "export/leads.csv",
+        format!("lead_id,created_at,source\nL1,2025-01-02,{evil}web\n"),
+    );
+    wd.write(
+        "export/lead_stage_events.csv",
+        format!("lead_id,stage,entered_at\nL1,{evil}mql,2025-01-03\n"),
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    let sql = wd
+        .run(&["sql", "SELECT stage FROM lead_stage_events", "-q"])
+        .ok()
+        .stdout;
+    let check = wd.run(&["definitions", "check", "-q"]).ok().stdout;
+    for out in [&sql, &check] {
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+        assert!(out.contains("\\u{1b}]0;PWNED"), "{out}");
+    }
+    // Data formats keep the value as it is: CSV and JSON are for programs.
+    let csv = wd.sql("SELECT stage FROM lead_stage_events");
+    assert!(csv.contains(evil), "{csv:?}");
 }
