@@ -105,6 +105,38 @@ impl AsOf {
     }
 }
 
+/// The most periods a metric cuts its range into (cohorts × groups are computed for
+/// each): enough for 38 years of weeks or 166 years of months.
+pub const MAX_PERIODS: i64 = 2_000;
+
+/// Refuses a range outside funnel's calendar (1900–2199) or cut into more than
+/// [`MAX_PERIODS`] periods (months unless `--period` says otherwise), which would
+/// take unbounded time and memory.
+fn check_range(from: NaiveDate, to: NaiveDate, period: Option<Period>) -> Result<()> {
+    let first = NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid");
+    let last = NaiveDate::from_ymd_opt(2199, 12, 31).expect("valid");
+    if from < first || to > last {
+        return Err(Error::Usage(format!(
+            "--from {from} --to {to}: dates before {first} or after {last} are outside funnel's calendar"
+        )));
+    }
+    let period = period.unwrap_or(Period::Month);
+    let days_per_period = match period {
+        Period::Week => 7.0,
+        Period::Month => 30.44,
+        Period::Quarter | Period::FiscalQuarter => 91.31,
+        Period::Year => 365.25,
+    };
+    let periods = ((to - from).num_days() as f64 / days_per_period).ceil() as i64;
+    if periods > MAX_PERIODS {
+        return Err(Error::Usage(format!(
+            "--from {from} --to {to} holds about {periods} {}s, more than the {MAX_PERIODS} funnel computes at once: narrow the range or use a longer --period",
+            period.name()
+        )));
+    }
+    Ok(())
+}
+
 impl Params {
     #[allow(clippy::too_many_arguments)]
     pub fn resolve(
@@ -119,10 +151,14 @@ impl Params {
         histogram: bool,
     ) -> Result<Params> {
         let tz = config.calendar.tz();
+        let explicit = from.is_some() || to.is_some();
         let to = to.unwrap_or_else(|| local_date(as_of, tz));
         let from = from.unwrap_or(to - Duration::days(364));
         if from > to {
             return Err(Error::Usage(format!("--from {from} is after --to {to}")));
+        }
+        if explicit {
+            check_range(from, to, period)?;
         }
         Ok(Params {
             range_start: local_midnight(from, tz),

@@ -43,3 +43,57 @@ fn version_flag() {
     let out = wd.run(&["--version"]).ok().stdout;
     assert!(out.starts_with("funnel "), "{out}");
 }
+
+#[test]
+fn a_range_of_unbounded_periods_is_refused_with_how_to_narrow_it() {
+    let wd = Workdir::new();
+    let run = wd
+        .run(&[
+            "metrics",
+            "conversion",
+            "--from",
+            "0001-01-01",
+            "--to",
+            "9999-12-31",
+            "--period",
+            "week",
+            "--by",
+            "source",
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("outside funnel's calendar"),
+        "{}",
+        run.stderr
+    );
+    let run = wd
+        .run(&[
+            "metrics",
+            "conversion",
+            "--from",
+            "1950-01-01",
+            "--to",
+            "2150-12-31",
+            "--period",
+            "week",
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("weeks") && run.stderr.contains("narrow the range"),
+        "{}",
+        run.stderr
+    );
+    // A long range in years is fine.
+    wd.run(&[
+        "metrics",
+        "waterfall",
+        "--from",
+        "1950-01-01",
+        "--to",
+        "2150-12-31",
+        "--period",
+        "year",
+        "-q",
+    ])
+    .ok();
+}
