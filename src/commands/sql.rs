@@ -9,7 +9,33 @@ use crate::metrics::model::{lead_funnel, Tables, FUNNEL, STAGES};
 use crate::metrics::params::{Dim, Params};
 use crate::output;
 
+/// The table functions of polars' SQL that read any file on the machine.
+const FILE_READERS: [&str; 5] = [
+    "read_csv",
+    "read_parquet",
+    "read_ipc",
+    "read_json",
+    "read_ndjson",
+];
+
+/// `funnel sql` sees the warehouse's tables and views only: a query that would read
+/// a file of the machine (the system's password file, say) is refused.
+fn refuse_file_readers(query: &str) -> Result<()> {
+    let relations = polars::sql::extract_table_identifiers(query, false, true)
+        .map_err(|e| Error::Usage(format!("SQL error: {e}")))?;
+    match relations
+        .iter()
+        .find(|r| FILE_READERS.contains(&r.to_lowercase().as_str()))
+    {
+        Some(f) => Err(Error::Usage(format!(
+            "`{f}(…)`: funnel sql reads the warehouse's tables and views only, not files; ingest the file, or open it with another tool"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub fn run(args: &SqlArgs, ctx: &Context) -> Result<()> {
+    refuse_file_readers(&args.query)?;
     let (config, _) = ctx.config()?;
     let opened = crate::sample::open_or_sample(ctx.warehouse(), &config, &ctx.progress)?;
     let scans = opened.warehouse.scan_all()?;

@@ -102,3 +102,22 @@ fn csv_output_defuses_spreadsheet_formulas() {
         .stdout;
     assert!(json.contains("\"=cmd|' /C calc'!A0\""), "{json}");
 }
+
+#[test]
+fn sql_reads_the_warehouse_only_never_a_file_of_the_machine() {
+    let wd = Workdir::new();
+    wd.write("secret.csv", "user,password\nroot,hunter2\n");
+    for query in [
+        "SELECT * FROM read_csv('secret.csv')",
+        "SELECT * FROM READ_PARQUET('x.parquet') LIMIT 3",
+        "SELECT l.lead_id FROM leads l JOIN read_csv('secret.csv') s ON true",
+        "WITH s AS (SELECT * FROM read_json('x.json')) SELECT * FROM s",
+    ] {
+        let run = wd.run(&["sql", query]).expect_code(2);
+        assert!(
+            run.stderr.contains("tables and views only") && !run.stdout.contains("hunter2"),
+            "{query}: {}",
+            run.stderr
+        );
+    }
+}
