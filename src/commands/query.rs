@@ -46,7 +46,7 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     let tz = config.calendar.tz();
     let latest = match manifest.as_ref().and_then(|m| m.latest_event) {
         Some(t) => Some(t),
-        None => crate::metrics::latest_event(&tables)?,
+        None => crate::metrics::latest_event(&tables, chrono::Utc::now().timestamp_micros())?,
     };
     let as_of = match flags.as_of.as_deref() {
         None => latest.ok_or_else(|| {

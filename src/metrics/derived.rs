@@ -54,7 +54,8 @@ pub fn build(
     if touches_by_lead(partitioned) {
         tables.touch_parts = writer.part_scans(TOUCHES.name)?;
     }
-    let latest_event = timed("latest event", || super::latest_event(&tables))?;
+    let now = chrono::Utc::now().timestamp_micros();
+    let latest_event = timed("latest event", || super::latest_event(&tables, now))?;
     let Some(as_of) = latest_event else {
         return Ok(Built {
             latest_event,

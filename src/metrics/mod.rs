@@ -21,7 +21,7 @@ use polars::prelude::*;
 use crate::config::UnknownValues;
 use crate::error::{Error, Result};
 use crate::model::columns::{
-    LEADS, LEAD_STAGE_EVENTS, OPPORTUNITIES, OPPORTUNITY_STAGE_EVENTS, TOUCHES,
+    TableSchema, LEADS, LEAD_STAGE_EVENTS, OPPORTUNITIES, OPPORTUNITY_STAGE_EVENTS, TOUCHES,
 };
 use crate::model::warehouse::Manifest;
 use model::{collect, Tables};
@@ -100,6 +100,16 @@ pub fn compute(
     }
 }
 
+/// The instants that date the data: each table with its columns of events.
+pub const EVENT_INSTANTS: [(&TableSchema, &str); 6] = [
+    (&LEADS, "created_at"),
+    (&LEAD_STAGE_EVENTS, "entered_at"),
+    (&TOUCHES, "occurred_at"),
+    (&OPPORTUNITIES, "created_at"),
+    (&OPPORTUNITIES, "closed_at"),
+    (&OPPORTUNITY_STAGE_EVENTS, "entered_at"),
+];
+
 /// With `unknown_values = "error"`, metrics refuse to run while a stage value is
 /// unmapped (docs/metrics.md, common rules); the message lists the values.
 fn refuse_unmapped(tables: &Tables, p: &Params) -> Result<()> {
@@ -142,19 +152,16 @@ fn refuse_unmapped(tables: &Tables, p: &Params) -> Result<()> {
 }
 
 /// The latest event instant in the warehouse (the default as-of, docs/metrics.md), UTC µs.
-pub fn latest_event(tables: &Tables) -> Result<Option<i64>> {
+///
+/// Instants after `not_after` (the ingest's own time) are left out: an event dated
+/// 2062 by a typo in its year must not date every number 2062. Lint reports them
+/// (`event_in_future`).
+pub fn latest_event(tables: &Tables, not_after: i64) -> Result<Option<i64>> {
     let mut parts: Vec<LazyFrame> = Vec::new();
-    let instants = [
-        (&LEADS, "created_at"),
-        (&LEAD_STAGE_EVENTS, "entered_at"),
-        (&TOUCHES, "occurred_at"),
-        (&OPPORTUNITIES, "created_at"),
-        (&OPPORTUNITIES, "closed_at"),
-        (&OPPORTUNITY_STAGE_EVENTS, "entered_at"),
-    ];
-    for (table, column) in instants {
+    for (table, column) in EVENT_INSTANTS {
         if let Ok(lf) = tables.get(table) {
-            parts.push(lf.select([model::us(column).max().alias("t")]));
+            let t = model::us(column);
+            parts.push(lf.select([t.clone().filter(t.lt_eq(lit(not_after))).max().alias("t")]));
         }
     }
     if parts.is_empty() {

@@ -265,7 +265,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         &dir.join("definitions.md"),
         crate::contract::glossary::markdown(inputs.config, &hash),
     )?;
-    let page = html::Page {
+    let mut page = html::Page {
         headlines: headline_tiles(&values, previous.as_ref()),
         sections: METRICS
             .iter()
@@ -283,10 +283,23 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         generated_at,
         ..page_frame(inputs, &date, &notes)
     };
+    if let Some(n) = future_events(&frames).filter(|n| *n > 0) {
+        page.warnings.push(format!(
+            "{} row(s) carry an event dated after the data was ingested (a typo in a year?): the as-of date ignores them; see `event_in_future` under Data quality.",
+            crate::text::thousands(n as u64)
+        ));
+    }
     write(&dir.join("index.html"), html::render(&page))?;
     let dir = folder.publish()?;
     point_latest(root, &date)?;
     Ok(dir)
+}
+
+/// How many rows lint found with an event after the ingest.
+fn future_events(frames: &Frames) -> Option<i64> {
+    let lint = frames.get("lint")?;
+    let df = crate::frame::filter_eq(lint, "check", "event_in_future");
+    crate::frame::first(&df, "count").map(|n| n as i64)
 }
 
 /// A report folder being written: `root/.tmp-<date>-<pid>` until [`publish`]

@@ -163,3 +163,33 @@ fn a_warehouse_folder_without_versions_uses_the_sample_and_says_so() {
         run.stderr
     );
 }
+
+#[test]
+fn an_event_dated_in_the_future_does_not_move_the_default_as_of() {
+    let wd = Workdir::new();
+    copy_fixture(&wd, "funnel");
+    wd.run(&["ingest", "export", "-q"]).ok();
+    let as_of = |wd: &Workdir| {
+        let doc = crate::fixture::metric(wd, &["waterfall"]);
+        doc["as_of"].as_str().unwrap().to_string()
+    };
+    let before = as_of(&wd);
+    // A typo in a year: 2062 instead of 2026.
+    wd.write(
+        "late/lead_stage_events.csv",
+        "lead_id,stage,entered_at\nL1,mql,2062-01-05T10:00:00Z\n",
+    );
+    wd.run(&["ingest", "late", "-q"]).ok();
+    assert_eq!(as_of(&wd), before);
+    let lint = crate::fixture::metric(&wd, &["lint"]);
+    let row = crate::fixture::rows(&lint)
+        .iter()
+        .find(|r| r["check"] == "event_in_future")
+        .cloned()
+        .unwrap();
+    assert_eq!(row["count"], 1);
+    assert_eq!(row["examples"][0], "L1");
+    // --as-of still reaches it.
+    let doc = crate::fixture::metric(&wd, &["waterfall", "--as-of", "2062-12-31"]);
+    assert!(doc["as_of"].as_str().unwrap().starts_with("2062-12-31"));
+}

@@ -481,8 +481,10 @@ fn lint_findings() {
             .map(|v| v.as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(r.len(), 16);
+    assert_eq!(r.len(), 17);
     assert_eq!(find("stage_without_opportunity")["count"], 0);
+    // Every event of the fixture is dated before its ingest.
+    assert_eq!(find("event_in_future")["count"], 0);
     assert_eq!(find("duplicate_keys_merged")["count"], 1);
     assert_eq!(examples("duplicate_keys_merged"), ["L1"]);
     assert_eq!(find("stage_backfilled")["count"], 1);
