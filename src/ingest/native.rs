@@ -20,7 +20,7 @@ use polars::prelude::*;
 use crate::error::{Error, Result};
 use crate::ingest::quarantine::QuarantinedRow;
 use crate::ingest::records::{Batch, RecordReader};
-use crate::ingest::typed::{ragged_reason, type_by_column, ColumnFormat, TableBuilder};
+use crate::ingest::typed::{type_by_column, ColumnFormat, TableBuilder};
 use crate::model::columns::TableSchema;
 
 /// What reading one file produced (its rows went to the caller's sink).
@@ -330,8 +330,7 @@ impl Rows<'_> {
                     .map(|p| p.and_then(|p| fields.get(p).copied()).unwrap_or("")),
             );
             if fields.len() != self.header.len() {
-                let reason = ragged_reason(fields.len(), self.header.len());
-                builder.quarantine(&raw, self.file_name, line, reason);
+                builder.quarantine_ragged(&raw, &fields, self.file_name, line, self.header.len());
                 continue;
             }
             builder.push(&raw, self.file_name, line)?;

@@ -15,6 +15,23 @@ pub struct QuarantinedRow {
     /// 1-based line where the record starts (the header is line 1).
     pub line: u64,
     pub reason: String,
+    /// The whole record as read (its fields as one CSV line), when its fields do not
+    /// fit the header: the values above then cannot hold them all.
+    pub record: Option<String>,
+}
+
+/// A record's fields as one CSV line (quoted where needed).
+pub fn record_text<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let fields: Vec<&str> = fields.into_iter().collect();
+    // Writing to memory cannot fail.
+    let _ = writer.write_record(&fields);
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
+        .trim_end_matches('\n')
+        .to_string()
 }
 
 /// The quarantine file's header: the table's columns, then where and why.
@@ -23,8 +40,41 @@ pub fn header(schema: &TableSchema) -> Vec<String> {
         .columns
         .iter()
         .map(|c| c.name.to_string())
-        .chain(["source_file", "source_line", "reason"].map(String::from))
+        .chain(["source_file", "source_line", "reason", "raw_record"].map(String::from))
         .collect()
+}
+
+/// Adds the `raw_record` column to a quarantine file an older funnel wrote without it
+/// (empty for its rows), so that appended rows line up with the header.
+fn upgrade(path: &Path, schema: &TableSchema) -> Result<()> {
+    let mut reader = csv::Reader::from_path(path)
+        .map_err(|e| Error::Runtime(format!("cannot read `{}`: {e}", path.display())))?;
+    let old: Vec<String> = reader
+        .headers()
+        .map_err(|e| Error::Runtime(format!("cannot read `{}`: {e}", path.display())))?
+        .iter()
+        .map(String::from)
+        .collect();
+    let new = header(schema);
+    if old == new || old.len() + 1 != new.len() || old[..] != new[..old.len()] {
+        return Ok(());
+    }
+    let tmp = path.with_extension("csv.upgrading");
+    let mut writer = csv::Writer::from_path(&tmp)
+        .map_err(|e| Error::Runtime(format!("cannot write `{}`: {e}", tmp.display())))?;
+    let fail = |e: csv::Error| Error::Runtime(format!("cannot upgrade `{}`: {e}", path.display()));
+    writer.write_record(&new).map_err(fail)?;
+    for record in reader.records() {
+        let record = record.map_err(fail)?;
+        writer
+            .write_record(record.iter().chain([""]))
+            .map_err(fail)?;
+    }
+    writer
+        .flush()
+        .map_err(|e| Error::io("cannot write", &tmp, e))?;
+    drop(writer);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot replace", path, e))
 }
 
 /// Appends rows to `dir/<table>.csv`, writing the header when the file is new.
@@ -38,6 +88,9 @@ pub fn append(dir: &Path, schema: &TableSchema, rows: &[QuarantinedRow]) -> Resu
         || std::fs::metadata(&path)
             .map(|m| m.len() == 0)
             .unwrap_or(true);
+    if !is_new {
+        upgrade(&path, schema)?;
+    }
     let file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -55,6 +108,7 @@ pub fn append(dir: &Path, schema: &TableSchema, rows: &[QuarantinedRow]) -> Resu
             row.file.as_str(),
             line.as_str(),
             row.reason.as_str(),
+            row.record.as_deref().unwrap_or(""),
         ]);
         writer.write_record(record).map_err(write_err)?;
     }

@@ -254,7 +254,26 @@ impl TableBuilder {
             file: file.to_string(),
             line,
             reason,
+            record: None,
         });
+    }
+
+    /// Sends a record whose field count differs from the header's to quarantine,
+    /// with the whole record (`fields`, as read) beside its values.
+    pub fn quarantine_ragged(
+        &mut self,
+        values: &[&str],
+        fields: &[&str],
+        file: &str,
+        line: u64,
+        header: usize,
+    ) {
+        self.quarantine(values, file, line, ragged_reason(fields.len(), header));
+        if let Some(row) = self.quarantined.last_mut() {
+            row.record = Some(crate::ingest::quarantine::record_text(
+                fields.iter().copied(),
+            ));
+        }
     }
 
     /// Types one row given as text in canonical column order (empty = null). A row

@@ -193,8 +193,8 @@ fn bad_rows_are_quarantined_with_original_values_line_and_reason() {
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(header[0], "opportunity_id");
     assert_eq!(
-        &header[header.len() - 3..],
-        ["source_file", "source_line", "reason"]
+        &header[header.len() - 4..],
+        ["source_file", "source_line", "reason", "raw_record"]
     );
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
@@ -761,5 +761,34 @@ fn distinct_keys_of_a_new_table_skip_the_merge() {
         "merge touches (1 parts, 0 already merged)",
         "touches",
         "4",
+    );
+}
+
+#[test]
+fn a_ragged_row_keeps_its_whole_record_in_quarantine() {
+    let wd = Workdir::new();
+    // L2 has two fields more than the header: both would be lost otherwise.
+    wd.write(
+        "export/leads.csv",
+        "lead_id,created_at,source\nL1,2025-01-01,web\nL2,2025-01-02,web,\"extra, quoted\",x\n",
+    );
+    // A quarantine file an older funnel wrote, without the raw_record column.
+    wd.write(
+        "data/warehouse/quarantine/leads.csv",
+        "lead_id,created_at,source,campaign_id,owner_id,segment,region,account_id,updated_at,source_file,source_line,reason\nL0,,,,,,,,,old.csv,2,created_at is empty\n",
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    let q = wd.read("data/warehouse/quarantine/leads.csv");
+    let mut reader = csv::Reader::from_reader(q.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header.last().unwrap(), "raw_record");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{q}");
+    assert_eq!(&rows[0][0], "L0");
+    assert_eq!(rows[0].iter().next_back().unwrap(), "");
+    assert_eq!(&rows[1][0], "L2");
+    assert_eq!(
+        rows[1].iter().next_back().unwrap(),
+        "L2,2025-01-02,web,\"extra, quoted\",x"
     );
 }

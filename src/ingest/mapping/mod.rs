@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::ingest::parse::NumberFormat;
 use crate::ingest::quarantine::QuarantinedRow;
 use crate::ingest::records::{Batch, RecordReader};
-use crate::ingest::typed::{ragged_reason, ColumnFormat, TableBuilder};
+use crate::ingest::typed::{ColumnFormat, TableBuilder};
 use crate::model::columns::{ColumnType, TableSchema};
 use crate::model::warehouse::{InputRecord, TableCounts};
 use crate::observe::{MeterKind, Observer};
@@ -990,8 +990,8 @@ impl SourceReader<'_> {
                     for row in rows {
                         let raw: Vec<&str> = row.iter().map(String::as_str).collect();
                         if record.len() != header.len() {
-                            let reason = ragged_reason(record.len(), header.len());
-                            builder.quarantine(&raw, &file, line, reason);
+                            let fields: Vec<&str> = record.iter().collect();
+                            builder.quarantine_ragged(&raw, &fields, &file, line, header.len());
                         } else if let Some(e) = &error {
                             builder.quarantine(&raw, &file, line, e.clone());
                         } else if deleted {
