@@ -1,6 +1,6 @@
 //! `funnel metrics`: computes one metric and prints it with its parameters.
 
-use super::query::prepare;
+use super::query::prepare_numbers;
 use super::{Context, MetricsArgs};
 use crate::error::{Error, Result};
 use crate::metrics::revenue::model_name;
@@ -28,7 +28,7 @@ pub fn run(args: &MetricsArgs, ctx: &Context) -> Result<()> {
             "unknown metric `{name}`; see `funnel metrics --list`"
         ))
     })?;
-    let prep = prepare(ctx, &args.query)?;
+    let prep = prepare_numbers(ctx, &args.query)?;
     let (config, p) = (&prep.config, &prep.params);
     let step = ctx.progress.step(&format!("computing {name}"));
     let df = metrics::compute(name, &prep.tables, p, prep.manifest.as_ref())?;

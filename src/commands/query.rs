@@ -32,6 +32,14 @@ pub struct Prepared {
     pub params: Params,
 }
 
+/// [`prepare`] for a command that computes numbers: definitions that contradict
+/// themselves are refused first (`definitions check` reads them as they are).
+pub fn prepare_numbers(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
+    let (config, _) = ctx.config()?;
+    crate::contract::check::refuse_contradictions(&config)?;
+    prepare(ctx, flags)
+}
+
 pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     let (config, source) = ctx.config()?;
     let opened = crate::sample::open_or_sample(ctx.warehouse(), &config, &ctx.progress)?;

@@ -1,7 +1,7 @@
 //! `funnel report`, `funnel chart`, `funnel run` and `funnel definitions`: the shared
 //! report and what feeds it.
 
-use super::query::{prepare, Prepared, QueryFlags};
+use super::query::{prepare_numbers, Prepared, QueryFlags};
 use super::{ChartArgs, Context, IngestArgs, ReportArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::metrics::registry::{Figure, METRICS};
@@ -19,7 +19,7 @@ fn inputs(prep: &Prepared) -> Inputs<'_> {
 }
 
 pub fn report(args: &ReportArgs, ctx: &Context) -> Result<()> {
-    let prep = prepare(ctx, &args.query)?;
+    let prep = prepare_numbers(ctx, &args.query)?;
     let inputs = inputs(&prep);
     let dir = report::build(&inputs, &args.out, &ctx.progress)?;
     ctx.progress
@@ -55,7 +55,7 @@ pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
             args.out.display()
         )));
     }
-    let prep = prepare(ctx, &args.query)?;
+    let prep = prepare_numbers(ctx, &args.query)?;
     let inputs = inputs(&prep);
     let frames = report::frames_for(figure, &inputs)?;
     let c = figures::figure(figure, &frames, &report::notes(&inputs))
@@ -74,6 +74,8 @@ pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
 }
 
 pub fn run(args: &RunArgs, ctx: &Context) -> Result<()> {
+    // Before the ingest: a run whose report would be refused writes nothing.
+    crate::contract::check::refuse_contradictions(&ctx.config()?.0)?;
     super::ingest::run(
         &IngestArgs {
             inputs: args.inputs.clone(),

@@ -96,6 +96,32 @@ pub fn config_findings(c: &Config) -> Vec<Finding> {
             });
         }
     }
+    let mut teams_of: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (team, sources) in &c.sources {
+        for s in sources {
+            teams_of.entry(norm(s)).or_default().push(team);
+        }
+    }
+    for (source, teams) in teams_of.iter().filter(|(_, t)| t.len() > 1) {
+        out.push(Finding {
+            severity: Severity::Error,
+            check: "source_in_two_teams",
+            detail: format!(
+                "source `{source}` is listed under the teams {} in `[sources]`; keep it under one",
+                teams.join(" and ")
+            ),
+        });
+    }
+    if !c.mql.score_threshold.is_finite() {
+        out.push(Finding {
+            severity: Severity::Error,
+            check: "score_threshold_not_a_number",
+            detail: format!(
+                "`mql.score_threshold` is {}; give a number",
+                c.mql.score_threshold
+            ),
+        });
+    }
     for e in crate::contract::glossary::entries(c) {
         if e.prose.trim().is_empty() {
             out.push(Finding {
@@ -122,6 +148,25 @@ pub fn config_findings(c: &Config) -> Vec<Finding> {
         });
     }
     out
+}
+
+/// Refuses to compute numbers under definitions that contradict themselves (a value
+/// under two stages, a stage both won and lost, a source under two teams, a
+/// threshold that is not a number): the same errors `definitions check` reports,
+/// binding on every command that computes a number.
+pub fn refuse_contradictions(c: &Config) -> Result<()> {
+    let errors: Vec<String> = config_findings(c)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{}: {}", f.check, f.detail))
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(crate::error::Error::Usage(format!(
+        "the definitions contradict themselves, so no number is computed:\n  {}\nfix funnel.toml (`funnel definitions check` lists every finding)",
+        errors.join("\n  ")
+    )))
 }
 
 /// Every check, config and data.

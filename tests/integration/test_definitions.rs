@@ -35,6 +35,41 @@ fn a_value_under_two_stages_is_an_error() {
         "{}",
         run.stdout
     );
+    // The same error binds every command that computes a number.
+    for args in [
+        &["metrics", "waterfall"][..],
+        &["report"],
+        &["chart", "waterfall", "--out", "w.svg"],
+    ] {
+        let run = wd.run(args).expect_code(2);
+        assert!(
+            run.stderr.contains("contradict") && run.stderr.contains("value_in_two_stages"),
+            "{}",
+            run.stderr
+        );
+    }
+    let run = wd.run(&["run", "export"]).expect_code(2);
+    assert!(run.stderr.contains("value_in_two_stages"), "{}", run.stderr);
+}
+
+#[test]
+fn a_source_under_two_teams_and_a_threshold_not_a_number_are_errors() {
+    let wd = ingested("funnel");
+    wd.write(
+        "funnel.toml",
+        "[mql]\nscore_threshold = nan\n[sources]\nmarketing = [\"webinar\"]\nsales = [\"Webinar \"]\n",
+    );
+    let run = wd
+        .run(&with_range(&["definitions", "check", "-q"]))
+        .expect_code(3);
+    assert!(
+        run.stdout.contains("source_in_two_teams")
+            && run.stdout.contains("`webinar`")
+            && run.stdout.contains("score_threshold_not_a_number"),
+        "{}",
+        run.stdout
+    );
+    wd.run(&["metrics", "waterfall"]).expect_code(2);
 }
 
 #[test]
