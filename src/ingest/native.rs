@@ -46,16 +46,28 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// A reader that hashes and counts what passes through it.
+/// A reader that hashes and counts what passes through it, and refuses a NUL byte
+/// wherever it is (the first 64 KiB are checked before reading starts, the rest as
+/// it passes): a file with one is not CSV text, whatever comes before it.
 struct Hashing<R> {
     inner: R,
     hasher: blake3::Hasher,
     bytes: u64,
 }
 
+/// What a NUL byte in a file means, said once for the first 64 KiB and the rest.
+const NOT_TEXT: &str =
+    "this is not a CSV text file (it contains NUL bytes); export the table as CSV";
+
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let Some(at) = buf[..n].iter().position(|b| *b == 0) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{NOT_TEXT} (byte {})", self.bytes + at as u64 + 1),
+            ));
+        }
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
@@ -75,10 +87,7 @@ fn sniff(path: &Path) -> Result<()> {
         }
     }
     if head[..n].contains(&0) {
-        return Err(Error::input(
-            path,
-            "this is not a CSV text file (it contains NUL bytes); export the table as CSV",
-        ));
+        return Err(Error::input(path, NOT_TEXT));
     }
     Ok(())
 }

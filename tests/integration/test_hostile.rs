@@ -196,3 +196,30 @@ fn escape_sequences_in_values_never_reach_the_terminal_raw() {
     let csv = wd.sql("SELECT stage FROM lead_stage_events");
     assert!(csv.contains(evil), "{csv:?}");
 }
+
+#[test]
+fn a_nul_byte_anywhere_makes_the_file_unreadable_with_one_rule() {
+    // 100 KiB of good rows, then one NUL inside a value: the same file-level error as
+    // a NUL in the first line, and nothing loaded.
+    let mut csv = String::from("lead_id,created_at\n");
+    let mut i = 0;
+    while csv.len() < 100 * 1024 {
+        csv.push_str(&format!("L{i},2025-01-01\n"));
+        i += 1;
+    }
+    csv.push_str("a\0b,2025-01-02\n");
+    for (name, text) in [
+        ("late", csv),
+        ("early", "lead_id,created_at\nx\0,2025-01-01\n".to_string()),
+    ] {
+        let wd = Workdir::new();
+        wd.write(&format!("{name}/leads.csv"), text);
+        let run = wd.run(&["ingest", name]).expect_code(3);
+        assert!(
+            run.stderr.contains("not a CSV text file") && run.stderr.contains("leads.csv"),
+            "{name}: {}",
+            run.stderr
+        );
+        assert!(!wd.join("data/warehouse/current").exists());
+    }
+}

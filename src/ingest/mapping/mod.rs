@@ -91,7 +91,7 @@ struct TextFile {
 fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
     let bytes = crate::ingest::native::read_bytes(path)?;
     let hash = blake3::hash(&bytes).to_hex().to_string();
-    if bytes[..bytes.len().min(64 * 1024)].contains(&0) {
+    if bytes.contains(&0) {
         return Err(Error::input(
             path,
             "this is not a CSV text file (it contains NUL bytes); export the table as CSV",
