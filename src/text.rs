@@ -29,6 +29,25 @@ pub fn terminal_safe(text: &str) -> String {
     out
 }
 
+/// The first `n` items, each in backticks, joined by commas, and how many more: a
+/// list of ten million column names must not become a 99 MB warning line.
+pub fn first_few(items: &[String], n: usize) -> String {
+    let shown: Vec<String> = items
+        .iter()
+        .take(n)
+        .map(|i| {
+            format!(
+                "`{}`",
+                terminal_safe(&i.chars().take(80).collect::<String>())
+            )
+        })
+        .collect();
+    match items.len().saturating_sub(n) {
+        0 => shown.join(", "),
+        more => format!("{} and {} more", shown.join(", "), thousands(more as u64)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -38,6 +57,13 @@ mod tests {
             "a\\u{1b}]0;PWNED\\u{7}\\u{1b}[2Jb\tc\n"
         );
         assert_eq!(super::terminal_safe("été"), "été");
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        let items: Vec<String> = (0..25).map(|i| format!("c{i}")).collect();
+        assert_eq!(super::first_few(&items[..2], 10), "`c0`, `c1`");
+        assert_eq!(super::first_few(&items, 3), "`c0`, `c1`, `c2` and 22 more");
     }
 
     #[test]

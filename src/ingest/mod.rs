@@ -138,6 +138,7 @@ fn discover(inputs: &[PathBuf], progress: &dyn Observer) -> Result<Vec<InputFile
                 ));
             }
             found.sort_by_key(|f| TABLES.iter().position(|t| t.name == f.schema.name));
+            warn_twice_named(&found, progress);
             files.extend(found);
         } else if input.is_file() {
             let schema = table_of(input).ok_or_else(|| {
@@ -156,6 +157,21 @@ fn discover(inputs: &[PathBuf], progress: &dyn Observer) -> Result<Vec<InputFile
         }
     }
     Ok(files)
+}
+
+/// Warns when one folder holds two files for the same table (`leads.csv` and
+/// `LEADS.csv`): both are read and merged, which is seldom what was meant.
+fn warn_twice_named(found: &[InputFile], progress: &dyn Observer) {
+    for pair in found.windows(2) {
+        if pair[0].schema.name == pair[1].schema.name {
+            progress.warn(&format!(
+                "`{}` and `{}` both hold table `{}`: both are read and merged by key",
+                pair[0].path.display(),
+                pair[1].path.display(),
+                pair[0].schema.name
+            ));
+        }
+    }
 }
 
 fn table_names() -> String {
@@ -275,7 +291,7 @@ fn read_native(
                 "`{}`: ignoring column(s) not in table `{}`: {}",
                 file.path.display(),
                 file.schema.name,
-                read.extra_columns.join(", ")
+                crate::text::first_few(&read.extra_columns, 10)
             ));
         }
         inputs.push(InputRecord {

@@ -792,3 +792,31 @@ fn a_ragged_row_keeps_its_whole_record_in_quarantine() {
         "L2,2025-01-02,web,\"extra, quoted\",x"
     );
 }
+
+#[test]
+fn odd_folders_are_said_briefly() {
+    // Two files for one table, and a header of many unknown columns.
+    let wd = Workdir::new();
+    let extra: Vec<String> = (0..5000).map(|i| format!("x{i}")).collect();
+    wd.write(
+        "export/leads.csv",
+        format!(
+            "lead_id,created_at,{}\nL1,2025-01-01{}\n",
+            extra.join(","),
+            ",".repeat(5000)
+        ),
+    );
+    wd.write("export/LEADS.csv", "lead_id,created_at\nL2,2025-01-02\n");
+    let run = wd.run(&["ingest", "export"]).ok();
+    assert!(
+        run.stderr.contains("both hold table `leads`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("and 4,990 more"), "{}", run.stderr);
+    assert!(
+        run.stderr.len() < 2_000,
+        "{} bytes of warnings",
+        run.stderr.len()
+    );
+}
