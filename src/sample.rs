@@ -40,6 +40,8 @@ pub struct Opened {
     pub warehouse: Warehouse,
     /// Its current version's manifest, its files verified against it.
     pub manifest: Option<Manifest>,
+    /// Keeps the version from being pruned while this process reads it.
+    _lease: Option<std::fs::File>,
     pub is_sample: bool,
     _temp: Option<tempfile::TempDir>,
 }
@@ -63,10 +65,11 @@ pub fn open_or_sample(
     config: &Config,
     progress: &dyn Observer,
 ) -> Result<Opened> {
-    if let Some(manifest) = warehouse.manifest()? {
+    if let Some((manifest, lease)) = warehouse.open_current()? {
         return Ok(Opened {
             warehouse,
             manifest: Some(manifest),
+            _lease: Some(lease),
             is_sample: false,
             _temp: None,
         });
@@ -100,6 +103,7 @@ pub fn open_or_sample(
     )?;
     Ok(Opened {
         manifest: sample.manifest()?,
+        _lease: None,
         warehouse: sample,
         is_sample: true,
         _temp: Some(temp),

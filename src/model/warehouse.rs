@@ -474,11 +474,38 @@ impl Warehouse {
         let excess = ids.len().saturating_sub(keep);
         for id in &ids[..excess] {
             let dir = versions.join(id);
-            if Some(&dir) != current.as_ref() {
+            if Some(&dir) == current.as_ref() {
+                continue;
+            }
+            // Removed while held, so that no reader leases it meanwhile.
+            if let Some(_held) = unread(&dir) {
                 let _ = std::fs::remove_dir_all(&dir);
             }
         }
         Ok(())
+    }
+
+    /// The current version's manifest, its files verified, with a lease that keeps
+    /// the version from being pruned while this process reads it (held until the
+    /// returned file is dropped). A version pruned between finding it and taking
+    /// the lease is looked up once more.
+    pub fn open_current(&self) -> Result<Option<(Manifest, File)>> {
+        for _ in 0..2 {
+            let Some(dir) = self.current()? else {
+                return Ok(None);
+            };
+            let Ok(lease) = File::open(&dir) else {
+                continue;
+            };
+            if lease.lock_shared().is_err() || !dir.join(MANIFEST).is_file() {
+                continue;
+            }
+            return match self.manifest()? {
+                Some(m) => Ok(Some((m, lease))),
+                None => Ok(None),
+            };
+        }
+        Err(self.damaged("`current` moved away twice while it was being opened"))
     }
 }
 
@@ -658,6 +685,14 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
         std::io::ErrorKind::Unsupported,
         "the warehouse needs symbolic links (Unix)",
     ))
+}
+
+/// An exclusive hold on the version folder `dir`, or None while a reader holds a
+/// lease on it ([`Warehouse::open_current`]: its shared lock keeps ours out).
+fn unread(dir: &Path) -> Option<File> {
+    let folder = File::open(dir).ok()?;
+    folder.try_lock().ok()?;
+    Some(folder)
 }
 
 /// The manifest in a version folder.

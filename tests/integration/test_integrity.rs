@@ -193,3 +193,25 @@ fn an_event_dated_in_the_future_does_not_move_the_default_as_of() {
     let doc = crate::fixture::metric(&wd, &["waterfall", "--as-of", "2062-12-31"]);
     assert!(doc["as_of"].as_str().unwrap().starts_with("2062-12-31"));
 }
+
+#[test]
+fn a_version_being_read_is_not_pruned() {
+    let wd = Workdir::new();
+    copy_fixture(&wd, "funnel");
+    wd.write("funnel.toml", "[warehouse]\nkeep_versions = 1\n");
+    wd.run(&["ingest", "export", "-q"]).ok();
+    // A reader's lease on v000001, as `funnel metrics` takes it while it reads.
+    let v1 = wd.join("data/warehouse/versions/v000001");
+    let lease = std::fs::File::open(&v1).unwrap();
+    lease.lock_shared().unwrap();
+    wd.run(&["ingest", "export", "-q"]).ok();
+    assert!(v1.join("_manifest.json").exists(), "pruned while read");
+    drop(lease);
+    wd.run(&["ingest", "export", "-q"]).ok();
+    assert!(!v1.exists(), "pruned once no longer read");
+    let ids: Vec<String> = std::fs::read_dir(wd.join("data/warehouse/versions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(ids, ["v000003"]);
+}
