@@ -23,6 +23,7 @@ pub mod error;
 pub mod frame;
 pub mod generate;
 pub mod ingest;
+pub mod interrupt;
 pub mod memory;
 pub mod metrics;
 pub mod model;

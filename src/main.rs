@@ -4,6 +4,7 @@ use clap::Parser;
 
 fn main() {
     funnel::memory::limit_malloc_arenas();
+    funnel::interrupt::install();
     let cli = funnel::cli::Cli::parse();
     let code = match funnel::run(cli.into_invocation()) {
         Ok(()) => funnel::error::EXIT_OK,

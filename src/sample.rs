@@ -42,6 +42,8 @@ pub struct Opened {
     pub manifest: Option<Manifest>,
     /// Keeps the version from being pruned while this process reads it.
     _lease: Option<std::fs::File>,
+    /// Removes the sample's temporary folder if the process is stopped by a signal.
+    _on_signal: Option<crate::interrupt::Registered>,
     pub is_sample: bool,
     _temp: Option<tempfile::TempDir>,
 }
@@ -70,6 +72,7 @@ pub fn open_or_sample(
             warehouse,
             manifest: Some(manifest),
             _lease: Some(lease),
+            _on_signal: None,
             is_sample: false,
             _temp: None,
         });
@@ -86,6 +89,7 @@ pub fn open_or_sample(
         .prefix("funnel-sample-")
         .tempdir()
         .map_err(|e| Error::io("cannot create", std::env::temp_dir(), e))?;
+    let on_signal = crate::interrupt::register(temp.path().to_path_buf());
     let export: PathBuf = temp.path().join("export");
     write_sample(&export)?;
     let sample = Warehouse::new(temp.path().join("warehouse"));
@@ -104,6 +108,7 @@ pub fn open_or_sample(
     Ok(Opened {
         manifest: sample.manifest()?,
         _lease: None,
+        _on_signal: Some(on_signal),
         warehouse: sample,
         is_sample: true,
         _temp: Some(temp),

@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 pub struct WriteLock {
     file: File,
     path: PathBuf,
+    /// Removes the lock file if the process is stopped by a signal.
+    _on_signal: crate::interrupt::Registered,
 }
 
 impl WriteLock {
@@ -62,7 +64,11 @@ impl WriteLock {
             .and_then(|_| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(note.as_bytes()))
             .map_err(|e| Error::io("cannot write", &path, e))?;
-        Ok(WriteLock { file, path })
+        Ok(WriteLock {
+            file,
+            _on_signal: crate::interrupt::register(path.clone()),
+            path,
+        })
     }
 }
 

@@ -454,6 +454,7 @@ impl Warehouse {
         Ok(VersionWriter {
             root: self.root.clone(),
             id,
+            _on_signal: crate::interrupt::register(tmp.clone()),
             tmp,
             committed: false,
             syncing: None,
@@ -518,6 +519,8 @@ pub struct VersionWriter {
     /// Flushing the files written so far, beside the work that follows
     /// ([`VersionWriter::sync_in_background`]).
     syncing: Option<std::thread::JoinHandle<Result<()>>>,
+    /// Removes the temporary folder if the process is stopped by a signal.
+    _on_signal: crate::interrupt::Registered,
 }
 
 impl VersionWriter {

@@ -310,6 +310,7 @@ struct Unpublished {
     tmp: PathBuf,
     target: PathBuf,
     published: bool,
+    _on_signal: crate::interrupt::Registered,
 }
 
 impl Unpublished {
@@ -330,6 +331,7 @@ impl Unpublished {
             mkdir(&tmp.join(sub))?;
         }
         Ok(Unpublished {
+            _on_signal: crate::interrupt::register(tmp.clone()),
             tmp,
             target: root.join(date),
             published: false,

@@ -222,3 +222,43 @@ fn a_failed_report_leaves_the_previous_report_of_that_date_whole() {
         before.iter().map(|(p, _)| p).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn sigterm_during_an_ingest_leaves_no_temporary_folder_and_no_lock() {
+    let wd = Workdir::new();
+    wd.run(&[
+        "generate", "--out", "a", "--leads", "30000", "--seed", "3", "-q",
+    ])
+    .ok();
+    let bin = assert_cmd::cargo::cargo_bin("funnel");
+    let mut interrupted = 0;
+    for delay_ms in [300, 600, 900, 1200] {
+        let mut child = std::process::Command::new(&bin)
+            .current_dir(wd.path())
+            .args(["ingest", "a", "-q"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        if status.code() == Some(143) {
+            interrupted += 1;
+        }
+        let versions = wd.join("data/warehouse/versions");
+        let leftovers: Vec<String> = std::fs::read_dir(&versions)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+                    .filter(|n| n.starts_with(".tmp"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(leftovers.is_empty(), "after {delay_ms} ms: {leftovers:?}");
+        assert!(
+            !wd.join("data/warehouse/.lock").exists(),
+            "after {delay_ms} ms"
+        );
+    }
+    assert!(interrupted > 0, "no SIGTERM arrived while an ingest ran");
+}
