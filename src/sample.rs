@@ -106,7 +106,7 @@ pub fn open_or_sample(
         &Silent,
     )?;
     Ok(Opened {
-        manifest: sample.manifest()?,
+        manifest: sample.manifest(crate::model::warehouse::Check::Quick)?,
         _lease: None,
         _on_signal: Some(on_signal),
         warehouse: sample,

@@ -157,12 +157,7 @@ impl Context {
     /// The definitions; a preset recorded by the warehouse's last ingest supplies the
     /// defaults the file does not set.
     pub fn config(&self) -> Result<(Config, ConfigSource)> {
-        let preset = self
-            .warehouse()
-            .manifest()
-            .ok()
-            .flatten()
-            .and_then(|m| m.runs.last().and_then(|r| r.preset.clone()));
+        let preset = self.warehouse().recorded_preset();
         Config::load_with_preset(self.global.config.as_deref(), preset.as_deref())
     }
 

@@ -25,8 +25,8 @@ use crate::error::{Error, PolarsContext, Result};
 use crate::model::columns::{self, TableSchema, TABLES};
 use crate::model::lock::WriteLock;
 use crate::model::warehouse::{
-    read_parquet, scan_part, Derived, InputRecord, Manifest, RunRecord, TableCounts, VersionWriter,
-    Warehouse, FORMAT_VERSION,
+    read_parquet, scan_part, Check, Derived, InputRecord, Manifest, RunRecord, TableCounts,
+    VersionWriter, Warehouse, FORMAT_VERSION,
 };
 use crate::observe::{timed, timing, MeterKind, Observer};
 use crate::text::thousands;
@@ -407,7 +407,8 @@ pub fn stage<'w>(
     };
     // One writer at a time; readers never see a partial version anyway.
     let lock = WriteLock::acquire(warehouse.root(), options.lock_timeout)?;
-    let previous = warehouse.manifest()?;
+    // Everything the new version builds on is checked in full first.
+    let previous = warehouse.manifest(Check::Full)?;
     // The new version's folder; staged rows live inside it until the commit, and a
     // failed or killed run leaves nothing behind.
     let mut writer = warehouse.begin()?;

@@ -215,3 +215,31 @@ fn a_version_being_read_is_not_pruned() {
         .collect();
     assert_eq!(ids, ["v000003"]);
 }
+
+#[test]
+fn a_change_that_keeps_the_file_time_is_found_by_verify_and_by_ingest() {
+    // Bit rot, or a tool that restores times: size and time as recorded. Reads take
+    // the quick check's word (size and time); `warehouse verify` and every ingest
+    // hash every file, and refuse.
+    let wd = two_versions();
+    let path = part(&wd, "v000002", "leads");
+    let time = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+    let run = wd.run(&["warehouse", "verify"]).expect_code(1);
+    assert!(run.stdout.contains("BLAKE3"), "{}", run.stdout);
+    let run = wd.run(&["ingest", "export"]).expect_code(1);
+    assert!(
+        run.stderr.contains("leads/part-0.parquet") && run.stderr.contains("v000001"),
+        "{}",
+        run.stderr
+    );
+}
