@@ -10,11 +10,16 @@ use std::sync::Mutex;
 /// How many threads work side by side: `FUNNEL_THREADS` when set to a positive
 /// number, otherwise what the system says this process may use.
 pub fn workers() -> usize {
-    std::env::var("FUNNEL_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    // Asked once: the system's answer reads cgroup files, and this is called per
+    // batch and per row group.
+    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WORKERS.get_or_init(|| {
+        std::env::var("FUNNEL_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
 }
 
 /// `f(i)` for every `i` in `0..n`, on up to [`workers`] threads (the caller's among

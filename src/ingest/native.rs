@@ -62,7 +62,9 @@ const NOT_TEXT: &str =
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(at) = buf[..n].iter().position(|b| *b == 0) {
+        // `contains` is the word-at-a-time search; the position only on a find.
+        if buf[..n].contains(&0) {
+            let at = buf[..n].iter().position(|b| *b == 0).unwrap_or(0);
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("{NOT_TEXT} (byte {})", self.bytes + at as u64 + 1),
