@@ -82,6 +82,33 @@ pub fn status(config: &Config, hash: &str) -> Status {
 /// Records `team`'s approval by `by` on `on` in the definitions file at `path`,
 /// editing it in place: comments and layout are kept. The version is bumped when the
 /// rules changed since the last approval.
+/// The teams that sign the definitions.
+pub const TEAMS: [&str; 2] = ["marketing", "sales"];
+
+/// An approval is refused for a team other than marketing or sales, and while
+/// `[definitions]` still holds `funnel init`'s placeholders or an empty definition:
+/// a signature on text nobody wrote means nothing.
+fn refuse_unready(config: &Config, team: &str) -> Result<()> {
+    if !TEAMS.contains(&team) {
+        return Err(Error::Usage(format!(
+            "--team {team}: the definitions are signed by the teams {}",
+            TEAMS.map(|t| format!("`{t}`")).join(" and ")
+        )));
+    }
+    let unwritten: Vec<String> = crate::contract::glossary::entries(config)
+        .iter()
+        .filter(|e| e.prose.trim().is_empty() || e.prose.starts_with(PLACEHOLDER_MARK))
+        .map(|e| format!("`{}`", e.term.to_lowercase()))
+        .collect();
+    if !unwritten.is_empty() {
+        return Err(Error::Usage(format!(
+            "`[definitions]` {} still hold(s) funnel init's placeholder or nothing: write what each means with both teams, then approve",
+            unwritten.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 pub fn approve(path: &Path, team: &str, by: &str, on: chrono::NaiveDate) -> Result<String> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
         file: path.to_path_buf(),
@@ -91,6 +118,7 @@ pub fn approve(path: &Path, team: &str, by: &str, on: chrono::NaiveDate) -> Resu
         file: path.to_path_buf(),
         message,
     })?;
+    refuse_unready(&config, team)?;
     let hash = config.definitions_hash();
     let mut doc: toml_edit::DocumentMut =
         text.parse()

@@ -228,6 +228,11 @@ fn approval_states_in_the_report_header() {
 fn approve_keeps_comments_and_layout() {
     let wd = Workdir::new();
     wd.run(&["init", "-q"]).ok();
+    // The teams wrote their definitions over funnel init's placeholders.
+    let written = wd
+        .read("funnel.toml")
+        .replace("\"TODO(review):", "\"Agreed:");
+    wd.write("funnel.toml", &written);
     let before = wd.read("funnel.toml");
     wd.run(&[
         "definitions",
@@ -391,4 +396,41 @@ fn diff_reads_the_old_file_from_git() {
         .run(&["definitions", "diff", "HEAD~5:funnel.toml"])
         .expect_code(2);
     assert!(run.stderr.contains("git"), "{}", run.stderr);
+}
+
+#[test]
+fn approve_refuses_placeholders_and_teams_that_do_not_sign() {
+    let wd = Workdir::new();
+    wd.run(&["init", "-q"]).ok();
+    let approve = |team: &str| {
+        wd.run(&[
+            "definitions",
+            "approve",
+            "--team",
+            team,
+            "--by",
+            "Mia Chen",
+            "--on",
+            "2026-11-20",
+        ])
+    };
+    let run = approve("marketing").expect_code(2);
+    assert!(
+        run.stderr.contains("placeholder") && run.stderr.contains("`mql`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!wd.read("funnel.toml").contains("Mia Chen"));
+    let written = wd
+        .read("funnel.toml")
+        .replace("\"TODO(review):", "\"Agreed:");
+    wd.write("funnel.toml", &written);
+    let run = approve("finance").expect_code(2);
+    assert!(
+        run.stderr.contains("`marketing` and `sales`"),
+        "{}",
+        run.stderr
+    );
+    approve("marketing").ok();
+    assert!(wd.read("funnel.toml").contains("Mia Chen"));
 }
