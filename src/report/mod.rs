@@ -502,10 +502,19 @@ fn page_frame<'a>(inputs: &Inputs<'a>, date: &str, notes: &Notes) -> html::Page<
             "This report is built on the bundled synthetic sample, not your data.".to_string(),
         );
     }
+    if matches!(inputs.source, crate::config::ConfigSource::BuiltIn) {
+        warnings.push(
+            "Built with funnel's built-in default definitions, not a funnel.toml both teams reviewed: amounts in currencies without a rate count 0, and stage values are read with the defaults. Run `funnel init`, review the file together, and report again.".to_string(),
+        );
+    }
     let approval = crate::contract::approval::status(inputs.config, &hash);
     warnings.extend(approval.warnings.iter().cloned());
+    let as_of = match inputs.params.as_of == latest_as_of(inputs) {
+        true => format!("as of {date} (the data's latest event)"),
+        false => format!("as of {date}"),
+    };
     html::Page {
-        title: format!("Funnel report — as of {date}"),
+        title: format!("Funnel report — {as_of}"),
         subtitle: format!(
             "{} · range {} · definitions {} · time zone {} · amounts in {}",
             approval.headline,
@@ -522,6 +531,14 @@ fn page_frame<'a>(inputs: &Inputs<'a>, date: &str, notes: &Notes) -> html::Page<
         manifest_rows: manifest_rows(inputs, &hash, notes),
         generated_at: String::new(),
     }
+}
+
+/// The default as-of: the latest event the ingest recorded, when it did.
+fn latest_as_of(inputs: &Inputs<'_>) -> i64 {
+    inputs
+        .manifest
+        .and_then(|m| m.latest_event)
+        .unwrap_or(i64::MIN)
 }
 
 /// The manifest table at the foot of the page.

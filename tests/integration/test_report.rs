@@ -342,3 +342,23 @@ fn report_renders_in_a_browser() {
         colours.len()
     );
 }
+
+#[test]
+fn the_report_says_what_its_date_is_and_when_no_funnel_toml_was_used() {
+    let wd = crate::fixture::ingested("funnel");
+    let _ = std::fs::remove_file(wd.join("funnel.toml"));
+    wd.run(&["report", "-q"]).ok();
+    let html = wd.read("reports/latest/index.html");
+    let header = &html[..html.find("</header>").unwrap()];
+    assert!(
+        header.contains("(the data&#39;s latest event)")
+            || header.contains("(the data's latest event)"),
+        "{header}"
+    );
+    assert!(header.contains("built-in default definitions"), "{header}");
+    // With a reviewed file, no such warning.
+    wd.write("funnel.toml", "[currency]\nrates = { EUR = 1.1 }\n");
+    wd.run(&["report", "-q"]).ok();
+    let html = wd.read("reports/latest/index.html");
+    assert!(!html.contains("built-in default definitions"));
+}
