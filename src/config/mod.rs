@@ -565,6 +565,17 @@ impl Config {
         Ok(())
     }
 
+    /// Every source value `[sources]` assigns to a team, normalised as data is
+    /// matched against it (trimmed, lowercase).
+    pub fn listed_sources(&self) -> Vec<String> {
+        self.sources.values().flatten().map(|s| norm(s)).collect()
+    }
+
+    /// The touch actions that count (`[touches] count_actions`), normalised.
+    pub fn counted_actions(&self) -> Vec<String> {
+        self.touches.count_actions.iter().map(|a| norm(a)).collect()
+    }
+
     /// The definitions hash: SHA-256 of the effective definitions without
     /// `[approval]` and `[warehouse]`, as canonical JSON (sorted keys). Comments and
     /// layout do not change it; neither does spelling out a default.

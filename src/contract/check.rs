@@ -242,14 +242,7 @@ fn unmapped_opportunity_stage(tables: &Tables, p: &Params) -> Result<Option<Find
 
 /// Sources nobody assigned to a team.
 fn unlisted_source(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
-    let listed: Vec<String> = p
-        .config
-        .sources
-        .values()
-        .flatten()
-        .map(|s| norm(s))
-        .collect();
-    let listed = lit(Series::new("".into(), listed)).implode(false);
+    let listed = lit(Series::new("".into(), p.config.listed_sources())).implode(false);
     let sources: Vec<LazyFrame> = [&LEADS, &OPPORTUNITIES]
         .into_iter()
         .filter_map(|t| tables.get(t).ok())
@@ -322,13 +315,7 @@ fn no_counted_touches(tables: &Tables, p: &Params) -> Result<Option<Finding>> {
     let Ok(touches) = tables.get(&TOUCHES) else {
         return Ok(None);
     };
-    let actions: Vec<String> = p
-        .config
-        .touches
-        .count_actions
-        .iter()
-        .map(|a| norm(a))
-        .collect();
+    let actions = p.config.counted_actions();
     let df = collect(
         touches.select([
             len().cast(DataType::Int64).alias("all"),

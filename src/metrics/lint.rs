@@ -425,14 +425,7 @@ fn unmapped_stage_value(input: &Input<'_>) -> Result<Finding> {
 
 /// Lead (and opportunity) sources listed under no `[sources]` team.
 fn unmapped_source(input: &Input<'_>) -> Result<Finding> {
-    let listed: Vec<String> = input
-        .p
-        .config
-        .sources
-        .values()
-        .flatten()
-        .map(|s| norm(s))
-        .collect();
+    let listed = input.p.config.listed_sources();
     let unlisted = |lf: LazyFrame, id: &str| {
         lf.filter(
             col("source").is_not_null().and(

@@ -563,14 +563,7 @@ fn narrow(touches: LazyFrame, ids: &Column, set_max: usize) -> LazyFrame {
 /// `count_actions`, and of touches of one (lead, action, campaign) within
 /// `dedupe_minutes` of the previous one only the first counts.
 pub fn counting(touches: LazyFrame, p: &Params) -> LazyFrame {
-    let actions: Vec<String> = p
-        .config
-        .touches
-        .count_actions
-        .iter()
-        .map(|a| norm(a))
-        .collect();
-    let actions = lit(Series::new("".into(), actions)).implode(false);
+    let actions = lit(Series::new("".into(), p.config.counted_actions())).implode(false);
     let mut lf = touches.filter(col("action").str().to_lowercase().is_in(actions, false));
     let minutes = p.config.touches.dedupe_minutes;
     if minutes > 0 {
