@@ -115,5 +115,37 @@ pub fn append(dir: &Path, schema: &TableSchema, rows: &[QuarantinedRow]) -> Resu
     writer
         .flush()
         .map_err(|e| Error::io("cannot write", &path, e))?;
-    Ok(())
+    drop(writer);
+    write_spreadsheet_copy(&path)
+}
+
+/// Beside `<table>.csv`, `<table>.for-spreadsheets.csv`: the same rows with every
+/// cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first)
+/// prefixed with `'`. The quarantine file keeps values verbatim so that fixed rows
+/// re-ingest as they were exported; the copy is for opening in a spreadsheet.
+fn write_spreadsheet_copy(path: &Path) -> Result<()> {
+    let copy = path.with_extension("for-spreadsheets.csv");
+    let fail = |e: csv::Error| Error::Runtime(format!("cannot write `{}`: {e}", copy.display()));
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .map_err(fail)?;
+    let tmp = copy.with_extension("csv.tmp");
+    let mut writer = csv::Writer::from_path(&tmp).map_err(fail)?;
+    for record in reader.records() {
+        let record = record.map_err(fail)?;
+        writer
+            .write_record(record.iter().map(|cell| {
+                match cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                    true => format!("'{cell}"),
+                    false => cell.to_string(),
+                }
+            }))
+            .map_err(fail)?;
+    }
+    writer
+        .flush()
+        .map_err(|e| Error::io("cannot write", &tmp, e))?;
+    drop(writer);
+    std::fs::rename(&tmp, &copy).map_err(|e| Error::io("cannot replace", &copy, e))
 }

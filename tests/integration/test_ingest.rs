@@ -820,3 +820,25 @@ fn odd_folders_are_said_briefly() {
         run.stderr.len()
     );
 }
+
+#[test]
+fn quarantine_has_a_copy_safe_to_open_in_a_spreadsheet() {
+    let wd = Workdir::new();
+    // A formula in a source, and a row that does not load (no created_at).
+    wd.write(
+        "export/leads.csv",
+        "lead_id,created_at,source\nL1,,=HYPERLINK(\"http://x\")\nL2,2025-01-01,web\n",
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    let raw = wd.read("data/warehouse/quarantine/leads.csv");
+    assert!(
+        raw.contains(",\"=HYPERLINK(\"\"http://x\"\")\","),
+        "verbatim: {raw}"
+    );
+    let copy = wd.read("data/warehouse/quarantine/leads.for-spreadsheets.csv");
+    assert!(
+        copy.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","),
+        "escaped: {copy}"
+    );
+    assert_eq!(raw.lines().count(), copy.lines().count());
+}
