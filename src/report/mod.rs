@@ -317,11 +317,20 @@ impl Unpublished {
     fn begin(root: &Path, date: &str) -> Result<Unpublished> {
         mkdir(root)?;
         // What killed runs left: their temporary folders, or a previous report moved
-        // aside but not yet removed.
+        // aside but not yet removed. Reports take no lock, so another one may be
+        // writing into the same folder right now: only leftovers a day old go.
+        let stale = |e: &std::fs::DirEntry| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600))
+        };
         if let Ok(entries) = std::fs::read_dir(root) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().to_string();
-                if name.starts_with(".tmp-") || name.starts_with(".old-") {
+                let leftover = name.starts_with(".tmp-") || name.starts_with(".old-");
+                if leftover && stale(&entry) {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
             }

@@ -262,3 +262,30 @@ fn sigterm_during_an_ingest_leaves_no_temporary_folder_and_no_lock() {
     }
     assert!(interrupted > 0, "no SIGTERM arrived while an ingest ran");
 }
+
+#[test]
+fn a_report_leaves_another_reports_folder_in_progress_alone() {
+    // Reports take no lock: a second one writing into the same folder must not
+    // remove the first one's folder in progress (a day-old leftover it may).
+    let wd = Workdir::new();
+    wd.run(&[
+        "generate", "--out", "a", "--leads", "300", "--seed", "1", "-q",
+    ])
+    .ok();
+    wd.run(&["ingest", "a", "-q"]).ok();
+    let busy = wd.join("reports/.tmp-2026-01-01-999999");
+    std::fs::create_dir_all(busy.join("charts")).unwrap();
+    let old = wd.join("reports/.tmp-2025-01-01-999998");
+    std::fs::create_dir_all(&old).unwrap();
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600);
+    std::fs::File::open(&old)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    wd.run(&["report", "--out", "reports", "-q"]).ok();
+    assert!(
+        busy.exists(),
+        "another report's folder in progress was removed"
+    );
+    assert!(!old.exists(), "a day-old leftover stays");
+}
