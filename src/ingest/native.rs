@@ -4,7 +4,7 @@
 //! The file is streamed (never read whole) by [`RecordReader`], which splits it into
 //! records with the line numbers and original field values that quarantine needs.
 //! Records come in batches of about 4 MiB; each batch is typed into polars column
-//! builders by two threads while the next batch is read, and its frames are handed to
+//! builders by the worker threads while the next batch is read, and its frames are handed to
 //! the caller (which stages them on disk) in file order, so memory does not grow with
 //! the file. A piece of a batch whose records all load is typed column by column
 //! (each column's parser and builder in a tight loop); a piece holding a record that
@@ -254,7 +254,7 @@ pub fn read_file(
     })
 }
 
-/// Records per batch at most (each batch is typed by two threads).
+/// Records per batch at most (each batch is typed by the worker threads).
 const BATCH_ROWS: usize = 64 * 1024;
 /// Pieces a batch is typed in.
 const PIECES: usize = 8;

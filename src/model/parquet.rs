@@ -17,7 +17,8 @@
 //!   not compressed: LZ4 does not shrink them;
 //! - other columns keep polars' choice.
 //!
-//! Columns are encoded and compressed by two threads.
+//! Columns are encoded and compressed side by side, one per worker thread
+//! ([`crate::parallel`]).
 
 use std::collections::HashMap;
 use std::fs::File;
