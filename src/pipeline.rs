@@ -21,5 +21,5 @@ pub fn ingest(
     let step = progress.meter(MeterKind::Step, 0, "deriving shared tables");
     let built = crate::metrics::derived::build(staged.writer(), config, staged.partitioned())?;
     step.finish();
-    staged.commit(config, built.latest_event, built.derived)
+    staged.commit(config, &built)
 }

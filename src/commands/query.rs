@@ -52,9 +52,9 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
         &config.definitions_hash(),
     )?;
     let tz = config.calendar.tz();
-    let latest = match manifest.as_ref().and_then(|m| m.latest_event) {
-        Some(t) => Some(t),
-        None => crate::metrics::latest_event(&tables, chrono::Utc::now().timestamp_micros())?,
+    let (latest, later) = match manifest.as_ref().and_then(|m| m.latest_event) {
+        Some(t) => (Some(t), manifest.as_ref().and_then(|m| m.later_event)),
+        None => crate::metrics::event_instants(&tables, chrono::Utc::now().timestamp_micros())?,
     };
     let as_of = match flags.as_of.as_deref() {
         None => latest.ok_or_else(|| {
@@ -77,6 +77,7 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
         flags.model,
         flags.histogram,
     )?;
+    let tables = at_as_of(tables, &params, latest, later);
     Ok(Prepared {
         config,
         source,
@@ -85,6 +86,21 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
         tables,
         params,
     })
+}
+
+/// The tables as they were at `p.as_of` (docs/metrics.md: nothing after it is
+/// visible), for a warehouse whose events end at `latest` (then `later`, dated in
+/// the future): the frames computed at ingest serve only when they describe that
+/// moment.
+pub fn at_as_of(mut tables: Tables, p: &Params, latest: Option<i64>, later: Option<i64>) -> Tables {
+    use crate::metrics::visible;
+    if !visible::derived_hold(p.as_of, latest, later) {
+        tables.drop_derived();
+    }
+    if visible::hides_anything(p.as_of, latest, later) {
+        tables = visible::cut(&tables, p);
+    }
+    tables
 }
 
 /// `--where source=a --where source=b` is one filter accepting either value.

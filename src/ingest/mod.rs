@@ -25,7 +25,7 @@ use crate::error::{Error, PolarsContext, Result};
 use crate::model::columns::{self, TableSchema, TABLES};
 use crate::model::lock::WriteLock;
 use crate::model::warehouse::{
-    read_parquet, scan_part, Check, Derived, InputRecord, Manifest, RunRecord, TableCounts,
+    read_parquet, scan_part, Built, Check, InputRecord, Manifest, RunRecord, TableCounts,
     VersionWriter, Warehouse, FORMAT_VERSION,
 };
 use crate::observe::{timed, timing, MeterKind, Observer};
@@ -708,14 +708,10 @@ impl Staged<'_> {
         &self.partitioned
     }
 
-    /// Phase 3: publishes the version with its derived tables (`derived`, computed for
-    /// `config`, and the latest event instant), then appends the quarantined rows.
-    pub fn commit(
-        self,
-        config: &Config,
-        latest_event: Option<i64>,
-        derived: Option<Derived>,
-    ) -> Result<IngestSummary> {
+    /// Phase 3: publishes the version with its derived tables (`built`: computed for
+    /// `config`, with the event instants that date them), then appends the
+    /// quarantined rows.
+    pub fn commit(self, config: &Config, built: &Built) -> Result<IngestSummary> {
         let counts: BTreeMap<String, TableCounts> = self
             .tables
             .iter()
@@ -739,8 +735,9 @@ impl Staged<'_> {
             tables: self.manifest_tables,
             partitioned: self.partitioned,
             runs,
-            latest_event,
-            derived,
+            latest_event: built.latest_event,
+            later_event: built.later_event,
+            derived: built.derived.clone(),
             // Recorded by the commit, from the files as written.
             files: BTreeMap::new(),
         };

@@ -73,7 +73,7 @@ pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
 
 /// The configured opportunity stages: (pipeline key, stage key, index, terminal) rows
 /// and the report's row order (default list, then stages only other pipelines have).
-fn stage_table(p: &Params) -> (DataFrame, Vec<String>) {
+pub(super) fn stage_table(p: &Params) -> (DataFrame, Vec<String>) {
     let o = &p.config.opportunity;
     let mut pipelines: Vec<(String, &Vec<String>, Vec<String>)> = vec![(
         String::new(),
@@ -131,7 +131,7 @@ fn stage_table(p: &Params) -> (DataFrame, Vec<String>) {
 }
 
 /// The pipeline key of an opportunity: its pipeline when configured, else the default.
-fn pipeline_key(p: &Params) -> Expr {
+pub(super) fn pipeline_key(p: &Params) -> Expr {
     let names: Vec<String> = p
         .config
         .opportunity

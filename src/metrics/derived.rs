@@ -17,7 +17,7 @@ use super::params::Params;
 use crate::config::Config;
 use crate::error::Result;
 use crate::model::columns::TOUCHES;
-use crate::model::warehouse::{Derived, Manifest, VersionWriter, Warehouse};
+use crate::model::warehouse::{Built, Derived, Manifest, VersionWriter, Warehouse};
 use crate::observe::timed;
 
 /// One row per lead with its reach times ([`lead_funnel`]).
@@ -36,12 +36,6 @@ pub const OPPORTUNITY_MODEL: &str = "opportunity_model";
 /// ([`super::model::opportunity_touches`]).
 pub const OPPORTUNITY_TOUCHES: &str = "opportunity_touches";
 
-/// What [`build`] recorded for the manifest.
-pub struct Built {
-    pub latest_event: Option<i64>,
-    pub derived: Option<Derived>,
-}
-
 /// Computes the derived tables of the version being written (its tables are all in
 /// place) with `config`'s definitions, writes them into it, and returns what the
 /// manifest records. A version without leads or events has none.
@@ -55,10 +49,12 @@ pub fn build(
         tables.touch_parts = writer.part_scans(TOUCHES.name)?;
     }
     let now = chrono::Utc::now().timestamp_micros();
-    let latest_event = timed("latest event", || super::latest_event(&tables, now))?;
+    let (latest_event, later_event) =
+        timed("latest event", || super::event_instants(&tables, now))?;
     let Some(as_of) = latest_event else {
         return Ok(Built {
             latest_event,
+            later_event,
             derived: None,
         });
     };
@@ -73,6 +69,11 @@ pub fn build(
         None,
         false,
     )?;
+    // Events dated in the future are not visible at the default as-of: the frames
+    // are computed from the world at the latest event.
+    if later_event.is_some() {
+        tables = super::visible::cut(&tables, &p);
+    }
     // Each table is streamed to its file, never held whole, and read back from it.
     let derive = |names: &mut Vec<String>, name: &'static str, lf: LazyFrame| -> Result<()> {
         timed(&format!("derived {name}"), || writer.sink_derived(name, lf))?;
@@ -130,6 +131,7 @@ pub fn build(
     names.extend(opportunities_names?);
     Ok(Built {
         latest_event,
+        later_event,
         derived: Some(Derived {
             definitions_hash: config.definitions_hash(),
             tables: names,

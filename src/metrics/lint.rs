@@ -343,7 +343,7 @@ fn event_in_future(input: &Input<'_>) -> Result<Finding> {
         .map(|(table, column)| {
             input
                 .tables
-                .or_empty(table)
+                .uncut(table)
                 .filter(super::model::us(column).gt(lit(reference)))
                 .select([col(table.key[0]).alias("id")])
         })

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod revenue;
 pub mod stats;
 pub mod touches;
+pub mod visible;
 
 use polars::prelude::*;
 
@@ -157,25 +158,41 @@ fn refuse_unmapped(tables: &Tables, p: &Params) -> Result<()> {
 /// 2062 by a typo in its year must not date every number 2062. Lint reports them
 /// (`event_in_future`).
 pub fn latest_event(tables: &Tables, not_after: i64) -> Result<Option<i64>> {
+    Ok(event_instants(tables, not_after)?.0)
+}
+
+/// The latest event instant at or before `not_after` ([`latest_event`]), and the
+/// earliest one after it (an event dated in the future), UTC µs.
+pub fn event_instants(tables: &Tables, not_after: i64) -> Result<(Option<i64>, Option<i64>)> {
     let mut parts: Vec<LazyFrame> = Vec::new();
     for (table, column) in EVENT_INSTANTS {
         if let Ok(lf) = tables.get(table) {
             let t = model::us(column);
-            parts.push(lf.select([t.clone().filter(t.lt_eq(lit(not_after))).max().alias("t")]));
+            parts.push(
+                lf.select([
+                    t.clone()
+                        .filter(t.clone().lt_eq(lit(not_after)))
+                        .max()
+                        .alias("t"),
+                    t.clone().filter(t.gt(lit(not_after))).min().alias("later"),
+                ]),
+            );
         }
     }
     if parts.is_empty() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let df = collect(
         concat(parts, UnionArgs::default())
             .expect("same schema")
-            .select([col("t").max()]),
+            .select([col("t").max(), col("later").min()]),
         "as-of",
     )?;
-    Ok(df
-        .column("t")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<i64>()))
+    let get = |name: &str| {
+        df.column(name)
+            .ok()
+            .and_then(|c| c.get(0).ok())
+            .and_then(|v| v.extract::<i64>())
+    };
+    Ok((get("t"), get("later")))
 }

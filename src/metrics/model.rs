@@ -61,6 +61,9 @@ pub struct Tables {
     pub touch_parts: Vec<LazyFrame>,
     /// Frames one report's metrics share (see [`Tables::shared`]); none elsewhere.
     pub memo: Option<Memo>,
+    /// The tables as the warehouse holds them, when `raw` shows them at an earlier
+    /// moment ([`super::visible::cut`]).
+    uncut: Option<BTreeMap<&'static str, LazyFrame>>,
 }
 
 /// Per-item frames computed once for a report, keyed by metric and parameters.
@@ -89,6 +92,40 @@ impl Tables {
                 needed_by: "this command".into(),
                 tables: vec![t.name],
             })
+    }
+
+    /// The table `t` as the warehouse holds it, whatever moment the tables show: for
+    /// the checks of the warehouse itself (events dated in the future). No rows when
+    /// the warehouse lacks it.
+    pub fn uncut(&self, t: &TableSchema) -> LazyFrame {
+        match self.uncut.as_ref().and_then(|u| u.get(t.name)) {
+            Some(lf) => lf.clone(),
+            None => self.or_empty(t),
+        }
+    }
+
+    /// Replaces table `t` by `f(t)`, when the warehouse has it.
+    pub fn replace(&mut self, t: &TableSchema, f: impl FnOnce(LazyFrame) -> LazyFrame) {
+        if let Some(lf) = self.raw.remove(t.name) {
+            self.raw.insert(t.name, f(lf));
+        }
+    }
+
+    /// Keeps the tables as they are now reachable through [`Tables::uncut`] before
+    /// they are replaced (once: the first call wins).
+    pub fn keep_uncut(&mut self) {
+        if self.uncut.is_none() {
+            self.uncut = Some(self.raw.clone());
+        }
+    }
+
+    /// Forgets the frames computed ahead (the metrics derive what they need).
+    pub fn drop_derived(&mut self) {
+        self.funnel = None;
+        self.lead_touches = None;
+        self.mql_episodes = None;
+        self.opportunity_model = None;
+        self.opportunity_touches = None;
     }
 
     /// The table `t`, or no rows (with its canonical columns) when the warehouse

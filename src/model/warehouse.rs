@@ -131,6 +131,11 @@ pub struct Manifest {
     /// every number, recorded so that reading it needs no scan of the touches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_event: Option<i64>,
+    /// The earliest event after it, when the version holds events dated after its
+    /// ingest (a typo in a year?): the derived frames, cut at `latest_event`, do not
+    /// describe a moment at or after this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub later_event: Option<i64>,
     /// Frames every metric builds on, computed at ingest for the definitions then in
     /// force, and used only while `funnel.toml` still hashes the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +150,15 @@ pub struct Manifest {
     /// Empty in versions written before funnel recorded them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, FileRecord>,
+}
+
+/// What the derived tables' build records for the manifest: the event instants
+/// that date the version, and the frames computed ahead.
+pub struct Built {
+    pub latest_event: Option<i64>,
+    /// The first event after it, dated after the ingest's own time.
+    pub later_event: Option<i64>,
+    pub derived: Option<Derived>,
 }
 
 /// One file of a version, as its manifest records it.

@@ -4,6 +4,7 @@
 mod fixture;
 mod workdir;
 
+mod test_as_of;
 mod test_cli;
 mod test_crash;
 mod test_definitions;

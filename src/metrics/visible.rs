@@ -1,0 +1,176 @@
+//! The visible world at an as-of instant: the warehouse as it would have been
+//! exported then (docs/metrics.md, common rules). Every metric reads the tables
+//! through [`cut`] when the as-of hides something, so that "what did this look like
+//! on 1 October?" is answered from the data of 1 October, not from today's data
+//! filtered by date.
+//!
+//! - leads, lifecycle stage events, touches and opportunity stage events dated after
+//!   the as-of do not exist;
+//! - opportunities created after it do not exist; one closed after it is `open`, with
+//!   `closed_at` null; one that changed after it (closed, or a later stage event) is
+//!   in the stage of its last stage event at or before the as-of (none: null) and
+//!   has the amount of the last such event that carries one (none: its current
+//!   amount);
+//! - quotas, campaigns and owners are plans, not events: they stay as they are.
+
+use polars::prelude::*;
+
+use super::model::{us, Tables};
+use super::params::Params;
+use crate::model::columns::{
+    TableSchema, LEADS, LEAD_STAGE_EVENTS, OPPORTUNITIES, OPPORTUNITY_STAGE_EVENTS, TOUCHES,
+};
+
+/// The tables whose rows are events, with the column that dates each row.
+const DATED: [(&TableSchema, &str); 4] = [
+    (&LEADS, "created_at"),
+    (&LEAD_STAGE_EVENTS, "entered_at"),
+    (&TOUCHES, "occurred_at"),
+    (&OPPORTUNITY_STAGE_EVENTS, "entered_at"),
+];
+
+/// Whether the frames computed at ingest (cut at the latest event `latest`, with
+/// the first event after it at `later`) describe the world at `as_of`: only when no
+/// event lies between the two instants.
+pub fn derived_hold(as_of: i64, latest: Option<i64>, later: Option<i64>) -> bool {
+    match latest {
+        None => false,
+        Some(latest) => as_of >= latest && later.is_none_or(|l| as_of < l),
+    }
+}
+
+/// Whether anything in a warehouse whose events end at `latest` (then one at
+/// `later`, dated in the future) happened after `as_of`.
+pub fn hides_anything(as_of: i64, latest: Option<i64>, later: Option<i64>) -> bool {
+    latest.is_some_and(|l| as_of < l) || later.is_some_and(|l| as_of < l)
+}
+
+/// `tables` as exported at `p.as_of`. The frames computed ahead are dropped (they
+/// describe another moment); the tables as they are stay reachable through
+/// [`Tables::uncut`] for the checks that look at the warehouse itself.
+pub fn cut(tables: &Tables, p: &Params) -> Tables {
+    let t = p.as_of;
+    let mut out = tables.clone();
+    out.keep_uncut();
+    out.drop_derived();
+    for (table, column) in DATED {
+        out.replace(table, |lf| lf.filter(us(column).lt_eq(lit(t))));
+    }
+    out.touch_parts = tables
+        .touch_parts
+        .iter()
+        .map(|lf| lf.clone().filter(us("occurred_at").lt_eq(lit(t))))
+        .collect();
+    if tables.has(OPPORTUNITIES.name) {
+        let opps = opportunities_at(tables, p);
+        out.replace(&OPPORTUNITIES, |_| opps);
+    }
+    out
+}
+
+/// The opportunities as they stood at `p.as_of`.
+fn opportunities_at(tables: &Tables, p: &Params) -> LazyFrame {
+    let t = p.as_of;
+    let events = tables
+        .or_empty(&OPPORTUNITY_STAGE_EVENTS)
+        .join(
+            tables
+                .or_empty(&OPPORTUNITIES)
+                .select([col("opportunity_id"), col("pipeline")]),
+            [col("opportunity_id")],
+            [col("opportunity_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_column(super::cycle::pipeline_key(p).alias("__pkey"))
+        .with_column(col("stage").str().to_lowercase().alias("__skey"));
+    let (stage_df, _) = super::cycle::stage_table(p);
+    let moved = events
+        .clone()
+        .filter(us("entered_at").gt(lit(t)))
+        .select([col("opportunity_id")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .with_column(lit(true).alias("__moved"));
+    // At one instant, events are ordered by stage index (unmapped stages first).
+    let at = events
+        .filter(us("entered_at").lt_eq(lit(t)))
+        .join(
+            stage_df
+                .lazy()
+                .select([col("__pkey"), col("__skey"), col("stage_idx")]),
+            [col("__pkey"), col("__skey")],
+            [col("__pkey"), col("__skey")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(
+            ["opportunity_id", "entered_at", "stage_idx"],
+            SortMultipleOptions::default()
+                .with_nulls_last(false)
+                .with_maintain_order(true),
+        )
+        .group_by([col("opportunity_id")])
+        .agg([
+            col("stage").last().alias("__stage_at"),
+            col("amount").drop_nulls().last().alias("__amount_at"),
+        ]);
+    let names: Vec<Expr> = OPPORTUNITIES.columns.iter().map(|c| col(c.name)).collect();
+    let closed_later = us("closed_at").gt(lit(t)).fill_null(lit(false));
+    let changed = closed_later
+        .clone()
+        .or(col("__moved").fill_null(lit(false)));
+    tables
+        .or_empty(&OPPORTUNITIES)
+        .filter(us("created_at").lt_eq(lit(t)))
+        .join(
+            moved,
+            [col("opportunity_id")],
+            [col("opportunity_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            at,
+            [col("opportunity_id")],
+            [col("opportunity_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            when(closed_later.clone())
+                .then(lit("open"))
+                .otherwise(col("status"))
+                .alias("status"),
+            when(closed_later)
+                .then(super::model::null_of(DataType::Datetime(
+                    TimeUnit::Microseconds,
+                    Some(TimeZone::UTC),
+                )))
+                .otherwise(col("closed_at"))
+                .alias("closed_at"),
+            when(changed.clone())
+                .then(col("__stage_at"))
+                .otherwise(col("stage"))
+                .alias("stage"),
+            when(changed.and(col("__amount_at").is_not_null()))
+                .then(col("__amount_at"))
+                .otherwise(col("amount"))
+                .alias("amount"),
+        ])
+        .select(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_frames_hold_only_between_the_latest_event_and_the_next() {
+        assert!(derived_hold(10, Some(10), None));
+        assert!(derived_hold(99, Some(10), None));
+        assert!(!derived_hold(9, Some(10), None));
+        assert!(derived_hold(19, Some(10), Some(20)));
+        assert!(!derived_hold(20, Some(10), Some(20)));
+        assert!(!derived_hold(10, None, None));
+        assert!(hides_anything(9, Some(10), None));
+        assert!(!hides_anything(10, Some(10), None));
+        assert!(hides_anything(10, Some(10), Some(20)));
+        assert!(!hides_anything(20, Some(10), Some(20)));
+    }
+}
