@@ -274,18 +274,32 @@ deals and activities exports), or a [mapping] section in funnel.toml for any CSV
         preset: Option<PresetArg>,
     },
 
-    /// Run SQL over the warehouse tables
+    /// Run SQL over the warehouse tables and the metrics' views
     #[command(long_about = "\
 Run a SQL query over the warehouse tables (leads, lead_stage_events, touches, \
-campaigns, opportunities, opportunity_stage_events, quotas, owners). Timestamps are \
-UTC. With no warehouse, the query runs on the bundled sample.
+campaigns, opportunities, opportunity_stage_events, quotas, owners) and the views the \
+metrics count (lead_funnel, mql_episodes, counted_touches, opportunity_model). \
+`--tables` lists them all with their columns. Timestamps are UTC. With --as-of, every \
+table and view shows the warehouse as it was exported then. With no warehouse, the \
+query runs on the bundled sample.
 
-Example:
-  funnel sql \"SELECT source, count(*) AS leads FROM leads GROUP BY source ORDER BY leads DESC\"")]
+Examples:
+  funnel sql \"SELECT source, count(*) AS leads FROM leads GROUP BY source ORDER BY leads DESC\"
+  funnel sql \"SELECT lead_id, started_at, outcome, response_hours FROM mql_episodes WHERE breached\"
+  funnel sql --tables")]
     Sql {
         /// The query
-        #[arg(value_name = "QUERY")]
-        query: String,
+        #[arg(value_name = "QUERY", required_unless_present = "tables")]
+        query: Option<String>,
+
+        /// List the tables and views with their columns and types
+        #[arg(long, conflicts_with = "query")]
+        tables: bool,
+
+        /// Show the warehouse as exported at this instant: YYYY-MM-DD, `now`, or an ISO
+        /// timestamp [default: latest event]
+        #[arg(long, value_name = "WHEN")]
+        as_of: Option<String>,
 
         /// Output format
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
@@ -613,8 +627,14 @@ impl Cli {
                 lock_timeout,
                 preset: preset.map(PresetArg::name),
             }),
-            Commands::Sql { query, format } => Command::Sql(SqlArgs {
+            Commands::Sql {
                 query,
+                tables: _,
+                as_of,
+                format,
+            } => Command::Sql(SqlArgs {
+                query,
+                as_of,
                 format: format_of(format),
             }),
             Commands::Metrics(m) => Command::Metrics(MetricsArgs {

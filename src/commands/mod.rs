@@ -86,7 +86,9 @@ pub struct IngestArgs {
 
 #[derive(Debug, Clone)]
 pub struct SqlArgs {
-    pub query: String,
+    /// None with `--tables`: list the tables and views instead.
+    pub query: Option<String>,
+    pub as_of: Option<String>,
     pub format: Format,
 }
 

@@ -42,30 +42,24 @@ pub fn prepare_numbers(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
 
 pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     let (config, source) = ctx.config()?;
-    let opened = crate::sample::open_or_sample(ctx.warehouse(), &config, &ctx.progress)?;
-    let manifest = opened.manifest.clone();
-    let mut tables = Tables::from_map(opened.warehouse.scan_all()?);
-    crate::metrics::derived::attach(
-        &mut tables,
-        &opened.warehouse,
-        manifest.as_ref(),
-        &config.definitions_hash(),
-    )?;
+    let loaded = load(ctx, &config)?;
     let tz = config.calendar.tz();
-    let (latest, later) = match manifest.as_ref().and_then(|m| m.latest_event) {
-        Some(t) => (Some(t), manifest.as_ref().and_then(|m| m.later_event)),
-        None => crate::metrics::event_instants(&tables, chrono::Utc::now().timestamp_micros())?,
+    let as_of = match (flags.as_of.as_deref(), loaded.latest) {
+        (None, None) => {
+            return Err(Error::Data(
+                "the warehouse holds no events to date the numbers by; pass --as-of".into(),
+            ))
+        }
+        (None, Some(latest)) => latest,
+        (Some(text), _) => as_of_instant(text, tz)?,
     };
-    let as_of = match flags.as_of.as_deref() {
-        None => latest.ok_or_else(|| {
-            Error::Data("the warehouse holds no events to date the numbers by; pass --as-of".into())
-        })?,
-        Some(text) => match AsOf::parse(text, tz)? {
-            AsOf::Now => chrono::Utc::now().timestamp_micros(),
-            AsOf::Date(d) => local_midnight(d + chrono::Duration::days(1), tz) - 1,
-            AsOf::Instant(t) => t,
-        },
-    };
+    let Loaded {
+        opened,
+        manifest,
+        tables,
+        latest,
+        later,
+    } = loaded;
     let params = Params::resolve(
         config.clone(),
         as_of,
@@ -85,6 +79,50 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
         manifest,
         tables,
         params,
+    })
+}
+
+/// The warehouse (or the bundled sample) opened, its tables with the frames computed
+/// ahead, and the event instants that date it.
+pub struct Loaded {
+    pub opened: Opened,
+    pub manifest: Option<Manifest>,
+    pub tables: Tables,
+    /// The latest event (the default as-of), and the first one after it.
+    pub latest: Option<i64>,
+    pub later: Option<i64>,
+}
+
+pub fn load(ctx: &Context, config: &Config) -> Result<Loaded> {
+    let opened = crate::sample::open_or_sample(ctx.warehouse(), config, &ctx.progress)?;
+    let manifest = opened.manifest.clone();
+    let mut tables = Tables::from_map(opened.warehouse.scan_all()?);
+    crate::metrics::derived::attach(
+        &mut tables,
+        &opened.warehouse,
+        manifest.as_ref(),
+        &config.definitions_hash(),
+    )?;
+    let (latest, later) = match manifest.as_ref().and_then(|m| m.latest_event) {
+        Some(t) => (Some(t), manifest.as_ref().and_then(|m| m.later_event)),
+        None => crate::metrics::event_instants(&tables, chrono::Utc::now().timestamp_micros())?,
+    };
+    Ok(Loaded {
+        opened,
+        manifest,
+        tables,
+        latest,
+        later,
+    })
+}
+
+/// The instant `--as-of TEXT` names: `YYYY-MM-DD` (the last microsecond of that local
+/// day), `now`, or an ISO timestamp.
+pub fn as_of_instant(text: &str, tz: chrono_tz::Tz) -> Result<i64> {
+    Ok(match AsOf::parse(text, tz)? {
+        AsOf::Now => chrono::Utc::now().timestamp_micros(),
+        AsOf::Date(d) => local_midnight(d + chrono::Duration::days(1), tz) - 1,
+        AsOf::Instant(t) => t,
     })
 }
 

@@ -5,8 +5,12 @@ use polars::sql::SQLContext;
 
 use super::{Context, SqlArgs};
 use crate::error::{Error, Result};
-use crate::metrics::model::{lead_funnel, Tables, FUNNEL, STAGES};
+use crate::metrics::model::{
+    counted_touches_of, lead_funnel, opportunities, Tables, FUNNEL, STAGES,
+};
 use crate::metrics::params::{Dim, Params};
+use crate::metrics::touches::episode_outcomes;
+use crate::model::columns::{OPPORTUNITIES, TOUCHES};
 use crate::output;
 
 /// The table functions of polars' SQL that read any file on the machine.
@@ -34,25 +38,177 @@ fn refuse_file_readers(query: &str) -> Result<()> {
     }
 }
 
+/// The views `funnel sql` adds to the tables: the frames the metrics count, one row
+/// per entity, under the definitions in force and at the as-of.
+pub const VIEWS: [(&str, &str); 4] = [
+    (
+        "lead_funnel",
+        "one row per lead: its columns, source_team, channel, and per funnel stage seen_<stage> and reached_<stage>",
+    ),
+    (
+        "mql_episodes",
+        "one row per MQL episode (first MQL and every re-MQL): start, outcome, decision time, response hours, due and breached at the as-of",
+    ),
+    (
+        "counted_touches",
+        "the touches that count (known lead, action in count_actions, after dedupe_minutes)",
+    ),
+    (
+        "opportunity_model",
+        "one row per opportunity: amount_base in the base currency, linked, and source, source_team from the opportunity or its lead",
+    ),
+];
+
 pub fn run(args: &SqlArgs, ctx: &Context) -> Result<()> {
-    refuse_file_readers(&args.query)?;
     let (config, _) = ctx.config()?;
-    let opened = crate::sample::open_or_sample(ctx.warehouse(), &config, &ctx.progress)?;
-    let scans = opened.warehouse.scan_all()?;
+    let loaded = super::query::load(ctx, &config)?;
+    let tz = config.calendar.tz();
+    let as_of = match (&args.as_of, loaded.latest) {
+        (Some(text), _) => super::query::as_of_instant(text, tz)?,
+        (None, Some(latest)) => latest,
+        // No events: nothing to hide, and no episode is due.
+        (None, None) => chrono::Utc::now().timestamp_micros(),
+    };
+    let p = Params::resolve(config, as_of, None, None, None, vec![], None, None, false)?;
+    let tables = super::query::at_as_of(loaded.tables, &p, loaded.latest, loaded.later);
     let mut sql = SQLContext::new();
-    for (name, lf) in &scans {
+    let mut listed: Vec<(String, &str, LazyFrame)> = Vec::new();
+    for (name, lf) in tables.scans() {
         sql.register(name, lf.clone());
+        listed.push((name.to_string(), "table", lf.clone()));
     }
-    if scans.contains_key("leads") {
-        let tables = Tables::from_map(scans);
-        let p = Params::resolve(config, 0, None, None, None, vec![], None, None, false)?;
-        sql.register("lead_funnel", lead_funnel_view(&tables, &p));
+    let wanted: Vec<String> = match &args.query {
+        Some(q) => {
+            refuse_file_readers(q)?;
+            polars::sql::extract_table_identifiers(q, false, true)
+                .map_err(|e| Error::Usage(format!("SQL error: {e}")))?
+                .into_iter()
+                .map(|r| r.to_lowercase())
+                .collect()
+        }
+        None => VIEWS.iter().map(|(v, _)| v.to_string()).collect(),
+    };
+    for (view, _) in VIEWS {
+        if !wanted.iter().any(|w| w == view) {
+            continue;
+        }
+        if let Some(lf) = view_frame(view, &tables, &p)? {
+            sql.register(view, lf.clone());
+            listed.push((view.to_string(), "view", lf));
+        }
     }
+    let Some(query) = &args.query else {
+        return list(listed, args.format);
+    };
     let df = sql
-        .execute(&args.query)
+        .execute(query)
         .and_then(|lf| lf.collect())
         .map_err(|e| Error::Usage(format!("SQL error: {e}")))?;
     output::write_frame(&df, args.format, &mut std::io::stdout().lock())
+}
+
+/// `funnel sql --tables`: every table and view with its columns and their types.
+fn list(mut listed: Vec<(String, &str, LazyFrame)>, format: output::Format) -> Result<()> {
+    let (mut names, mut kinds, mut columns, mut types) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (name, kind, lf) in &mut listed {
+        let schema = lf
+            .collect_schema()
+            .map_err(|e| Error::Usage(format!("SQL error: {e}")))?;
+        for (column, dtype) in schema.iter() {
+            names.push(name.clone());
+            kinds.push(kind.to_string());
+            columns.push(column.to_string());
+            types.push(type_name(dtype));
+        }
+    }
+    let n = names.len();
+    let df = DataFrame::new(
+        n,
+        vec![
+            Column::new("relation".into(), names),
+            Column::new("kind".into(), kinds),
+            Column::new("column".into(), columns),
+            Column::new("type".into(), types),
+        ],
+    )
+    .map_err(|e| Error::Usage(format!("SQL error: {e}")))?;
+    output::write_frame(&df, format, &mut std::io::stdout().lock())
+}
+
+/// A column type as SQL users know it.
+fn type_name(dtype: &DataType) -> String {
+    match dtype {
+        DataType::String => "text".into(),
+        DataType::Datetime(_, _) => "timestamp (UTC)".into(),
+        DataType::Date => "date".into(),
+        DataType::Float64 | DataType::Float32 => "double".into(),
+        DataType::Boolean => "boolean".into(),
+        d if d.is_integer() => "integer".into(),
+        d => d.to_string(),
+    }
+}
+
+/// The view called `name`, when the warehouse has the tables it reads.
+fn view_frame(name: &str, tables: &Tables, p: &Params) -> Result<Option<LazyFrame>> {
+    let has = |t: &str| tables.has(t);
+    Ok(match name {
+        "lead_funnel" if has("leads") => Some(lead_funnel_view(tables, p)),
+        "mql_episodes" if has("leads") && has("lead_stage_events") => {
+            Some(mql_episodes_view(tables, p))
+        }
+        "counted_touches" if has("leads") && has("touches") => {
+            let names: Vec<Expr> = TOUCHES.columns.iter().map(|c| col(c.name)).collect();
+            Some(counted_touches_of(tables, p, None)?.select(names))
+        }
+        "opportunity_model" if has("opportunities") => {
+            let mut cols: Vec<Expr> = OPPORTUNITIES
+                .columns
+                .iter()
+                .filter(|c| c.name != "source")
+                .map(|c| col(c.name))
+                .collect();
+            cols.extend([
+                col("amount_base"),
+                col("linked"),
+                col(Dim::Source.column()).alias("source"),
+                col(Dim::SourceTeam.column()).alias("source_team"),
+            ]);
+            Some(opportunities(tables, p).select(cols))
+        }
+        _ => None,
+    })
+}
+
+/// One row per MQL episode with its outcome at the as-of (docs/metrics.md, `sla`).
+fn mql_episodes_view(tables: &Tables, p: &Params) -> LazyFrame {
+    let ts = |e: Expr| {
+        e.cast(DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))
+    };
+    let mut cols = vec![
+        col("lead_id"),
+        col("__start_ts").alias("started_at"),
+        when(col("__accepted"))
+            .then(lit("accepted"))
+            .when(col("__rejected"))
+            .then(lit("rejected"))
+            .otherwise(lit("pending"))
+            .alias("outcome"),
+        ts(col("__decision")).alias("decided_at"),
+        col("__hours").alias("response_hours"),
+        col("__due").alias("due"),
+        col("__due").and(col("__in_time").not()).alias("breached"),
+        col("__accepted")
+            .and(col("__in_time"))
+            .alias("accepted_within_sla"),
+    ];
+    cols.extend(Dim::ALL.iter().map(|d| col(d.column()).alias(d.name())));
+    episode_outcomes(tables, p, false)
+        .select(cols)
+        .sort(["started_at", "lead_id"], SortMultipleOptions::default())
 }
 
 /// One row per lead: its columns, `source_team` and campaign `channel` under the

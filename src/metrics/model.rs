@@ -78,6 +78,11 @@ impl Tables {
         }
     }
 
+    /// Every table the warehouse has, by name (as seen at the tables' moment).
+    pub fn scans(&self) -> impl Iterator<Item = (&'static str, &LazyFrame)> {
+        self.raw.iter().map(|(k, v)| (*k, v))
+    }
+
     /// Whether the warehouse has the table called `table`.
     pub fn has(&self, table: &str) -> bool {
         self.raw.contains_key(table)

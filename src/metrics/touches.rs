@@ -285,25 +285,22 @@ pub fn mql_episodes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFra
     )
 }
 
-/// **sla** — MQL episodes: one starts at `reached_at(mql)`, and another at every
-/// `mql` event whose preceding lifecycle event (by time, then stage order) is
-/// `recycled` or `disqualified`. Episodes starting in range count. The decision is the
-/// first sighting at or after the start of `sal` or a later funnel stage (accepted;
-/// events, linked opportunities' creation, won opportunities' close) or of
-/// `recycled`/`disqualified` (rejected); a tie is accepted; neither is pending.
-/// response = decision − start in hours. due = start + `sla_hours` ≤ as_of; breached =
-/// due and not decided within `sla_hours`. within_sla_rate = (due − breached) ÷ due.
-pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
+/// Every MQL episode (or those starting in range) with its outcome under `p`: the
+/// split dimensions of its lead, `__start`, `__start_ts`, `__accepted`, `__rejected`,
+/// `__decision` (UTC µs), `__hours`, `__due` and `__in_time`. What [`sla`] counts
+/// and the `mql_episodes` view of `funnel sql` lists.
+pub fn episode_outcomes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFrame {
     let funnel = lead_funnel(tables, p);
     let decided = match &tables.mql_episodes {
-        Some(lf) => lf.clone().filter(in_range(col("__start"), p)),
-        None => mql_episodes(tables, p, true),
+        Some(lf) if only_in_range => lf.clone().filter(in_range(col("__start"), p)),
+        Some(lf) => lf.clone(),
+        None => mql_episodes(tables, p, only_in_range),
     };
     let sla_us = p.config.mql.sla_hours * 3_600_000_000.0;
     let dims: Vec<Expr> = std::iter::once(col("lead_id"))
         .chain(super::params::Dim::ALL.iter().map(|d| col(d.column())))
         .collect();
-    let eps = decided
+    decided
         .join(
             funnel.select(dims),
             [col("lead_id")],
@@ -347,7 +344,19 @@ pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 .and(col("__hours").lt_eq(lit(p.config.mql.sla_hours)))
                 .fill_null(lit(false))
                 .alias("__in_time"),
-        );
+        )
+}
+
+/// **sla** — MQL episodes: one starts at `reached_at(mql)`, and another at every
+/// `mql` event whose preceding lifecycle event (by time, then stage order) is
+/// `recycled` or `disqualified`. Episodes starting in range count. The decision is the
+/// first sighting at or after the start of `sal` or a later funnel stage (accepted;
+/// events, linked opportunities' creation, won opportunities' close) or of
+/// `recycled`/`disqualified` (rejected); a tie is accepted; neither is pending.
+/// response = decision − start in hours. due = start + `sla_hours` ≤ as_of; breached =
+/// due and not decided within `sla_hours`. within_sla_rate = (due − breached) ÷ due.
+pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let eps = episode_outcomes(tables, p, true);
     let (eps, keys) = split(eps, Some("__start_ts"), p)?;
     let eps = tables.shared("sla", p, eps)?;
     if p.histogram {

@@ -121,3 +121,99 @@ fn sql_reads_the_warehouse_only_never_a_file_of_the_machine() {
         );
     }
 }
+
+/// Opportunities at an earlier as-of, worked by hand: one closed after it is open
+/// in the stage and amount of its last stage event before it; one that moved after
+/// it is back in its stage then (its amount the current one when no event before
+/// carries one); one created after it does not exist; one with no events has no
+/// stage; one closed before it is as it is.
+#[test]
+fn sql_as_of_shows_opportunities_as_they_stood() {
+    let wd = Workdir::new();
+    wd.write(
+        "in/opportunities.csv",
+        "opportunity_id,created_at,closed_at,status,stage,amount\n\
+         O1,2025-01-01T00:00:00Z,2025-01-20T00:00:00Z,won,Closed Won,1800\n\
+         O2,2025-01-05T00:00:00Z,,open,Negotiation,700\n\
+         O3,2025-01-12T00:00:00Z,,open,Prospecting,100\n\
+         O4,2025-01-02T00:00:00Z,2025-01-25T00:00:00Z,lost,Closed Lost,300\n\
+         O5,2025-01-03T00:00:00Z,2025-01-08T00:00:00Z,won,Closed Won,900\n",
+    );
+    wd.write(
+        "in/opportunity_stage_events.csv",
+        "opportunity_id,stage,entered_at,amount\n\
+         O1,Prospecting,2025-01-01T00:00:00Z,1000\n\
+         O1,Proposal,2025-01-10T00:00:00Z,1500\n\
+         O1,Closed Won,2025-01-20T00:00:00Z,1800\n\
+         O2,Prospecting,2025-01-05T00:00:00Z,\n\
+         O2,Negotiation,2025-01-15T00:00:00Z,700\n\
+         O5,Prospecting,2025-01-03T00:00:00Z,900\n\
+         O5,Closed Won,2025-01-08T00:00:00Z,900\n",
+    );
+    wd.run(&["ingest", "in", "-q"]).ok();
+    let q = "SELECT opportunity_id, status, stage, amount, closed_at FROM opportunities ORDER BY opportunity_id";
+    let then = wd
+        .run(&[
+            "sql",
+            q,
+            "--as-of",
+            "2025-01-11T00:00:00Z",
+            "--format",
+            "csv",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        then,
+        "opportunity_id,status,stage,amount,closed_at\n\
+         O1,open,Proposal,1500,\n\
+         O2,open,Prospecting,700,\n\
+         O4,open,,300,\n\
+         O5,won,Closed Won,900,2025-01-08T00:00:00Z\n"
+    );
+    let events = wd.run(&[
+        "sql",
+        "SELECT count(*) AS n FROM opportunity_stage_events",
+        "--as-of",
+        "2025-01-11T00:00:00Z",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(events.ok().stdout, "n\n5\n");
+    // Without --as-of: the latest event (01-25) hides nothing.
+    let now = wd.run(&["sql", q, "--format", "csv"]).ok().stdout;
+    assert!(
+        now.contains("O1,won,Closed Won,1800,2025-01-20T00:00:00Z"),
+        "{now}"
+    );
+    assert!(now.contains("O3,open"), "{now}");
+}
+
+/// The views of the metrics' frames: listed with their columns, and the MQL
+/// episodes view holds exactly the episodes `sla` counts, the breached ones named.
+#[test]
+fn sql_views_list_the_rows_behind_sla() {
+    let wd = crate::fixture::ingested("funnel");
+    let listed = wd.run(&["sql", "--tables", "--format", "csv"]).ok().stdout;
+    for line in [
+        "leads,table,lead_id,text",
+        "lead_funnel,view,reached_mql,timestamp (UTC)",
+        "mql_episodes,view,breached,boolean",
+        "counted_touches,view,occurred_at,timestamp (UTC)",
+        "opportunity_model,view,amount_base,double",
+    ] {
+        assert!(listed.contains(line), "{line} missing:\n{listed}");
+    }
+    // The fixture's nine episodes (see test_metrics_funnel::sla_episodes): four
+    // breached, L2 (72 h late), L3's re-MQL (96 h), L6 (pending), L7 (120 h).
+    let breached =
+        wd.sql("SELECT lead_id, outcome FROM mql_episodes WHERE breached ORDER BY started_at");
+    assert_eq!(
+        breached,
+        "lead_id,outcome\nL2,accepted\nL3,accepted\nL6,pending\nL7,rejected\n"
+    );
+    // At the default as-of (the latest event, L9's mql on 03-28), L9's episode
+    // (03-27) is not due yet.
+    let n = wd.sql("SELECT count(*) AS n, sum(CAST(due AS INT)) AS due FROM mql_episodes");
+    assert_eq!(n, "n,due\n9,8\n");
+}
