@@ -138,7 +138,7 @@ fn run_diff(
             &mut tables,
             &prep.opened.warehouse,
             prep.manifest.as_ref(),
-            &config.definitions_hash(),
+            &config.frames_hash(),
         )?;
         report::headline(&Inputs {
             tables: &tables,

@@ -101,7 +101,7 @@ pub fn load(ctx: &Context, config: &Config) -> Result<Loaded> {
         &mut tables,
         &opened.warehouse,
         manifest.as_ref(),
-        &config.definitions_hash(),
+        &config.frames_hash(),
     )?;
     let (latest, later) = match manifest.as_ref().and_then(|m| m.latest_event) {
         Some(t) => (Some(t), manifest.as_ref().and_then(|m| m.later_event)),
@@ -132,11 +132,11 @@ pub fn as_of_instant(text: &str, tz: chrono_tz::Tz) -> Result<i64> {
 /// moment.
 pub fn at_as_of(mut tables: Tables, p: &Params, latest: Option<i64>, later: Option<i64>) -> Tables {
     use crate::metrics::visible;
-    if !visible::derived_hold(p.as_of, latest, later) {
-        tables.drop_derived();
-    }
     if visible::hides_anything(p.as_of, latest, later) {
+        // Cuts the frames computed ahead where that is exact, drops the rest.
         tables = visible::cut(&tables, p);
+    } else if !visible::derived_hold(p.as_of, latest, later) {
+        tables.drop_derived();
     }
     tables
 }

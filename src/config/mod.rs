@@ -5,6 +5,7 @@
 //! a usage error naming the file and the key.
 
 pub mod mapping;
+pub mod plan;
 pub mod presets;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,9 @@ pub struct Config {
     /// How exports that are not in the native format are read (docs/mapping.md).
     #[serde(skip_serializing_if = "crate::config::is_default")]
     pub mapping: Mapping,
+    /// The shared plan both teams sign (docs/planning.md); none by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<plan::Plan>,
 }
 
 pub fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -412,6 +416,7 @@ impl Default for Config {
             warehouse: WarehouseSettings::default(),
             approval: None,
             mapping: Mapping::default(),
+            plan: None,
         }
     }
 }
@@ -562,6 +567,9 @@ impl Config {
         if self.warehouse.keep_versions == 0 {
             return Err("key `warehouse.keep_versions`: keep at least 1 version".into());
         }
+        if let Some(plan) = &self.plan {
+            plan.validate(self.calendar.fiscal_year_start_month)?;
+        }
         Ok(())
     }
 
@@ -590,6 +598,17 @@ impl Config {
         }
         let canonical = serde_json::to_string(&value).expect("json serialises");
         hex(&Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// The hash of what the derived tables depend on: the definitions without the
+    /// plan (targets change no frame), so that signing a new target keeps them.
+    /// Equal to [`Config::definitions_hash`] when there is no plan.
+    pub fn frames_hash(&self) -> String {
+        Config {
+            plan: None,
+            ..self.clone()
+        }
+        .definitions_hash()
     }
 }
 

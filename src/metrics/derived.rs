@@ -133,7 +133,7 @@ pub fn build(
         latest_event,
         later_event,
         derived: Some(Derived {
-            definitions_hash: config.definitions_hash(),
+            definitions_hash: config.frames_hash(),
             tables: names,
         }),
     })

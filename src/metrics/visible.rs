@@ -45,14 +45,30 @@ pub fn hides_anything(as_of: i64, latest: Option<i64>, later: Option<i64>) -> bo
     latest.is_some_and(|l| as_of < l) || later.is_some_and(|l| as_of < l)
 }
 
-/// `tables` as exported at `p.as_of`. The frames computed ahead are dropped (they
-/// describe another moment); the tables as they are stay reachable through
+/// `tables` as exported at `p.as_of`; the tables as they are stay reachable through
 /// [`Tables::uncut`] for the checks that look at the warehouse itself.
+///
+/// The frames computed ahead for a later moment are cut too where that is exact:
+/// a reach time is the earliest of its sightings, each visible exactly when it is
+/// dated at or before the as-of, so the lead funnel at the as-of is the later
+/// funnel without the leads created after it and with every reach time after it
+/// emptied; an MQL episode's start and decisions are such minimums too. Touch
+/// counts up to a milestone reached by the as-of hold as they are (their touches
+/// are dated at or before it), and so do the counted touches of opportunities'
+/// leads (every reader keeps those up to an opportunity's creation, at or before
+/// the as-of, and a touch's counting looks only at earlier touches). The
+/// opportunity model is computed again.
 pub fn cut(tables: &Tables, p: &Params) -> Tables {
     let t = p.as_of;
     let mut out = tables.clone();
     out.keep_uncut();
-    out.drop_derived();
+    out.funnel = tables.funnel.clone().map(|f| funnel_at(f, t));
+    out.mql_episodes = match (&tables.mql_episodes, &out.funnel) {
+        (Some(e), Some(f)) => Some(episodes_at(e.clone(), f.clone(), t)),
+        _ => None,
+    };
+    out.lead_touches = out.funnel.as_ref().and(tables.lead_touches.clone());
+    out.opportunity_model = None;
     for (table, column) in DATED {
         out.replace(table, |lf| lf.filter(us(column).lt_eq(lit(t))));
     }
@@ -66,6 +82,47 @@ pub fn cut(tables: &Tables, p: &Params) -> Tables {
         out.replace(&OPPORTUNITIES, |_| opps);
     }
     out
+}
+
+/// The lead funnel ([`super::model::lead_funnel`]) of a later moment, at `t`.
+fn funnel_at(funnel: LazyFrame, t: i64) -> LazyFrame {
+    let stages = &super::model::STAGES[..super::model::FUNNEL];
+    let cut: Vec<Expr> = stages
+        .iter()
+        .flat_map(|s| [format!("seen_{s}"), format!("reached_{s}")])
+        .map(|name| {
+            when(us(&name).lt_eq(lit(t)))
+                .then(col(name.as_str()))
+                .otherwise(lit(NULL).cast(DataType::Datetime(
+                    TimeUnit::Microseconds,
+                    Some(TimeZone::UTC),
+                )))
+                .alias(name.as_str())
+        })
+        .collect();
+    funnel
+        .filter(us("created_at").lt_eq(lit(t)))
+        .with_columns(cut)
+}
+
+/// The MQL episodes ([`super::touches::mql_episodes`]) of a later moment, at `t`:
+/// those started by then, of leads that exist then, with the decisions made by then.
+fn episodes_at(episodes: LazyFrame, funnel_at_t: LazyFrame, t: i64) -> LazyFrame {
+    let undecided = |name: &str| {
+        when(col(name).lt_eq(lit(t)))
+            .then(col(name))
+            .otherwise(super::model::null_of(DataType::Int64))
+            .alias(name)
+    };
+    episodes
+        .filter(col("__start").lt_eq(lit(t)))
+        .join(
+            funnel_at_t.select([col("lead_id")]),
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Semi),
+        )
+        .with_columns([undecided("__acc"), undecided("__rej")])
 }
 
 /// The opportunities as they stood at `p.as_of`.
