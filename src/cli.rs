@@ -579,6 +579,11 @@ struct MetricsCmd {
     #[arg(long)]
     histogram: bool,
 
+    /// plan: also make the same forecast at the same point of the N previous
+    /// periods and say how far it landed from what they reached
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=12))]
+    backtest: Option<u32>,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
@@ -640,7 +645,10 @@ impl Cli {
             Commands::Metrics(m) => Command::Metrics(MetricsArgs {
                 name: m.name,
                 list: m.list,
-                query: m.query.flags(m.histogram),
+                query: QueryFlags {
+                    backtest: m.backtest,
+                    ..m.query.flags(m.histogram)
+                },
                 format: format_of(m.format),
             }),
             Commands::Report { out, range } => Command::Report(ReportArgs {

@@ -21,6 +21,8 @@ pub struct QueryFlags {
     pub period: Option<Period>,
     pub model: Option<AttributionModel>,
     pub histogram: bool,
+    /// `plan --backtest N`.
+    pub backtest: Option<u32>,
 }
 
 pub struct Prepared {
@@ -71,6 +73,10 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
         flags.model,
         flags.histogram,
     )?;
+    let params = Params {
+        backtest: flags.backtest,
+        ..params
+    };
     let tables = at_as_of(tables, &params, latest, later);
     Ok(Prepared {
         config,

@@ -11,6 +11,7 @@ pub mod lint;
 pub mod model;
 pub mod params;
 pub mod pipeline;
+pub mod plan;
 pub mod registry;
 pub mod revenue;
 pub mod stats;
@@ -63,6 +64,9 @@ pub fn check(metric: &Metric, tables: &Tables, p: &Params) -> Result<()> {
     }
     if p.histogram && !metric.histogram {
         return bad("has no histogram".into());
+    }
+    if p.backtest.is_some() && metric.name != "plan" {
+        return bad("takes no --backtest (only `plan` does)".into());
     }
     let missing: Vec<&'static str> = metric
         .needs

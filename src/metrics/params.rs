@@ -73,6 +73,9 @@ pub struct Params {
     pub period: Option<Period>,
     pub model: Option<AttributionModel>,
     pub histogram: bool,
+    /// `plan --backtest N`: the forecast made at the same point of the N previous
+    /// periods, against what they reached.
+    pub backtest: Option<u32>,
 }
 
 /// How `--as-of` was given.
@@ -173,6 +176,7 @@ impl Params {
             period,
             model,
             histogram,
+            backtest: None,
         })
     }
 

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::model::columns::{OWNERS, QUOTAS};
 
 /// Status `won` or `lost`.
-fn closed() -> Expr {
+pub(super) fn closed() -> Expr {
     col("status")
         .eq(lit("won"))
         .or(col("status").eq(lit("lost")))
@@ -61,32 +61,32 @@ pub fn win_rate(tables: &Tables, p: &Params) -> Result<DataFrame> {
 /// Closed-opportunity figures of one owner, team or the company over the quota
 /// lookback.
 #[derive(Debug, Clone, Copy, Default)]
-struct Closed {
-    won: i64,
-    closed: i64,
-    won_amount: f64,
-    won_with_amount: i64,
+pub(super) struct Closed {
+    pub(super) won: i64,
+    pub(super) closed: i64,
+    pub(super) won_amount: f64,
+    pub(super) won_with_amount: i64,
 }
 
 impl Closed {
-    fn win_rate(&self) -> Option<f64> {
+    pub(super) fn win_rate(&self) -> Option<f64> {
         (self.closed > 0).then(|| self.won as f64 / self.closed as f64)
     }
-    fn avg_deal(&self) -> Option<f64> {
+    pub(super) fn avg_deal(&self) -> Option<f64> {
         (self.won_with_amount > 0).then(|| self.won_amount / self.won_with_amount as f64)
     }
 }
 
 /// Win rates with the fallbacks of docs/metrics.md: the owner's own with ≥ 10 closed, else
 /// the owner's team's (when it has any closed), else the company's.
-struct RateBook {
-    company: Closed,
+pub(super) struct RateBook {
+    pub(super) company: Closed,
     owners: BTreeMap<String, Closed>,
     teams: BTreeMap<String, Closed>,
     team_of: BTreeMap<String, String>,
 }
 
-fn str_at(df: &DataFrame, column: &str, i: usize) -> Option<String> {
+pub(super) fn str_at(df: &DataFrame, column: &str, i: usize) -> Option<String> {
     df.column(column)
         .ok()?
         .get(i)
@@ -94,7 +94,7 @@ fn str_at(df: &DataFrame, column: &str, i: usize) -> Option<String> {
         .and_then(|v| v.get_str().map(String::from))
 }
 
-fn f64_at(df: &DataFrame, column: &str, i: usize) -> Option<f64> {
+pub(super) fn f64_at(df: &DataFrame, column: &str, i: usize) -> Option<f64> {
     df.column(column)
         .ok()?
         .get(i)
@@ -102,7 +102,7 @@ fn f64_at(df: &DataFrame, column: &str, i: usize) -> Option<f64> {
         .and_then(|v| v.extract::<f64>())
 }
 
-fn i64_at(df: &DataFrame, column: &str, i: usize) -> Option<i64> {
+pub(super) fn i64_at(df: &DataFrame, column: &str, i: usize) -> Option<i64> {
     df.column(column)
         .ok()?
         .get(i)
@@ -111,7 +111,7 @@ fn i64_at(df: &DataFrame, column: &str, i: usize) -> Option<i64> {
 }
 
 impl RateBook {
-    fn new(tables: &Tables, p: &Params) -> Result<RateBook> {
+    pub(super) fn new(tables: &Tables, p: &Params) -> Result<RateBook> {
         let opps = opportunities(tables, p).filter(closed().and(in_lookback(
             us("closed_at"),
             p,
@@ -405,6 +405,20 @@ fn step_rates(
     p: &Params,
     pairs: &[(usize, usize)],
 ) -> Result<(Vec<Option<f64>>, Option<f64>)> {
+    let (counts, median) = step_counts(tables, p, pairs)?;
+    let rates = counts
+        .iter()
+        .map(|&(e, c)| (e > 0).then(|| c as f64 / e as f64))
+        .collect();
+    Ok((rates, median))
+}
+
+/// [`step_rates`]' cohorts: (entered, converted) per pair, and the median.
+pub(super) fn step_counts(
+    tables: &Tables,
+    p: &Params,
+    pairs: &[(usize, usize)],
+) -> Result<(Vec<(i64, i64)>, Option<f64>)> {
     let window = p.config.funnel.conversion_window_days;
     let wait = i64::from(window.max(p.config.funnel.maturity_days)) * MICROS_PER_DAY;
     let last = local_date(p.as_of - wait, p.tz);
@@ -449,18 +463,18 @@ fn step_rates(
         .alias("median"),
     );
     let df = collect(lead_funnel(tables, p).select(aggs), "reverse-funnel")?;
-    let rates = (0..pairs.len())
+    let counts = (0..pairs.len())
         .map(|k| {
             let e = i64_at(&df, &format!("e{k}"), 0).unwrap_or(0);
             let c = i64_at(&df, &format!("c{k}"), 0).unwrap_or(0);
-            (e > 0).then(|| c as f64 / e as f64)
+            (e, c)
         })
         .collect();
-    Ok((rates, f64_at(&df, "median", 0)))
+    Ok((counts, f64_at(&df, "median", 0)))
 }
 
 /// `ceil(previous ÷ rate − 1e-9)`; a need of 0 is 0; a missing or zero rate gives null.
-fn need(previous: Option<f64>, rate: Option<f64>) -> Option<f64> {
+pub(super) fn need(previous: Option<f64>, rate: Option<f64>) -> Option<f64> {
     let previous = previous?;
     if previous == 0.0 {
         return Some(0.0);

@@ -10,7 +10,7 @@ use polars::prelude::DataFrame;
 
 use super::model::Tables;
 use super::params::{Dim, Params, Period};
-use super::{cycle, funnel, lint, pipeline, revenue, touches};
+use super::{cycle, funnel, lint, pipeline, plan, revenue, touches};
 use crate::error::Result;
 use crate::model::warehouse::Manifest;
 
@@ -429,6 +429,21 @@ pub const METRICS: &[Metric] = &[
         )],
         cost: Cost::Light,
         section: true,
+    },
+    Metric {
+        name: "plan",
+        summary: "the shared plan's commitments: actual, pace, forecast and status by now",
+        needs: &[],
+        dims: Dims::None,
+        period: false,
+        histogram: false,
+        compute: Compute::Tables(plan::plan),
+        variant: None,
+        figure: Figure::None,
+        headlines: &[],
+        cost: Cost::Light,
+        // The report opens with the plan in a section of its own.
+        section: false,
     },
     Metric {
         name: "lint",

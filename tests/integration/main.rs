@@ -18,5 +18,6 @@ mod test_lead_layout;
 mod test_mapping;
 mod test_metrics_funnel;
 mod test_metrics_pipeline;
+mod test_plan;
 mod test_report;
 mod test_sql;

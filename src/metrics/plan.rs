@@ -1,0 +1,436 @@
+//! **plan** — the shared plan of `funnel.toml` (`[plan]`) against the data: per
+//! commitment its actual at the as-of, what the target expects by now, the pace, a
+//! forecast for the period's end and a status; with `--backtest N`, how far the same
+//! forecast, made at the same point of the N previous periods, landed from what those
+//! periods finally reached. docs/metrics.md and docs/planning.md give the rules.
+
+use polars::prelude::*;
+
+use super::model::{
+    apply_filters, collect, in_lookback, in_range, lead_funnel, opportunities, us, Tables,
+};
+use super::params::{local_midnight, Dim, Params, MICROS_PER_DAY};
+use super::pipeline::{closed, f64_at, i64_at, RateBook};
+use crate::config::plan::{Commitment, Kind, Measure, PlanPeriod};
+use crate::error::{Error, Result};
+use crate::model::columns::OPPORTUNITY_STAGE_EVENTS;
+
+/// The error of a plan command or metric without a `[plan]`.
+pub fn no_plan() -> Error {
+    Error::Usage(
+        "funnel.toml has no [plan]: draft one with `funnel plan draft --period 2027-Q1 --bookings 2500000` (see docs/planning.md)".into(),
+    )
+}
+
+/// A status below this share of the target is off track; at or above, at risk.
+pub const AT_RISK: f64 = 0.9;
+
+/// One commitment at the as-of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub commitment: Commitment,
+    pub actual: Option<f64>,
+    pub expected_by_now: Option<f64>,
+    pub pace: Option<f64>,
+    pub forecast: Option<f64>,
+    pub method: &'static str,
+    pub status: &'static str,
+    /// `met` or `missed` once the period is over.
+    pub result: Option<&'static str>,
+    /// Backtest: periods compared, and the mean absolute percentage error.
+    pub backtest: Option<(i64, Option<f64>)>,
+}
+
+/// The plan at the as-of.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub period: PlanPeriod,
+    pub label: String,
+    pub elapsed: f64,
+    pub lines: Vec<Line>,
+}
+
+/// The period's bounds as instants: local midnight of its first day, and of the day
+/// after its last (exclusive).
+fn bounds(period: &PlanPeriod, p: &Params) -> (i64, i64) {
+    (
+        local_midnight(period.start, p.tz),
+        local_midnight(period.end + chrono::Duration::days(1), p.tz),
+    )
+}
+
+/// The share of the period behind `as_of`, in [0, 1]: 1 from the period's last
+/// microsecond on (so `--as-of` its last day closes it).
+pub fn elapsed(period: &PlanPeriod, p: &Params, as_of: i64) -> f64 {
+    let (s, e) = bounds(period, p);
+    if as_of >= e - 1 {
+        return 1.0;
+    }
+    ((as_of - s) as f64 / (e - s) as f64).clamp(0.0, 1.0)
+}
+
+/// The parameters of one commitment: its period as the range, its slice as filters.
+fn line_params(p: &Params, period: &PlanPeriod, c: &Commitment, as_of: i64) -> Result<Params> {
+    let filters = c
+        .split
+        .iter()
+        .map(|(dim, value)| {
+            let dim = Dim::parse(dim)
+                .ok_or_else(|| Error::Usage(format!("plan: `{dim}` is not a dimension")))?;
+            Ok((dim, vec![value.clone()]))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut q = Params::resolve(
+        p.config.clone(),
+        as_of,
+        Some(period.start),
+        Some(period.end),
+        None,
+        filters,
+        None,
+        None,
+        false,
+    )?;
+    q.tz = p.tz;
+    Ok(q)
+}
+
+/// A measure's actual in the range of `q` (the period) on the world of `tables`,
+/// and for a cohort rate whether the cohort is mature.
+fn actual(tables: &Tables, q: &Params, m: Measure) -> Result<(Option<f64>, Option<bool>)> {
+    let count = |lf: LazyFrame, what: &str| -> Result<Option<f64>> {
+        let df = collect(lf.select([len().cast(DataType::Float64).alias("n")]), what)?;
+        Ok(f64_at(&df, "n", 0))
+    };
+    if let Some(stage) = m.stage() {
+        let lf = apply_filters(lead_funnel(tables, q), q)
+            .filter(in_range(us(&format!("reached_{stage}")), q));
+        return Ok((count(lf, "plan")?.or(Some(0.0)), None));
+    }
+    let opps = || apply_filters(opportunities(tables, q), q);
+    let won = || col("status").eq(lit("won"));
+    match m {
+        Measure::Bookings | Measure::WonDeals | Measure::PipelineCreated => {
+            let lf = match m {
+                Measure::PipelineCreated => opps().filter(in_range(us("created_at"), q)),
+                _ => opps().filter(won().and(in_range(us("closed_at"), q))),
+            };
+            let value = if m == Measure::WonDeals {
+                len().cast(DataType::Float64)
+            } else {
+                col("amount_base").fill_null(lit(0.0)).sum()
+            };
+            let df = collect(lf.select([value.alias("v")]), "plan")?;
+            Ok((Some(f64_at(&df, "v", 0).unwrap_or(0.0)), None))
+        }
+        Measure::WinRate => {
+            let df = collect(
+                opps()
+                    .filter(closed().and(in_range(us("closed_at"), q)))
+                    .select([
+                        won().cast(DataType::Int64).sum().alias("won"),
+                        len().cast(DataType::Int64).alias("closed"),
+                    ]),
+                "plan",
+            )?;
+            let (w, n) = (
+                i64_at(&df, "won", 0).unwrap_or(0),
+                i64_at(&df, "closed", 0).unwrap_or(0),
+            );
+            Ok(((n > 0).then(|| w as f64 / n as f64), None))
+        }
+        Measure::SlaWithinRate => {
+            let df = super::touches::sla(tables, q)?;
+            Ok((f64_at(&df, "within_sla_rate", 0), None))
+        }
+        Measure::MqlToSqlRate | Measure::SqlToWinRate => {
+            let (from, to) = match m {
+                Measure::MqlToSqlRate => ("mql", "sql"),
+                _ => ("sql", "customer"),
+            };
+            let (rf, rt) = (format!("reached_{from}"), format!("reached_{to}"));
+            let window = q.config.funnel.conversion_window_days;
+            let mut conv = col(rt.as_str()).is_not_null();
+            if window > 0 {
+                conv = conv.and(us(&rt).lt_eq(us(&rf) + lit(i64::from(window) * MICROS_PER_DAY)));
+            }
+            let df = collect(
+                apply_filters(lead_funnel(tables, q), q)
+                    .filter(in_range(us(&rf), q))
+                    .select([
+                        len().cast(DataType::Int64).alias("entered"),
+                        conv.cast(DataType::Int64).sum().alias("converted"),
+                    ]),
+                "plan",
+            )?;
+            let (e, c) = (
+                i64_at(&df, "entered", 0).unwrap_or(0),
+                i64_at(&df, "converted", 0).unwrap_or(0),
+            );
+            let wait = i64::from(window.max(q.config.funnel.maturity_days)) * MICROS_PER_DAY;
+            let mature = q.as_of >= q.range_end + wait;
+            Ok(((e > 0).then(|| c as f64 / e as f64), Some(mature)))
+        }
+        _ => unreachable!("stage measures are counted above"),
+    }
+}
+
+/// What the open pipeline at the as-of adds to bookings (`amount`) or won deals by
+/// the period's end: Σ over opportunities open at the as-of with `close_date` in the
+/// period of (amount in the base currency, or 1) × p(stage), where p(stage) is the
+/// share won among the opportunities that entered that stage in the quota lookback
+/// and are closed by the as-of; an opportunity without a stage, or in a stage without
+/// such history, counts at the company's win rate over the lookback.
+fn open_pipeline_expectation(tables: &Tables, q: &Params, amount: bool) -> Result<f64> {
+    let lookback = q.config.quota.lookback_days;
+    let overall = RateBook::new(tables, q)?.company.win_rate().unwrap_or(0.0);
+    let skey = || {
+        col("stage")
+            .str()
+            .strip_chars(lit(NULL))
+            .str()
+            .to_lowercase()
+    };
+    let history = tables
+        .or_empty(&OPPORTUNITY_STAGE_EVENTS)
+        .filter(in_lookback(us("entered_at"), q, lookback))
+        .select([col("opportunity_id"), skey().alias("__skey")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .join(
+            opportunities(tables, q)
+                .filter(closed())
+                .select([col("opportunity_id"), col("status")]),
+            [col("opportunity_id")],
+            [col("opportunity_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("__skey")])
+        .agg([(col("status").eq(lit("won")).cast(DataType::Float64).sum()
+            / len().cast(DataType::Float64))
+        .alias("__p")]);
+    let days = |d: chrono::NaiveDate| {
+        (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days() as i32
+    };
+    let close = col("close_date").cast(DataType::Int32);
+    let value = if amount {
+        col("amount_base").fill_null(lit(0.0))
+    } else {
+        lit(1.0)
+    };
+    let df = collect(
+        apply_filters(opportunities(tables, q), q)
+            .filter(
+                col("status").eq(lit("open")).and(
+                    close
+                        .clone()
+                        .gt_eq(lit(days(q.from)))
+                        .and(close.lt_eq(lit(days(q.to)))),
+                ),
+            )
+            .with_column(skey().alias("__skey"))
+            .join(
+                history,
+                [col("__skey")],
+                [col("__skey")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .select([(value * col("__p").fill_null(lit(overall)))
+                .sum()
+                .alias("e")]),
+        "plan forecast",
+    )?;
+    Ok(f64_at(&df, "e", 0).unwrap_or(0.0))
+}
+
+/// A commitment's line at `as_of` (the moment `tables` shows) for `period`.
+fn line(
+    tables: &Tables,
+    p: &Params,
+    period: &PlanPeriod,
+    c: &Commitment,
+    as_of: i64,
+) -> Result<Line> {
+    let q = line_params(p, period, c, as_of)?;
+    let e = elapsed(period, p, as_of);
+    let (actual, mature) = actual(tables, &q, c.measure)?;
+    let kind = c.measure.kind();
+    let expected_by_now = Some(match kind {
+        Kind::Rate => c.target,
+        _ => c.target * e,
+    });
+    let pace = match (actual, expected_by_now) {
+        (Some(a), Some(x)) if x != 0.0 => Some(a / x),
+        _ => None,
+    };
+    let (forecast, method) = match c.measure {
+        Measure::Bookings | Measure::WonDeals => {
+            let add = if e >= 1.0 {
+                0.0
+            } else {
+                open_pipeline_expectation(tables, &q, c.measure == Measure::Bookings)?
+            };
+            (actual.map(|a| a + add), "pipeline")
+        }
+        _ if kind == Kind::Rate => (actual, "actual"),
+        _ => (
+            actual.and_then(|a| (e > 0.0).then(|| if e >= 1.0 { a } else { a / e })),
+            "run_rate",
+        ),
+    };
+    let status = if e <= 0.0 {
+        "not_started"
+    } else if e >= 1.0 {
+        "closed"
+    } else if kind == Kind::Rate {
+        match (actual, mature) {
+            (_, Some(false)) => "immature",
+            (None, _) => "no_data",
+            (Some(a), _) if a >= c.target => "on_track",
+            _ => "off_track",
+        }
+    } else {
+        match forecast {
+            None => "no_data",
+            Some(f) if f >= c.target => "on_track",
+            Some(f) if f >= AT_RISK * c.target => "at_risk",
+            _ => "off_track",
+        }
+    };
+    let result = (e >= 1.0).then(|| match actual {
+        Some(a) if a >= c.target => "met",
+        _ => "missed",
+    });
+    Ok(Line {
+        commitment: c.clone(),
+        actual,
+        expected_by_now,
+        pace,
+        forecast,
+        method,
+        status,
+        result,
+        backtest: None,
+    })
+}
+
+/// The same forecast made at the same point of each of the `n` previous periods
+/// (the world cut at that moment), against what each finally reached (the world at
+/// the as-of): periods compared, and the mean absolute percentage error over those
+/// whose final value is not 0.
+fn backtest(
+    tables: &Tables,
+    p: &Params,
+    period: &PlanPeriod,
+    c: &Commitment,
+    e: f64,
+    n: u32,
+) -> Result<(i64, Option<f64>)> {
+    let mut errors = Vec::new();
+    for k in 1..=n {
+        let past = period.back(k);
+        let (s, end) = bounds(&past, p);
+        let at = if e >= 1.0 {
+            end - 1
+        } else {
+            s + ((end - s) as f64 * e) as i64
+        };
+        if at > p.as_of {
+            continue;
+        }
+        let then = Params {
+            as_of: at,
+            ..p.clone()
+        };
+        let seen_then = super::visible::cut(tables, &then);
+        let forecast = line(&seen_then, p, &past, c, at)?.forecast;
+        let (last, _) = actual(tables, &line_params(p, &past, c, p.as_of)?, c.measure)?;
+        if let (Some(f), Some(l)) = (forecast, last) {
+            if l != 0.0 {
+                errors.push(((f - l) / l).abs());
+            }
+        }
+    }
+    let mape = (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64);
+    Ok((errors.len() as i64, mape))
+}
+
+/// The plan at `p.as_of` (the moment `tables` shows), with backtests when asked.
+pub fn evaluate(tables: &Tables, p: &Params) -> Result<Status> {
+    let plan = p.config.plan.as_ref().ok_or_else(no_plan)?;
+    let fiscal = p.config.calendar.fiscal_year_start_month;
+    let period = plan.period(fiscal).map_err(Error::Usage)?;
+    let e = elapsed(&period, p, p.as_of);
+    let mut lines = Vec::new();
+    for c in plan.lines() {
+        let mut l = line(tables, p, &period, &c, p.as_of)?;
+        if let Some(n) = p.backtest {
+            l.backtest = Some(backtest(tables, p, &period, &c, e, n)?);
+        }
+        lines.push(l);
+    }
+    Ok(Status {
+        period,
+        label: plan.label(fiscal),
+        elapsed: e,
+        lines,
+    })
+}
+
+/// The split of a commitment as written (`source_team=marketing`), or null.
+pub fn split_text(c: &Commitment) -> Option<String> {
+    (!c.split.is_empty()).then(|| {
+        c.split
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// **plan** — one row per commitment, in the plan's order (the bookings target first
+/// when no commitment tracks it): `team, measure, split, target, actual,
+/// expected_by_now, pace, forecast, forecast_method, status, result, period_start,
+/// period_end, elapsed`, and with `--backtest N` `backtest_periods, backtest_mape`.
+pub fn plan(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let status = evaluate(tables, p)?;
+    let ls = &status.lines;
+    let n = ls.len();
+    let f = |g: &dyn Fn(&Line) -> Option<f64>| ls.iter().map(g).collect::<Vec<_>>();
+    let s = |g: &dyn Fn(&Line) -> Option<String>| ls.iter().map(g).collect::<Vec<_>>();
+    let date = |d: chrono::NaiveDate| vec![d; n];
+    let mut columns = vec![
+        Column::new(
+            "team".into(),
+            s(&|l| Some(l.commitment.team.name().to_string())),
+        ),
+        Column::new(
+            "measure".into(),
+            s(&|l| Some(l.commitment.measure.name().to_string())),
+        ),
+        Column::new("split".into(), s(&|l| split_text(&l.commitment))),
+        Column::new("target".into(), f(&|l| Some(l.commitment.target))),
+        Column::new("actual".into(), f(&|l| l.actual)),
+        Column::new("expected_by_now".into(), f(&|l| l.expected_by_now)),
+        Column::new("pace".into(), f(&|l| l.pace)),
+        Column::new("forecast".into(), f(&|l| l.forecast)),
+        Column::new("forecast_method".into(), s(&|l| Some(l.method.to_string()))),
+        Column::new("status".into(), s(&|l| Some(l.status.to_string()))),
+        Column::new("result".into(), s(&|l| l.result.map(String::from))),
+        Column::new("period_start".into(), date(status.period.start)),
+        Column::new("period_end".into(), date(status.period.end)),
+        Column::new("elapsed".into(), vec![status.elapsed; n]),
+    ];
+    if p.backtest.is_some() {
+        columns.push(Column::new(
+            "backtest_periods".into(),
+            ls.iter()
+                .map(|l| l.backtest.map(|b| b.0))
+                .collect::<Vec<_>>(),
+        ));
+        columns.push(Column::new(
+            "backtest_mape".into(),
+            f(&|l| l.backtest.and_then(|b| b.1)),
+        ));
+    }
+    DataFrame::new(n, columns).map_err(|e| Error::Data(format!("plan: {e}")))
+}
