@@ -388,6 +388,21 @@ records a team's sign-off in funnel.toml.")]
         action: Option<DefinitionsCmd>,
     },
 
+    /// The shared plan: targets both teams sign, where they stand, a draft
+    #[command(long_about = "\
+The shared plan lives in funnel.toml's [plan]: a period, a bookings target, the \
+assumptions behind it and one commitment per promise, each owned by marketing, sales \
+or both. `funnel plan` prints it in words with who approved it, then each commitment's \
+actual, pace, forecast and status at the as-of. `funnel plan draft` writes a plan drafted \
+from the data (assumptions with their evidence, volumes by the reverse funnel) for both \
+teams to edit and sign.
+
+Examples:
+  funnel plan draft --period 2027-Q1 --bookings 2500000
+  funnel plan
+  funnel plan --as-of 2027-02-15 --backtest 4")]
+    Plan(PlanCmd),
+
     /// Check the warehouse's files, list its versions, repoint a damaged one
     #[command(long_about = "\
 Every version of the warehouse records each of its files with its size and BLAKE3 \
@@ -397,6 +412,51 @@ manifest; `versions` lists the versions with their dates and inputs; `repair` po
     Warehouse {
         #[command(subcommand)]
         action: WarehouseCmd,
+    },
+}
+
+#[derive(Debug, Args)]
+struct PlanCmd {
+    #[command(subcommand)]
+    action: Option<PlanAction>,
+
+    #[command(flatten)]
+    range: RangeArgs,
+
+    /// Also make the same forecast at the same point of the N previous periods and
+    /// say how far it landed from what they reached
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=12))]
+    backtest: Option<u32>,
+
+    /// Output format of the status table
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum PlanAction {
+    /// Draft [plan] from the data and write it into funnel.toml, keeping its comments
+    Draft {
+        /// The period: 2027-Q1, FY2027-Q1 (fiscal, named after the year it ends in) or 2027-01
+        #[arg(long, value_name = "P")]
+        period: String,
+
+        /// The bookings target: won amount in the base currency
+        #[arg(long, value_name = "AMOUNT")]
+        bookings: f64,
+
+        /// One set of commitments per source team, splitting the bookings by each
+        /// team's share of the won amount in the lookback
+        #[arg(long, value_name = "DIM", value_parser = ["source_team"])]
+        by: Option<String>,
+
+        /// Days of history the assumptions are computed from [default: quota.lookback_days]
+        #[arg(long, value_name = "N")]
+        lookback_days: Option<u32>,
+
+        /// Replace a plan the teams already approved
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -698,6 +758,28 @@ impl Cli {
                     DefinitionsAction::Approve { team, by, on }
                 }
             })),
+            Commands::Plan(cmd) => Command::Plan(crate::commands::plan::PlanArgs {
+                query: QueryFlags {
+                    backtest: cmd.backtest,
+                    ..cmd.range.flags()
+                },
+                format: format_of(cmd.format),
+                draft: cmd.action.map(|a| match a {
+                    PlanAction::Draft {
+                        period,
+                        bookings,
+                        by,
+                        lookback_days,
+                        force,
+                    } => crate::commands::plan::DraftArgs {
+                        period,
+                        bookings,
+                        by_source_team: by.is_some(),
+                        lookback_days,
+                        force,
+                    },
+                }),
+            }),
             Commands::Warehouse { action } => Command::Warehouse(match action {
                 WarehouseCmd::Verify { all } => WarehouseAction::Verify { all },
                 WarehouseCmd::Versions => WarehouseAction::Versions,

@@ -6,6 +6,7 @@ mod generate;
 pub(crate) mod ingest;
 mod init;
 mod metrics;
+pub mod plan;
 pub mod query;
 mod report;
 mod sql;
@@ -47,6 +48,7 @@ pub enum Command {
     Chart(ChartArgs),
     Run(RunArgs),
     Definitions(Option<DefinitionsAction>),
+    Plan(plan::PlanArgs),
     Warehouse(WarehouseAction),
 }
 
@@ -193,6 +195,7 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Chart(args) => report::chart(args, &ctx),
         Command::Run(args) => report::run(args, &ctx),
         Command::Definitions(action) => definitions::run(action, &ctx),
+        Command::Plan(args) => plan::run(args, &ctx),
         Command::Warehouse(action) => warehouse::run(action, &ctx),
     }
 }

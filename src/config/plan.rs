@@ -188,7 +188,7 @@ impl Measure {
     }
 
     /// What one unit of the measure is, in words ("MQLs", "of bookings").
-    fn words(self, target: f64, currency: &str) -> String {
+    fn words(self, target: f64, currency: &str, sla_hours: f64) -> String {
         let n = number(target);
         let pct = format!("{} %", number(target * 100.0));
         match self {
@@ -202,7 +202,10 @@ impl Measure {
             Measure::Opportunities => format!("{n} opportunities"),
             Measure::Customers => format!("{n} new customers"),
             Measure::SlaWithinRate => {
-                format!("decide (accept or reject) {pct} of MQLs within the SLA")
+                format!(
+                    "decide (accept or reject) {pct} of MQLs within {} h",
+                    number(sla_hours)
+                )
             }
             Measure::MqlToSqlRate => format!("turn {pct} of MQLs into SQLs"),
             Measure::SqlToWinRate => format!("win {pct} of SQLs"),
@@ -443,22 +446,23 @@ impl Plan {
 
     /// The plan in words, one sentence per commitment ("Marketing commits to 1,350
     /// MQLs in 2027-Q1 (source_team marketing).").
-    pub fn sentences(&self, fiscal_start_month: u32, currency: &str) -> Vec<String> {
-        let period = self.label(fiscal_start_month);
+    pub fn sentences(&self, c: &super::Config) -> Vec<String> {
+        let period = self.label(c.calendar.fiscal_year_start_month);
         self.lines()
             .iter()
-            .map(|c| {
-                let slice = if c.split.is_empty() {
+            .map(|line| {
+                let slice = if line.split.is_empty() {
                     String::new()
                 } else {
                     let parts: Vec<String> =
-                        c.split.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                        line.split.iter().map(|(k, v)| format!("{k} {v}")).collect();
                     format!(" ({})", parts.join(", "))
                 };
                 format!(
                     "{} to {} in {period}{slice}.",
-                    c.team.subject(),
-                    c.measure.words(c.target, currency)
+                    line.team.subject(),
+                    line.measure
+                        .words(line.target, &c.currency.base, c.mql.sla_hours)
                 )
             })
             .collect()
@@ -525,11 +529,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            plan.sentences(1, "USD"),
+            plan.sentences(&super::super::Config::default()),
             vec![
                 "Marketing and sales commit to 2,500,000 USD of bookings (won amount) in FY2027-Q1.",
                 "Marketing commits to 1,350 MQLs in FY2027-Q1 (source_team marketing).",
-                "Sales commits to decide (accept or reject) 90 % of MQLs within the SLA in FY2027-Q1.",
+                "Sales commits to decide (accept or reject) 90 % of MQLs within 48 h in FY2027-Q1.",
             ]
         );
     }

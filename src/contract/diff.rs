@@ -202,6 +202,7 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             old.quota.lookback_days, new.quota.lookback_days
         ));
     }
+    out.extend(plan_changes(old, new));
     let (x, y) = (
         crate::contract::glossary::entries(old),
         crate::contract::glossary::entries(new),
@@ -209,6 +210,32 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     for (e, f) in x.iter().zip(&y) {
         if e.prose != f.prose {
             out.push(format!("The {} definition was reworded", e.term));
+        }
+    }
+    out
+}
+
+/// The plan's changes, one sentence each: its period, each promise made or
+/// withdrawn, and its assumptions.
+fn plan_changes(old: &Config, new: &Config) -> Vec<String> {
+    let sentences =
+        |c: &Config| -> Vec<String> { c.plan.as_ref().map(|p| p.sentences(c)).unwrap_or_default() };
+    let (before, after) = (sentences(old), sentences(new));
+    let mut out = Vec::new();
+    match (&old.plan, &new.plan) {
+        (None, Some(_)) => out.push("Plan: added".to_string()),
+        (Some(_), None) => out.push("Plan: removed".to_string()),
+        _ => {}
+    }
+    for s in before.iter().filter(|s| !after.contains(s)) {
+        out.push(format!("Plan, withdrawn: {s}"));
+    }
+    for s in after.iter().filter(|s| !before.contains(s)) {
+        out.push(format!("Plan, now: {s}"));
+    }
+    if let (Some(a), Some(b)) = (&old.plan, &new.plan) {
+        if a.assumptions != b.assumptions {
+            out.push("Plan: the assumptions changed".to_string());
         }
     }
     out

@@ -193,5 +193,41 @@ pub fn markdown(c: &Config, hash: &str) -> String {
             crate::config::UnknownValues::Error => "metrics refuse to run",
         }
     ));
+    out.push_str(&plan_markdown(c));
+    out
+}
+
+/// The plan in words, with its assumptions: part of what both teams sign.
+pub fn plan_markdown(c: &Config) -> String {
+    let mut out = String::from("\n## The plan\n\n");
+    let Some(plan) = &c.plan else {
+        out.push_str("No plan yet: `funnel plan draft --period 2027-Q1 --bookings 2500000` drafts one from the data for both teams to edit and sign.\n");
+        return out;
+    };
+    let fiscal = c.calendar.fiscal_year_start_month;
+    if let Ok(period) = plan.period(fiscal) {
+        out.push_str(&format!(
+            "Period {}: {} to {} ({} days, {}).\n\n",
+            plan.label(fiscal),
+            period.start,
+            period.end,
+            period.days(),
+            c.calendar.timezone
+        ));
+    }
+    for sentence in plan.sentences(c) {
+        out.push_str(&format!("- {sentence}\n"));
+    }
+    let a = &plan.assumptions;
+    if !a.is_empty() {
+        let mut parts = Vec::new();
+        if let Some(d) = a.avg_deal {
+            parts.push(format!("average deal {d} {}", c.currency.base));
+        }
+        for (step, rate) in &a.rates {
+            parts.push(format!("{} {rate}", step.replace('>', " → ")));
+        }
+        out.push_str(&format!("\nAssumptions: {}.\n", parts.join("; ")));
+    }
     out
 }

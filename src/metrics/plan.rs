@@ -434,3 +434,170 @@ pub fn plan(tables: &Tables, p: &Params) -> Result<DataFrame> {
     }
     DataFrame::new(n, columns).map_err(|e| Error::Data(format!("plan: {e}")))
 }
+
+/// What `funnel plan draft` derives from the data: the assumptions with their
+/// evidence, and the commitments the reverse funnel gives for the bookings target.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub lookback_days: u32,
+    /// The average won amount (rounded to cents) and the won deals it averages.
+    pub avg_deal: Option<f64>,
+    pub won_with_amount: i64,
+    /// Per funnel step `from>to`: entered, converted, and the rate written (4
+    /// decimals), or none without history.
+    pub rates: Vec<(String, i64, i64, Option<f64>)>,
+    /// The share of MQL episodes decided within the SLA over the lookback.
+    pub sla_rate: Option<f64>,
+    pub commitments: Vec<Commitment>,
+}
+
+/// The volumes one bookings target needs (docs/planning.md): won deals =
+/// `ceil(bookings ÷ avg_deal − 1e-9)`, then each earlier stage `ceil(next ÷ rate −
+/// 1e-9)` with the rates `lead>mql` … `opportunity>customer`; a missing figure
+/// leaves that volume and the earlier ones out.
+pub fn volumes(
+    bookings: f64,
+    avg_deal: Option<f64>,
+    rates: &[Option<f64>; 5],
+) -> Vec<(Measure, Option<f64>)> {
+    let won = match avg_deal {
+        _ if bookings == 0.0 => Some(0.0),
+        Some(a) if a > 0.0 => Some((bookings / a - 1e-9).ceil()),
+        _ => None,
+    };
+    let opportunities = super::pipeline::need(won, rates[4]);
+    let sqls = super::pipeline::need(opportunities, rates[3]);
+    let sals = super::pipeline::need(sqls, rates[2]);
+    let mqls = super::pipeline::need(sals, rates[1]);
+    let leads = super::pipeline::need(mqls, rates[0]);
+    vec![
+        (Measure::WonDeals, won),
+        (Measure::Opportunities, opportunities),
+        (Measure::Sqls, sqls),
+        (Measure::Sals, sals),
+        (Measure::Mqls, mqls),
+        (Measure::Leads, leads),
+    ]
+}
+
+/// The team that owns a measure by default: leads and MQLs marketing, SALs and the
+/// SLA sales, the rest both (or, split by source team, the team the source is
+/// assigned to when that is marketing or sales).
+fn default_owner(m: Measure, source_team: Option<&str>) -> crate::config::plan::Team {
+    use crate::config::plan::Team;
+    match m {
+        Measure::Leads | Measure::Mqls => Team::Marketing,
+        Measure::Sals | Measure::SlaWithinRate => Team::Sales,
+        _ => match source_team {
+            Some("marketing") => Team::Marketing,
+            Some("sales") => Team::Sales,
+            _ => Team::Both,
+        },
+    }
+}
+
+/// Drafts a plan for `bookings` from the data at `p.as_of` over `p`'s quota
+/// lookback; with `by_source_team`, one set of volume commitments per source team,
+/// splitting the bookings by each team's share of the won amount in the lookback.
+pub fn draft(tables: &Tables, p: &Params, bookings: f64, by_source_team: bool) -> Result<Draft> {
+    let lookback = p.config.quota.lookback_days;
+    let company = RateBook::new(tables, p)?.company;
+    let avg_deal = company.avg_deal().map(|a| (a * 100.0).round() / 100.0);
+    let pairs: Vec<(usize, usize)> = (0..5).map(|i| (i, i + 1)).collect();
+    let (counts, _) = super::pipeline::step_counts(tables, p, &pairs)?;
+    let mut rates = Vec::new();
+    let mut used: [Option<f64>; 5] = [None; 5];
+    for (k, (e, c)) in counts.iter().enumerate() {
+        let (from, to) = crate::config::plan::STEPS[k];
+        let rate = (*e > 0 && *c > 0).then(|| (*c as f64 / *e as f64 * 1e4).round() / 1e4);
+        used[k] = rate;
+        rates.push((format!("{from}>{to}"), *e, *c, rate));
+    }
+    let today = super::params::local_date(p.as_of, p.tz);
+    let sla_params = Params::resolve(
+        p.config.clone(),
+        p.as_of,
+        Some(today - chrono::Duration::days(i64::from(lookback) - 1)),
+        Some(today),
+        None,
+        Vec::new(),
+        None,
+        None,
+        false,
+    )?;
+    let sla_rate = if tables.has("lead_stage_events") && tables.has("leads") {
+        f64_at(
+            &super::touches::sla(tables, &sla_params)?,
+            "within_sla_rate",
+            0,
+        )
+    } else {
+        None
+    };
+    let mut slices: Vec<(Option<String>, f64)> = vec![(None, bookings)];
+    if by_source_team {
+        slices = won_shares(tables, p)?
+            .into_iter()
+            .map(|(team, share)| (Some(team), (bookings * share).round()))
+            .collect();
+    }
+    let mut commitments = Vec::new();
+    let mut push = |m: Measure, target: f64, slice: &Option<String>| {
+        let split = slice
+            .iter()
+            .map(|t| ("source_team".to_string(), t.clone()))
+            .collect();
+        commitments.push(Commitment {
+            team: default_owner(m, slice.as_deref()),
+            measure: m,
+            target,
+            split,
+        });
+    };
+    for (slice, amount) in &slices {
+        push(Measure::Bookings, *amount, slice);
+        for (m, v) in volumes(*amount, avg_deal, &used) {
+            if let Some(v) = v {
+                push(m, v, slice);
+            }
+        }
+    }
+    push(Measure::SlaWithinRate, 0.9, &None);
+    Ok(Draft {
+        lookback_days: lookback,
+        avg_deal,
+        won_with_amount: company.won_with_amount,
+        rates,
+        sla_rate,
+        commitments,
+    })
+}
+
+/// Each source team's share of the won amount closed in the lookback, largest
+/// first (teams with none left out).
+fn won_shares(tables: &Tables, p: &Params) -> Result<Vec<(String, f64)>> {
+    let team = col(Dim::SourceTeam.column());
+    let df = collect(
+        opportunities(tables, p)
+            .filter(col("status").eq(lit("won")).and(in_lookback(
+                us("closed_at"),
+                p,
+                p.config.quota.lookback_days,
+            )))
+            .group_by([team.clone().fill_null(lit("other")).alias("team")])
+            .agg([col("amount_base").fill_null(lit(0.0)).sum().alias("won")])
+            .sort(
+                ["won", "team"],
+                SortMultipleOptions::default().with_order_descending_multi([true, false]),
+            ),
+        "plan draft",
+    )?;
+    let total: f64 = (0..df.height()).filter_map(|i| f64_at(&df, "won", i)).sum();
+    Ok((0..df.height())
+        .filter_map(|i| {
+            let team = super::pipeline::str_at(&df, "team", i)?;
+            let won = f64_at(&df, "won", i)?;
+            (won > 0.0 && total > 0.0).then(|| (team, won / total))
+        })
+        .collect())
+}

@@ -329,3 +329,191 @@ fn plan_is_validated_naming_the_key() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("plan draft"), "{}", run.stderr);
 }
+
+const REVIEWED: &str = r#"# Our definitions, argued out on 2026-11-20.
+[definitions]
+lead = "A person who gave us contact details."
+mql = "A lead scoring 65+ or requesting a demo."
+sal = "An MQL a rep accepted within the SLA."
+sql = "A SAL qualified as a real opportunity."
+contact = "Anyone at an account we talk to."
+opportunity = "A deal with an amount and close date."
+customer = "A person whose deal was won."
+recycled = "A rejected MQL back in nurture."
+disqualified = "A lead that will never buy."
+"#;
+
+/// `plan draft` on the bundled sample: the volumes are the reverse funnel's
+/// arithmetic on the assumptions it wrote; the file keeps its comments; the
+/// evidence is there; the result parses.
+#[test]
+fn plan_draft_follows_the_reverse_funnel_and_keeps_comments() {
+    let wd = Workdir::new();
+    wd.write("funnel.toml", REVIEWED);
+    let run = wd
+        .run(&[
+            "plan",
+            "draft",
+            "--period",
+            "2027-Q1",
+            "--bookings",
+            "600000",
+        ])
+        .ok();
+    assert!(
+        run.stdout
+            .contains("Marketing and sales commit to 600,000 USD of bookings"),
+        "{}",
+        run.stdout
+    );
+    let text = wd.read("funnel.toml");
+    assert!(
+        text.starts_with("# Our definitions, argued out on 2026-11-20."),
+        "{text}"
+    );
+    assert!(text.contains("95 % Wilson"), "{text}");
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let plan = doc["plan"].as_table().unwrap();
+    assert_eq!(plan["period"].as_str(), Some("2027-Q1"));
+    let a = plan["assumptions"].as_table().unwrap();
+    let avg = a["avg_deal"].as_float().unwrap();
+    let rate = |step: &str| a["rates"][step].as_float().unwrap();
+    let target = |measure: &str| {
+        plan["commitment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["measure"].as_str() == Some(measure))
+            .and_then(|c| {
+                c["target"]
+                    .as_float()
+                    .or(c["target"].as_integer().map(|i| i as f64))
+            })
+            .unwrap_or_else(|| panic!("no {measure}"))
+    };
+    let up = |x: f64| (x - 1e-9).ceil();
+    let won = up(600000.0 / avg);
+    assert_eq!(target("won_deals"), won);
+    let opps = up(won / rate("opportunity>customer"));
+    assert_eq!(target("opportunities"), opps);
+    let sqls = up(opps / rate("sql>opportunity"));
+    assert_eq!(target("sqls"), sqls);
+    let sals = up(sqls / rate("sal>sql"));
+    assert_eq!(target("sals"), sals);
+    let mqls = up(sals / rate("mql>sal"));
+    assert_eq!(target("mqls"), mqls);
+    assert_eq!(target("leads"), up(mqls / rate("lead>mql")));
+    // Owners by default.
+    let owner = |measure: &str| {
+        plan["commitment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["measure"].as_str() == Some(measure))
+            .map(|c| c["team"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(owner("mqls"), "marketing");
+    assert_eq!(owner("sals"), "sales");
+    assert_eq!(owner("won_deals"), "both");
+    // The rates are the sample's own cohorts (lead → MQL 395 of 1,001 in the
+    // bundled sample's last 365 days).
+    assert!(text.contains("# 395 of 1,001 leads reached mql"), "{text}");
+    approx(
+        &serde_json::json!(rate("lead>mql")),
+        Some((395.0_f64 / 1001.0 * 1e4).round() / 1e4),
+    );
+    // `funnel plan` reads it back.
+    let shown = wd.run(&["plan"]).ok().stdout;
+    assert!(shown.contains("The plan for 2027-Q1"), "{shown}");
+    assert!(shown.contains("not_started"), "{shown}");
+}
+
+/// An approved plan is not replaced without --force; a target changed after both
+/// teams approved makes the report warn, as a rule change does.
+#[test]
+fn plan_approval_guards_the_targets() {
+    let wd = Workdir::new();
+    wd.write("funnel.toml", REVIEWED);
+    let draft = [
+        "plan",
+        "draft",
+        "--period",
+        "2026-Q4",
+        "--bookings",
+        "300000",
+    ];
+    wd.run(&draft).ok();
+    for (team, by) in [("marketing", "Mia Chen"), ("sales", "Sam Ortiz")] {
+        wd.run(&[
+            "definitions",
+            "approve",
+            "--team",
+            team,
+            "--by",
+            by,
+            "--on",
+            "2026-11-20",
+        ])
+        .ok();
+    }
+    let approved = wd.read("funnel.toml");
+    let run = wd.run(&draft);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--force"), "{}", run.stderr);
+    assert_eq!(wd.read("funnel.toml"), approved, "an approved plan is kept");
+    let header = |wd: &Workdir| {
+        wd.run(&["report", "--out", "r", "-q"]).ok();
+        let dir = std::fs::read_dir(wd.join("r"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.path().join("index.html").exists())
+            .unwrap();
+        let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+        html[html.find("<header>").unwrap()..html.find("</header>").unwrap()].to_string()
+    };
+    let h = header(&wd);
+    assert!(!h.contains("changed after"), "{h}");
+    // Sales raises its SAL target by hand after both signed.
+    let doc: toml::Table = toml::from_str(&approved).unwrap();
+    let sals = doc["plan"]["commitment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["measure"].as_str() == Some("sals"))
+        .and_then(|c| c["target"].as_integer())
+        .unwrap();
+    wd.write(
+        "funnel.toml",
+        approved.replacen(
+            &format!("measure = \"sals\"\ntarget = {sals}"),
+            &format!("measure = \"sals\"\ntarget = {}", sals + 10),
+            1,
+        ),
+    );
+    let h = header(&wd);
+    assert!(
+        h.contains("The rules changed after Marketing approved them on 2026-11-20"),
+        "{h}"
+    );
+    wd.write("old.toml", &approved);
+    let out = wd.run(&["definitions", "diff", "old.toml"]).ok().stdout;
+    assert!(
+        out.contains(&format!(
+            "Plan, now: Sales commits to {} sales-accepted leads",
+            sals + 10
+        )),
+        "{out}"
+    );
+    // --force replaces it.
+    wd.run(&[
+        "plan",
+        "draft",
+        "--period",
+        "2026-Q4",
+        "--bookings",
+        "300000",
+        "--force",
+    ])
+    .ok();
+}
