@@ -48,7 +48,7 @@ pub fn map_alongside<T: Send, R>(
     let helpers = workers().saturating_sub(1).min(n);
     let other = std::thread::scope(|scope| {
         for _ in 0..helpers {
-            scope.spawn(work);
+            spawn(scope, work);
         }
         let other = alongside();
         work();
@@ -65,13 +65,28 @@ pub fn map_alongside<T: Send, R>(
     (results, other)
 }
 
+/// A worker's stack: as the main thread's and more. polars plans recurse as deep
+/// as the plan is (a metric at an earlier as-of cuts the tables, a backtest cuts
+/// them again), and the default 2 MiB of a spawned thread overflowed in debug builds.
+const STACK_BYTES: usize = 64 << 20;
+
+fn spawn<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    std::thread::Builder::new()
+        .stack_size(STACK_BYTES)
+        .spawn_scoped(scope, f)
+        .expect("a worker thread starts")
+}
+
 /// `a` and `b` side by side (`b` on a thread of its own); both results.
 pub fn join<A: Send, B: Send>(
     a: impl FnOnce() -> A + Send,
     b: impl FnOnce() -> B + Send,
 ) -> (A, B) {
     std::thread::scope(|scope| {
-        let b = scope.spawn(b);
+        let b = spawn(scope, b);
         let a = a();
         (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     })

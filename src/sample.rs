@@ -34,6 +34,15 @@ const FILES: &[(&str, &[u8])] = &[
     ("owners.csv", include_bytes!("../data/sample/owners.csv")),
 ];
 
+/// The plan the sample company's teams signed (`funnel generate` writes it beside
+/// the export): what the sample's report tracks when no funnel.toml says otherwise.
+pub const PLAN: &str = include_str!("../data/sample/plan.toml");
+
+/// The sample's plan, parsed.
+pub fn plan() -> Option<crate::config::plan::Plan> {
+    Config::parse(PLAN).ok().and_then(|c| c.plan)
+}
+
 /// A warehouse to read from: the user's, or the sample's in a temporary folder that
 /// lives as long as this value.
 pub struct Opened {

@@ -43,8 +43,13 @@ pub fn prepare_numbers(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
 }
 
 pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
-    let (config, source) = ctx.config()?;
+    let (mut config, source) = ctx.config()?;
     let loaded = load(ctx, &config)?;
+    // The bundled sample comes with its company's plan, tracked when no funnel.toml
+    // brings one.
+    if loaded.opened.is_sample && config.plan.is_none() && matches!(source, ConfigSource::BuiltIn) {
+        config.plan = crate::sample::plan();
+    }
     let tz = config.calendar.tz();
     let as_of = match (flags.as_of.as_deref(), loaded.latest) {
         (None, None) => {

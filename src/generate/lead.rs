@@ -77,6 +77,9 @@ impl<'a> Simulation<'a> {
             next_touch: 0,
             tally: Tally {
                 won: BTreeMap::new(),
+                wins: BTreeMap::new(),
+                leads: BTreeMap::new(),
+                mqls: BTreeMap::new(),
                 campaign_leads: vec![0; catalog.campaigns.len()],
             },
         }
@@ -388,6 +391,17 @@ impl<'a> Simulation<'a> {
         for (t, stage) in events {
             w.stage_event(&lead.id, stage, *t)?;
         }
+        if created < end {
+            *self.tally.leads.entry(quarter_of(created)).or_insert(0) += 1;
+        }
+        let first_mql = events
+            .iter()
+            .filter(|(t, s)| *s == "mql" && *t < end)
+            .map(|(t, _)| *t)
+            .min();
+        if let Some(t) = first_mql {
+            *self.tally.mqls.entry(quarter_of(t)).or_insert(0) += 1;
+        }
         touches.retain(|t| t.t < end);
         touches.sort_by_key(|t| t.t);
         for touch in &touches {
@@ -570,6 +584,7 @@ impl<'a> Simulation<'a> {
         }
         if let (Some(t), true) = (closed_at, won) {
             *self.tally.won.entry((owner, quarter_of(t))).or_insert(0.0) += usd;
+            *self.tally.wins.entry(quarter_of(t)).or_insert(0) += 1;
         }
         Ok(closed_at.map(|t| (t, won)))
     }

@@ -53,8 +53,65 @@ pub fn generate(
     let tally = sim.into_tally();
     writers.write_owners(&catalog)?;
     writers.write_campaigns(&catalog, &tally)?;
-    writers.write_quotas(&catalog, &tally, END)?;
+    let quotas = writers.write_quotas(&catalog, &tally, END)?;
+    let plan = out.join("plan.toml");
+    std::fs::write(&plan, plan_text(&tally, &quotas, END))
+        .map_err(|e| Error::io("cannot write", &plan, e))?;
     writers.finish()
+}
+
+/// The plan the synthetic company's teams signed for the quarter the history ends
+/// in (`plan.toml`, a `[plan]` for funnel.toml): bookings are the reps' quotas for
+/// that quarter; won deals, MQLs and leads grow the average of the four quarters
+/// before by as much as bookings grow their average won amount; sales answers 85 % of
+/// MQLs within the SLA.
+fn plan_text(tally: &write::Tally, quotas: &BTreeMap<i64, f64>, end: i64) -> String {
+    let q = quarter_of(end - 1);
+    let before = (q - 4)..q;
+    let bookings = quotas.get(&q).copied().unwrap_or(0.0);
+    let won: f64 = tally
+        .won
+        .iter()
+        .filter(|((_, quarter), _)| before.contains(quarter))
+        .map(|(_, v)| v)
+        .sum::<f64>()
+        / 4.0;
+    let growth = if won > 0.0 { bookings / won } else { 1.0 };
+    let grown = |m: &BTreeMap<i64, u64>| {
+        let avg = before
+            .clone()
+            .map(|k| m.get(&k).copied().unwrap_or(0))
+            .sum::<u64>() as f64
+            / 4.0;
+        ((avg * growth).ceil() as u64).max(1)
+    };
+    let (year, quarter) = (q.div_euclid(4), q.rem_euclid(4) + 1);
+    let commitment = |team: &str, measure: &str, target: String| {
+        format!("\n[[plan.commitment]]\nteam = \"{team}\"\nmeasure = \"{measure}\"\ntarget = {target}\n")
+    };
+    let mut t = format!(
+        "# The plan the sample company's marketing and sales teams signed for {year}-Q{quarter}\n\
+         # (written by `funnel generate`). Bookings are the reps' quotas for the quarter; won\n\
+         # deals, MQLs and leads grow the last four quarters' average as bookings grow theirs.\n\
+         [plan]\nperiod = \"{year}-Q{quarter}\"\nbookings = {bookings}\n"
+    );
+    t.push_str(&commitment(
+        "both",
+        "won_deals",
+        grown(&tally.wins).to_string(),
+    ));
+    t.push_str(&commitment(
+        "marketing",
+        "mqls",
+        grown(&tally.mqls).to_string(),
+    ));
+    t.push_str(&commitment(
+        "marketing",
+        "leads",
+        grown(&tally.leads).to_string(),
+    ));
+    t.push_str(&commitment("sales", "sla_within_rate", "0.85".into()));
+    t
 }
 
 /// The first day of the month `months` months before `end` (itself a month start).

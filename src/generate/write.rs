@@ -54,6 +54,11 @@ pub struct Writers {
 pub struct Tally {
     /// Won amount (USD) per (owner index, quarter).
     pub won: BTreeMap<(usize, i64), f64>,
+    /// Won deals per quarter.
+    pub wins: BTreeMap<i64, u64>,
+    /// Leads created, and leads first reaching MQL, per quarter.
+    pub leads: BTreeMap<i64, u64>,
+    pub mqls: BTreeMap<i64, u64>,
     /// Leads per campaign index.
     pub campaign_leads: Vec<u64>,
 }
@@ -246,7 +251,14 @@ impl Writers {
 
     /// Quarterly quotas per rep: the team's average won per rep-quarter over full
     /// quarters, raised by a stretch factor, so attainment spreads around 85 %.
-    pub fn write_quotas(&mut self, catalog: &Catalog, tally: &Tally, end: i64) -> Result<()> {
+    /// Writes every rep's quota per quarter; returns the quotas' sum per quarter.
+    pub fn write_quotas(
+        &mut self,
+        catalog: &Catalog,
+        tally: &Tally,
+        end: i64,
+    ) -> Result<BTreeMap<i64, f64>> {
+        let mut sums: BTreeMap<i64, f64> = BTreeMap::new();
         use super::quarter_of;
         let first = quarter_of(catalog.start);
         let last = quarter_of(end - 1);
@@ -284,6 +296,7 @@ impl Writers {
             for q in first..=last {
                 let quota = team_avg[o.team] * rng.lognormal(1.2, 0.2);
                 let quota = ((quota / 1000.0).round() * 1000.0).max(1000.0);
+                *sums.entry(q).or_insert(0.0) += quota;
                 self.quotas.row(format_args!(
                     "{},{},{},{quota}",
                     o.id,
@@ -292,7 +305,7 @@ impl Writers {
                 ))?;
             }
         }
-        Ok(())
+        Ok(sums)
     }
 
     pub fn finish(self) -> Result<BTreeMap<&'static str, u64>> {

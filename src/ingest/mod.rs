@@ -116,7 +116,12 @@ fn discover(inputs: &[PathBuf], progress: &dyn Observer) -> Result<Vec<InputFile
                 entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
             paths.sort();
             for path in paths {
-                if !path.is_file() {
+                // Definitions and plans (`funnel.toml`, a generated `plan.toml`)
+                // travel beside exports: not data, and no cause for a warning.
+                let toml = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+                if !path.is_file() || toml {
                     continue;
                 }
                 match table_of(&path) {

@@ -98,31 +98,18 @@ fn line_params(p: &Params, period: &PlanPeriod, c: &Commitment, as_of: i64) -> R
 /// A measure's actual in the range of `q` (the period) on the world of `tables`,
 /// and for a cohort rate whether the cohort is mature.
 fn actual(tables: &Tables, q: &Params, m: Measure) -> Result<(Option<f64>, Option<bool>)> {
-    let count = |lf: LazyFrame, what: &str| -> Result<Option<f64>> {
-        let df = collect(lf.select([len().cast(DataType::Float64).alias("n")]), what)?;
-        Ok(f64_at(&df, "n", 0))
-    };
-    if let Some(stage) = m.stage() {
-        let lf = apply_filters(lead_funnel(tables, q), q)
-            .filter(in_range(us(&format!("reached_{stage}")), q));
-        return Ok((count(lf, "plan")?.or(Some(0.0)), None));
+    if let Some((items, _, value)) = items(tables, q, m) {
+        let df = collect(
+            items
+                .with_column(value.alias("__v"))
+                .select([col("__v").sum().alias("v")]),
+            "plan",
+        )?;
+        return Ok((Some(f64_at(&df, "v", 0).unwrap_or(0.0)), None));
     }
     let opps = || apply_filters(opportunities(tables, q), q);
     let won = || col("status").eq(lit("won"));
     match m {
-        Measure::Bookings | Measure::WonDeals | Measure::PipelineCreated => {
-            let lf = match m {
-                Measure::PipelineCreated => opps().filter(in_range(us("created_at"), q)),
-                _ => opps().filter(won().and(in_range(us("closed_at"), q))),
-            };
-            let value = if m == Measure::WonDeals {
-                len().cast(DataType::Float64)
-            } else {
-                col("amount_base").fill_null(lit(0.0)).sum()
-            };
-            let df = collect(lf.select([value.alias("v")]), "plan")?;
-            Ok((Some(f64_at(&df, "v", 0).unwrap_or(0.0)), None))
-        }
         Measure::WinRate => {
             let df = collect(
                 opps()
@@ -171,8 +158,86 @@ fn actual(tables: &Tables, q: &Params, m: Measure) -> Result<(Option<f64>, Optio
             let mature = q.as_of >= q.range_end + wait;
             Ok(((e > 0).then(|| c as f64 / e as f64), Some(mature)))
         }
-        _ => unreachable!("stage measures are counted above"),
+        _ => unreachable!("volumes and amounts are summed above"),
     }
+}
+
+/// The rows a volume or amount sums in the range of `q` (its slice applied): the
+/// frame, the timestamp that places a row in the period, and the value of a row.
+/// None for rates.
+fn items(tables: &Tables, q: &Params, m: Measure) -> Option<(LazyFrame, String, Expr)> {
+    if let Some(stage) = m.stage() {
+        let t = format!("reached_{stage}");
+        let lf = apply_filters(lead_funnel(tables, q), q).filter(in_range(us(&t), q));
+        return Some((lf, t, lit(1.0)));
+    }
+    let opps = apply_filters(opportunities(tables, q), q);
+    let won = col("status").eq(lit("won"));
+    let amount = col("amount_base").fill_null(lit(0.0));
+    let t = match m {
+        Measure::PipelineCreated => "created_at",
+        Measure::Bookings | Measure::WonDeals => "closed_at",
+        _ => return None,
+    };
+    let mut lf = opps.filter(in_range(us(t), q));
+    if t == "closed_at" {
+        lf = lf.filter(won);
+    }
+    let value = if m == Measure::WonDeals {
+        lit(1.0)
+    } else {
+        amount
+    };
+    Some((lf, t.to_string(), value))
+}
+
+/// A volume's or amount's cumulative actual at the end of each local day of the
+/// period up to the as-of's day (the burn-up's line); None for rates.
+pub fn daily(
+    tables: &Tables,
+    p: &Params,
+    period: &PlanPeriod,
+    c: &Commitment,
+) -> Result<Option<Vec<f64>>> {
+    let q = line_params(p, period, c, p.as_of)?;
+    let Some((lf, t, value)) = items(tables, &q, c.measure) else {
+        return Ok(None);
+    };
+    let df = collect(
+        lf.with_column(value.alias("__v"))
+            .group_by([super::model::local_date_expr(col(t.as_str()), &q).alias("day")])
+            .agg([col("__v").sum().alias("v")]),
+        "plan burn-up",
+    )?;
+    let last = super::params::local_date(p.as_of, p.tz).min(period.end);
+    let n = (last - period.start).num_days() + 1;
+    if n <= 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let mut per_day = vec![0.0; n as usize];
+    let days = df
+        .column("day")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .map_err(|e| Error::Data(format!("plan burn-up: {e}")))?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    let offset = (period.start - epoch).num_days();
+    for i in 0..df.height() {
+        let day = days.get(i).ok().and_then(|v| v.extract::<i64>());
+        let v = f64_at(&df, "v", i).unwrap_or(0.0);
+        if let Some(k) = day.map(|d| d - offset).filter(|k| (0..n).contains(k)) {
+            per_day[k as usize] += v;
+        }
+    }
+    let mut total = 0.0;
+    Ok(Some(
+        per_day
+            .into_iter()
+            .map(|v| {
+                total += v;
+                total
+            })
+            .collect(),
+    ))
 }
 
 /// What the open pipeline at the as-of adds to bookings (`amount`) or won deals by

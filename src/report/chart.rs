@@ -68,6 +68,15 @@ pub enum Kind {
         categories: Vec<String>,
         series: Series,
     },
+    /// A burn-up over the days of a period: per series the cumulative actual up to
+    /// the as-of (None after it) and its forecast at the period's end (drawn dashed
+    /// from the last actual), against the plan's straight line from 0 to `target`.
+    BurnUp {
+        days: Vec<String>,
+        series: Vec<Series>,
+        forecasts: Vec<Option<f64>>,
+        target: f64,
+    },
 }
 
 /// A figure: what it shows, its axes and the footnote that makes it reproducible.
@@ -182,7 +191,106 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         } => lines(&body, chart, categories, series, hollow),
         Kind::Histogram { bins, reference } => histogram(&body, chart, bins, reference.as_ref()),
         Kind::HBars { categories, series } => hbars(&body, chart, categories, series),
+        Kind::BurnUp {
+            days,
+            series,
+            forecasts,
+            target,
+        } => burnup(&body, chart, days, series, forecasts, *target),
     }
+}
+
+/// [`Kind::BurnUp`]: day `i` spans x ∈ [i, i+1]; a cumulative value is drawn at the
+/// end of its day.
+fn burnup<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    days: &[String],
+    series: &[Series],
+    forecasts: &[Option<f64>],
+    target: f64,
+) -> Result<()> {
+    let mut named: Vec<Series> = series.to_vec();
+    named.push(Series::new("plan", vec![]));
+    let (legend_area, plot) = area.split_vertically(40);
+    legend_with_plan(&legend_area, &named)?;
+    let n = days.len().max(1);
+    let top = y_max(
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().flatten().copied())
+            .chain(forecasts.iter().flatten().copied())
+            .chain(std::iter::once(target)),
+    );
+    let mut ctx = category_plane(&plot, chart, n, top)?;
+    // The plan: a straight line from nothing to the target at the period's end.
+    ctx.draw_series(DashedLineSeries::new(
+        [(0.0, 0.0), (n as f64, target)],
+        14,
+        10,
+        MUTED.stroke_width(3),
+    ))
+    .map_err(err)?;
+    for (j, s) in series.iter().enumerate() {
+        let c = color(j);
+        let mut points: Vec<(f64, f64)> = vec![(0.0, 0.0)];
+        points.extend(
+            s.values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| (i as f64 + 1.0, v))),
+        );
+        ctx.draw_series(LineSeries::new(points.clone(), c.stroke_width(5)))
+            .map_err(err)?;
+        let last = *points.last().expect("starts at the origin");
+        if let Some(f) = forecasts.get(j).copied().flatten() {
+            if last.0 < n as f64 {
+                ctx.draw_series(DashedLineSeries::new(
+                    [last, (n as f64, f)],
+                    10,
+                    8,
+                    c.stroke_width(3),
+                ))
+                .map_err(err)?;
+            }
+            ctx.draw_series(std::iter::once(Circle::new(
+                (n as f64, f),
+                9,
+                c.stroke_width(3),
+            )))
+            .map_err(err)?;
+        }
+        ctx.draw_series(std::iter::once(Circle::new(last, 8, c.filled())))
+            .map_err(err)?;
+    }
+    // About six dates along x: the first day and evenly spaced days after it.
+    let step = (n / 6).max(1);
+    let (ox, oy) = area.get_base_pixel();
+    for (i, d) in days.iter().enumerate().filter(|(i, _)| i % step == 0) {
+        let (px, py) = ctx.backend_coord(&(i as f64, 0.0));
+        let style = font(TICK_SIZE).pos(Pos::new(HPos::Center, VPos::Top));
+        area.draw(&Text::new(d.clone(), (px - ox, py - oy + 10), style))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A legend whose last entry is the plan's dashed grey line.
+fn legend_with_plan<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    series: &[Series],
+) -> Result<()> {
+    let mut x = 150;
+    let last = series.len().saturating_sub(1);
+    for (i, s) in series.iter().enumerate() {
+        let c = if i == last { MUTED } else { color(i) };
+        area.draw(&Rectangle::new([(x, 12), (x + 28, 18)], c.filled()))
+            .map_err(err)?;
+        area.draw(&Text::new(s.name.clone(), (x + 36, 4), font(LEGEND_SIZE)))
+            .map_err(err)?;
+        x += 70 + (s.name.chars().count() as i32) * 14;
+    }
+    Ok(())
 }
 
 fn y_max(values: impl Iterator<Item = f64>) -> f64 {

@@ -31,7 +31,46 @@ pub struct Section {
     pub skipped: Option<String>,
 }
 
+/// One commitment in the plan table, its numbers formatted.
+pub struct PlanRow {
+    pub team: String,
+    pub measure: String,
+    pub split: String,
+    pub target: String,
+    pub actual: String,
+    pub pace: String,
+    pub forecast: String,
+    pub status: String,
+    pub result: String,
+}
+
+/// The report's opening section: the plan, or how to draft one.
+pub struct PlanView {
+    pub heading: String,
+    pub sentences: Vec<String>,
+    pub rows: Vec<PlanRow>,
+    /// Inline SVG burn-up charts.
+    pub charts: Vec<String>,
+    pub backtest: Option<String>,
+    /// Why there is no plan to show.
+    pub missing: Option<String>,
+}
+
+impl PlanView {
+    pub fn missing(why: &str) -> PlanView {
+        PlanView {
+            heading: "The plan".into(),
+            sentences: Vec::new(),
+            rows: Vec::new(),
+            charts: Vec::new(),
+            backtest: None,
+            missing: Some(why.to_string()),
+        }
+    }
+}
+
 pub struct Page<'a> {
+    pub plan: Option<PlanView>,
     pub title: String,
     pub subtitle: String,
     pub warnings: Vec<String>,
@@ -70,6 +109,14 @@ th { background: #f8f9fa; position: sticky; top: 0; }
 .scroll { max-height: 420px; overflow: auto; }
 blockquote { margin: 4px 0 8px; padding-left: 12px; border-left: 3px solid var(--line); }
 footer { color: var(--muted); font-size: 13px; padding-bottom: 40px; }
+#plan h2 { border-top: none; margin-top: 24px; padding-top: 0; }
+#plan ul.promises { margin: 8px 0 16px; padding-left: 20px; }
+.status { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; }
+.s-on_track, .s-met { background: #d7f0e5; color: #00603f; }
+.s-at_risk, .s-immature { background: #fff0cc; color: #7a5200; }
+.s-off_track, .s-missed { background: #fbdcd0; color: #8f2d00; }
+.s-not_started, .s-closed, .s-no_data { background: #e9ecef; color: #495057; }
+tr.plan-off_track td { background: #fff7f3; }
 @media print {
   nav, .scroll { max-height: none; overflow: visible; }
   nav { display: none; }
@@ -163,6 +210,7 @@ pub fn render(page: &Page<'_>) -> String {
                     p.sub { (page.subtitle) }
                     @for w in &page.warnings { div.warn { (w) } }
                     nav {
+                        @if page.plan.is_some() { a href="#plan" { "Plan" } }
                         @for s in &page.sections { a href={ "#" (s.id) } { (s.title) } }
                         a href="#lint" { "Data quality" }
                         a href="#glossary" { "Glossary" }
@@ -170,6 +218,7 @@ pub fn render(page: &Page<'_>) -> String {
                     }
                 }
                 main {
+                    @if let Some(p) = &page.plan { (plan(p)) }
                     div.cards {
                         @for c in &page.headlines {
                             div.card {
@@ -198,6 +247,44 @@ pub fn render(page: &Page<'_>) -> String {
         }
     };
     markup.into_string() + "\n"
+}
+
+/// The plan: who promised what, where each promise stands, the burn-ups.
+fn plan(p: &PlanView) -> Markup {
+    html! {
+        section #plan {
+            h2 { (p.heading) }
+            @if let Some(why) = &p.missing {
+                p.def { (why) }
+            } @else {
+                ul.promises { @for s in &p.sentences { li { (s) } } }
+                table {
+                    thead { tr {
+                        th { "team" } th { "measure" } th { "slice" } th { "target" }
+                        th { "actual" } th { "pace" } th { "forecast" } th { "status" }
+                    } }
+                    tbody {
+                        @for r in &p.rows {
+                            tr class={ "plan-" (r.status) } {
+                                td { (r.team) } td { (r.measure) } td { (r.split) }
+                                td.n { (r.target) } td.n { (r.actual) } td.n { (r.pace) }
+                                td.n { (r.forecast) }
+                                td {
+                                    span class={ "status s-" (r.status) } { (r.status.replace('_', " ")) }
+                                    @if !r.result.is_empty() {
+                                        " " span class={ "status s-" (r.result) } { (r.result) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.sub { "pace = actual ÷ what the target expects by now; forecast: bookings and won deals add the open pipeline closing in the period weighted by each stage's won share, other volumes extrapolate the run rate, rates are as they stand. on track: the forecast reaches the target; at risk: within 10 %; off track: further." }
+                @if let Some(b) = &p.backtest { p.def { (b) } }
+                @for svg in &p.charts { figure { (PreEscaped(svg)) } }
+            }
+        }
+    }
 }
 
 /// One metric's section: its definition, then why it is missing, or its charts and
@@ -275,6 +362,14 @@ mod tests {
     fn values_are_escaped_and_charts_are_not() {
         let config = Config::default();
         let page = Page {
+            plan: Some(PlanView {
+                heading: "plan <h>".into(),
+                sentences: vec!["<i>promise</i>".into()],
+                rows: vec![],
+                charts: vec![],
+                backtest: None,
+                missing: None,
+            }),
             title: "a <b> & \"c\"".into(),
             subtitle: String::new(),
             warnings: vec!["<script>x</script>".into()],
@@ -299,6 +394,7 @@ mod tests {
         assert!(out.contains("x &lt; y"));
         assert!(out.contains("<figure><svg><text>1 &lt; 2</text></svg></figure>"));
         assert!(out.contains("<th>k</th><td>&lt;v&gt;</td>"));
+        assert!(out.contains("plan &lt;h&gt;") && out.contains("&lt;i&gt;promise"));
         assert!(out.starts_with("<!DOCTYPE html><html lang=\"en\">"));
     }
 }

@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod figures;
 pub mod html;
+pub mod plan;
 pub mod theme;
 
 use std::collections::BTreeMap;
@@ -113,6 +114,20 @@ fn metric_frames(
     p: &Params,
     manifest: Option<&Manifest>,
 ) -> MetricFrames {
+    if m.name == "plan" && p.config.plan.is_none() {
+        // No plan to track: the report's plan section says how to draft one.
+        return (Err(Error::Data("no [plan] in funnel.toml".into())), None);
+    }
+    let backtested;
+    let p = if m.name == "plan" {
+        backtested = Params {
+            backtest: Some(plan::BACKTEST_PERIODS),
+            ..p.clone()
+        };
+        &backtested
+    } else {
+        p
+    };
     let frame = timed(m.name, || metrics::compute(m.name, tables, p, manifest));
     let variant = match (&frame, m.variant, m.variant_key()) {
         (Ok(_), Some(v), Some(key)) => {
@@ -283,6 +298,9 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         generated_at,
         ..page_frame(inputs, &date, &notes)
     };
+    page.plan = Some(timed("plan", || {
+        plan::view(inputs, frames.get("plan"), skipped.get("plan"), dir)
+    })?);
     if let Some(n) = future_events(&frames).filter(|n| *n > 0) {
         page.warnings.push(format!(
             "{} row(s) carry an event dated after the data was ingested (a typo in a year?): the as-of date ignores them; see `event_in_future` under Data quality.",
@@ -537,6 +555,7 @@ fn page_frame<'a>(inputs: &Inputs<'a>, date: &str, notes: &Notes) -> html::Page<
         sections: Vec::new(),
         lint: None,
         config: inputs.config,
+        plan: None,
         manifest_rows: manifest_rows(inputs, &hash, notes),
         generated_at: String::new(),
     }

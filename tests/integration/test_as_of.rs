@@ -168,6 +168,17 @@ fn instant_at(export: &Path, at: f64) -> String {
 #[test]
 fn every_metric_at_an_earlier_as_of_equals_the_export_cut_then() {
     let wd = Workdir::new();
+    // A plan, so that the plan metric is held to the cut export too.
+    wd.write(
+        "funnel.toml",
+        "[plan]\nperiod = \"2026-Q1\"\nbookings = 400000\n\
+         [[plan.commitment]]\nteam = \"both\"\nmeasure = \"won_deals\"\ntarget = 12\n\
+         [[plan.commitment]]\nteam = \"marketing\"\nmeasure = \"pipeline_created\"\ntarget = 900000\n\
+         [[plan.commitment]]\nteam = \"marketing\"\nmeasure = \"mqls\"\ntarget = 120\nsplit = { source_team = \"marketing\" }\n\
+         [[plan.commitment]]\nteam = \"sales\"\nmeasure = \"sla_within_rate\"\ntarget = 0.8\n\
+         [[plan.commitment]]\nteam = \"both\"\nmeasure = \"mql_to_sql_rate\"\ntarget = 0.3\n\
+         [[plan.commitment]]\nteam = \"sales\"\nmeasure = \"win_rate\"\ntarget = 0.3\n",
+    );
     wd.run(&[
         "generate", "--out", "gen", "--leads", "1500", "--seed", "11", "--months", "15",
     ])
@@ -186,6 +197,7 @@ fn every_metric_at_an_earlier_as_of_equals_the_export_cut_then() {
         cases.push(vec!["waterfall", "--by", "source_team"]);
         cases.push(vec!["sla", "--period", "month"]);
         cases.push(vec!["stage-time", "--by", "owner_id"]);
+        cases.push(vec!["plan", "--backtest", "2"]);
         for case in &cases {
             let mut at_t = case.clone();
             at_t.extend_from_slice(&["--as-of", &t]);

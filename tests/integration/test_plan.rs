@@ -517,3 +517,38 @@ fn plan_approval_guards_the_targets() {
     ])
     .ok();
 }
+
+/// The report opens with the plan, its table and burn-ups, or says how to draft one.
+#[test]
+fn plan_opens_the_report() {
+    let wd = fixture();
+    wd.write("funnel.toml", REVIEWED);
+    wd.run(&["report", "--as-of", "2025-01-16", "-q"]).ok();
+    let html = wd.read("reports/latest/index.html");
+    assert!(
+        html.contains("No shared plan yet"),
+        "no plan: how to draft one"
+    );
+    assert!(html.contains("funnel plan draft --period"));
+    assert!(!wd.join("reports/latest/tables/plan.csv").exists());
+    wd.write("funnel.toml", format!("{REVIEWED}\n{PLAN}"));
+    wd.run(&["report", "--as-of", "2025-01-16T12:00:00Z", "-q"])
+        .ok();
+    let html = wd.read("reports/latest/index.html");
+    assert!(
+        html.contains("The plan for 2025-01 — 50 % of the period behind us"),
+        "{html}"
+    );
+    assert!(
+        html.contains("class=\"status s-at_risk\""),
+        "bookings at risk"
+    );
+    assert!(html.contains("Marketing commits to 10 MQLs in 2025-01."));
+    let csv = wd.read("reports/latest/tables/plan.csv");
+    assert!(csv.starts_with("team,measure,split,target,actual"), "{csv}");
+    assert!(csv.contains("backtest_mape"), "{csv}");
+    assert!(wd.join("reports/latest/charts/plan-bookings.png").is_file());
+    assert!(wd
+        .join("reports/latest/charts/plan-marketing.svg")
+        .is_file());
+}

@@ -256,13 +256,31 @@ fn report_on_the_bundled_sample() {
     assert!(run.stderr.contains("bundled sample"), "{}", run.stderr);
     let html = wd.read("reports/latest/index.html");
     assert!(html.contains("bundled synthetic sample"));
-    // All twelve charts exist on the sample.
-    assert_eq!(
-        std::fs::read_dir(wd.join("reports/latest/charts"))
-            .unwrap()
-            .count(),
-        24
+    // All twelve charts exist on the sample, as SVG and PNG, and the plan's burn-ups
+    // for bookings, the shared commitments and marketing's (sales commits to a rate
+    // only).
+    let mut charts: Vec<String> = std::fs::read_dir(wd.join("reports/latest/charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    charts.sort();
+    assert_eq!(charts.len(), 30, "{charts:?}");
+    for name in ["plan-bookings.svg", "plan-both.png", "plan-marketing.svg"] {
+        assert!(charts.iter().any(|c| c == name), "{name}: {charts:?}");
+    }
+    // The report opens with the sample company's plan, mid-quarter.
+    let plan = html.find("<section id=\"plan\"").expect("a plan section");
+    assert!(
+        plan < html.find("class=\"cards\"").unwrap(),
+        "the plan comes first"
     );
+    assert!(
+        html.contains("The plan for 2026-Q4 — 34 % of the period behind us"),
+        "{}",
+        &html[plan..plan + 400]
+    );
+    assert!(html.contains("Marketing commits to 129 MQLs in 2026-Q4."));
+    assert!(html.contains("How far to trust the forecast"));
 }
 
 #[test]
