@@ -413,12 +413,15 @@ fn step_rates(
     Ok((rates, median))
 }
 
+/// Per funnel step, how many leads entered its cohorts and how many converted.
+pub(super) type StepCounts = Vec<(i64, i64)>;
+
 /// [`step_rates`]' cohorts: (entered, converted) per pair, and the median.
 pub(super) fn step_counts(
     tables: &Tables,
     p: &Params,
     pairs: &[(usize, usize)],
-) -> Result<(Vec<(i64, i64)>, Option<f64>)> {
+) -> Result<(StepCounts, Option<f64>)> {
     let window = p.config.funnel.conversion_window_days;
     let wait = i64::from(window.max(p.config.funnel.maturity_days)) * MICROS_PER_DAY;
     let last = local_date(p.as_of - wait, p.tz);

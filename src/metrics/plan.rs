@@ -361,10 +361,8 @@ fn line(
             _ => "off_track",
         }
     };
-    let result = (e >= 1.0).then(|| match actual {
-        Some(a) if a >= c.target => "met",
-        _ => "missed",
-    });
+    let met = actual.is_some_and(|a| a >= c.target);
+    let result = (e >= 1.0).then_some(if met { "met" } else { "missed" });
     Ok(Line {
         commitment: c.clone(),
         actual,
