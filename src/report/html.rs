@@ -71,6 +71,8 @@ impl PlanView {
 
 pub struct Page<'a> {
     pub plan: Option<PlanView>,
+    /// Numbers that look alike, bridged.
+    pub bridges: Vec<crate::report::reconcile::Bridge>,
     pub title: String,
     pub subtitle: String,
     pub warnings: Vec<String>,
@@ -117,6 +119,9 @@ footer { color: var(--muted); font-size: 13px; padding-bottom: 40px; }
 .s-off_track, .s-missed { background: #fbdcd0; color: #8f2d00; }
 .s-not_started, .s-closed, .s-no_data { background: #e9ecef; color: #495057; }
 tr.plan-off_track td { background: #fff7f3; }
+table.bridge { width: auto; min-width: 60%; }
+table.bridge td.n { width: 90px; }
+table.bridge tr.total td { font-weight: 600; border-top: 2px solid var(--ink); }
 @media print {
   nav, .scroll { max-height: none; overflow: visible; }
   nav { display: none; }
@@ -211,6 +216,7 @@ pub fn render(page: &Page<'_>) -> String {
                     @for w in &page.warnings { div.warn { (w) } }
                     nav {
                         @if page.plan.is_some() { a href="#plan" { "Plan" } }
+                        @if !page.bridges.is_empty() { a href="#reconcile" { "Why numbers differ" } }
                         @for s in &page.sections { a href={ "#" (s.id) } { (s.title) } }
                         a href="#lint" { "Data quality" }
                         a href="#glossary" { "Glossary" }
@@ -228,6 +234,7 @@ pub fn render(page: &Page<'_>) -> String {
                             }
                         }
                     }
+                    @if !page.bridges.is_empty() { (bridges(&page.bridges)) }
                     @for s in &page.sections { (section(s)) }
                     section #lint {
                         h2 { "Data quality" }
@@ -282,6 +289,34 @@ fn plan(p: &PlanView) -> Markup {
                 p.sub { "pace = actual ÷ what the target expects by now; forecast: bookings and won deals add the open pipeline closing in the period weighted by each stage's won share, other volumes extrapolate the run rate, rates are as they stand. on track: the forecast reaches the target; at risk: within 10 %; off track: further." }
                 @if let Some(b) = &p.backtest { p.def { (b) } }
                 @for svg in &p.charts { figure { (PreEscaped(svg)) } }
+            }
+        }
+    }
+}
+
+/// Numbers that look alike, side by side, with the counts that bridge them.
+fn bridges(bridges: &[crate::report::reconcile::Bridge]) -> Markup {
+    let signed = |k: i64| {
+        let n = crate::text::thousands(k.unsigned_abs());
+        if k < 0 {
+            format!("− {n}")
+        } else {
+            format!("+ {n}")
+        }
+    };
+    html! {
+        section #reconcile {
+            h2 { "Why these numbers differ" }
+            p.def { "Numbers in this report that look alike count on different bases. Each line below starts from one, adds and removes what the other basis counts differently, and lands on the other; every count is computed from the same data." }
+            @for b in bridges {
+                h3 { (b.title) }
+                table.bridge { tbody {
+                    tr { td.n { (crate::text::thousands(b.from.1.unsigned_abs())) } td { (b.from.0) } }
+                    @for (k, what) in &b.steps {
+                        @if *k != 0 { tr { td.n { (signed(*k)) } td { (what) } } }
+                    }
+                    tr.total { td.n { "= " (crate::text::thousands(b.to.1.unsigned_abs())) } td { (b.to.0) } }
+                } }
             }
         }
     }
@@ -362,6 +397,7 @@ mod tests {
     fn values_are_escaped_and_charts_are_not() {
         let config = Config::default();
         let page = Page {
+            bridges: vec![],
             plan: Some(PlanView {
                 heading: "plan <h>".into(),
                 sentences: vec!["<i>promise</i>".into()],

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod figures;
 pub mod html;
 pub mod plan;
+pub mod reconcile;
 pub mod theme;
 
 use std::collections::BTreeMap;
@@ -298,6 +299,8 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         generated_at,
         ..page_frame(inputs, &date, &notes)
     };
+    page.bridges = timed("reconciliation", || reconcile::bridges(inputs, &frames))?;
+    write_bridges(dir, &page.bridges)?;
     page.plan = Some(timed("plan", || {
         plan::view(inputs, frames.get("plan"), skipped.get("plan"), dir)
     })?);
@@ -311,6 +314,30 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
     let dir = folder.publish()?;
     point_latest(root, &date)?;
     Ok(dir)
+}
+
+/// `tables/reconciliation.csv`: each bridge's start, steps and end.
+fn write_bridges(dir: &Path, bridges: &[reconcile::Bridge]) -> Result<()> {
+    let mut csv = String::from("bridge,step,count\n");
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for b in bridges {
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            quote(&b.title),
+            quote(&b.from.0),
+            b.from.1
+        ));
+        for (k, what) in &b.steps {
+            csv.push_str(&format!("{},{},{k}\n", quote(&b.title), quote(what)));
+        }
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            quote(&b.title),
+            quote(&b.to.0),
+            b.to.1
+        ));
+    }
+    write(&dir.join("tables").join("reconciliation.csv"), csv)
 }
 
 /// How many rows lint found with an event after the ingest.
@@ -556,6 +583,7 @@ fn page_frame<'a>(inputs: &Inputs<'a>, date: &str, notes: &Notes) -> html::Page<
         lint: None,
         config: inputs.config,
         plan: None,
+        bridges: Vec::new(),
         manifest_rows: manifest_rows(inputs, &hash, notes),
         generated_at: String::new(),
     }

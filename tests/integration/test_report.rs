@@ -380,3 +380,88 @@ fn the_report_says_what_its_date_is_and_when_no_funnel_toml_was_used() {
     let html = wd.read("reports/latest/index.html");
     assert!(!html.contains("built-in default definitions"));
 }
+
+/// The report's reconciliation on the bundled sample: each bridge adds up, starts and
+/// ends on the metrics' own numbers, and its steps are what SQL over the views
+/// counts independently.
+#[test]
+fn report_reconciles_numbers_that_look_alike() {
+    let wd = Workdir::new();
+    wd.run(&["report", "-q"]).ok();
+    let csv = wd.read("reports/latest/tables/reconciliation.csv");
+    let rows: Vec<(String, String, i64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (rest, n) = l.rsplit_once(',').unwrap();
+            let (bridge, step) = rest.split_once("\",\"").unwrap();
+            (
+                bridge.trim_matches('"').to_string(),
+                step.trim_matches('"').to_string(),
+                n.parse().unwrap(),
+            )
+        })
+        .collect();
+    let mut bridges: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    bridges.dedup();
+    assert_eq!(
+        bridges,
+        [
+            "Customers",
+            "Customers and won deals",
+            "MQLs",
+            "Leads needed"
+        ]
+    );
+    for b in &bridges {
+        let r: Vec<&(String, String, i64)> = rows.iter().filter(|r| r.0 == *b).collect();
+        let sum: i64 = r[1..r.len() - 1].iter().map(|x| x.2).sum();
+        assert_eq!(r[0].2 + sum, r[r.len() - 1].2, "{b} does not add up: {r:?}");
+        assert!(
+            !r.iter().any(|x| x.1.starts_with("other differences")),
+            "{b}: {r:?}"
+        );
+    }
+    let step = |b: &str, what: &str| {
+        rows.iter()
+            .find(|r| r.0 == b && r.1.starts_with(what))
+            .unwrap_or_else(|| panic!("{b}: {what}"))
+            .2
+    };
+    // The ends are the report's own numbers (the customers headline 37, cycle's 43
+    // lead-to-customer, win-rate's 46 won, the MQLs headline 521, sla's 562).
+    assert_eq!(step("Customers", "customers from leads created"), 37);
+    assert_eq!(step("Customers", "leads that became customers"), 43);
+    assert_eq!(
+        step("Customers and won deals", "won opportunities closed"),
+        46
+    );
+    assert_eq!(step("MQLs", "MQLs from leads created"), 521);
+    assert_eq!(step("MQLs", "MQL episodes starting"), 562);
+    // The steps, counted again in SQL (range 2025-11-01 to 2026-10-31).
+    let in_range = |c: &str| format!("{c} >= '2025-11-01' AND {c} < '2026-11-01'");
+    let sql = |q: String| -> i64 { wd.sql(&q).lines().nth(1).unwrap().parse().unwrap() };
+    assert_eq!(
+        step("Customers", "converted in range from leads created before"),
+        sql(format!(
+            "SELECT count(*) AS n FROM lead_funnel WHERE {} AND reached_lead < '2025-11-01'",
+            in_range("reached_customer")
+        ))
+    );
+    assert_eq!(
+        step("Customers and won deals", "won opportunities without a lead"),
+        sql(format!(
+            "SELECT count(*) AS n FROM opportunity_model WHERE status = 'won' AND NOT linked AND {}",
+            in_range("closed_at")
+        ))
+    );
+    assert_eq!(
+        step("MQLs", "re-MQL episodes"),
+        sql(format!(
+            "SELECT count(*) AS n FROM mql_episodes e JOIN lead_funnel f ON e.lead_id = f.lead_id WHERE {} AND e.started_at <> f.reached_mql",
+            in_range("e.started_at")
+        ))
+    );
+    let html = wd.read("reports/latest/index.html");
+    assert!(html.contains("Why these numbers differ"));
+}
