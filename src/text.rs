@@ -48,8 +48,33 @@ pub fn first_few(items: &[String], n: usize) -> String {
     }
 }
 
+/// The Levenshtein distance between two strings, in characters: how a mistyped
+/// value finds the values it was meant to be.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let old = row[j + 1];
+            row[j + 1] = (old + 1).min(row[j] + 1).min(prev + usize::from(ca != *cb));
+            prev = old;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(super::edit_distance("webinar", "webinar"), 0);
+        assert_eq!(super::edit_distance("webinr", "webinar"), 1);
+        assert_eq!(super::edit_distance("", "abc"), 3);
+        assert_eq!(super::edit_distance("kitten", "sitting"), 3);
+    }
+
     #[test]
     fn control_characters_are_shown_escaped() {
         assert_eq!(

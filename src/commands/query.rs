@@ -39,7 +39,29 @@ pub struct Prepared {
 pub fn prepare_numbers(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     let (config, _) = ctx.config()?;
     crate::contract::check::refuse_contradictions(&config)?;
-    prepare(ctx, flags)
+    let prep = prepare(ctx, flags)?;
+    // A --where value that matches nothing gives empty numbers: say so, with the
+    // values the user may have meant.
+    for (dim, value, near) in crate::metrics::model::unmatched_filters(&prep.tables, &prep.params)?
+    {
+        let hint = if near.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (closest: {})",
+                near.iter()
+                    .map(|v| format!("`{}`", crate::text::terminal_safe(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        ctx.progress.warn(format!(
+            "--where {}={}: no lead or opportunity has this value{hint}",
+            dim.name(),
+            crate::text::terminal_safe(&value)
+        ));
+    }
+    Ok(prep)
 }
 
 pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {

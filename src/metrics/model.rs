@@ -245,11 +245,13 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 pub fn wilson(k: Expr, n: Expr, name: &str) -> [Expr; 2] {
     let z2 = Z95 * Z95;
     let nf = n.clone().cast(DataType::Float64);
-    let p = k.cast(DataType::Float64) / nf.clone();
+    let kf = k.clone().cast(DataType::Float64);
+    let p = kf.clone() / nf.clone();
     let denom = lit(1.0) + lit(z2) / nf.clone();
     let center = (p.clone() + lit(z2) / (lit(2.0) * nf.clone())) / denom.clone();
     let half = lit(Z95)
-        * ((p.clone() * (lit(1.0) - p) / nf.clone()) + lit(z2) / (lit(4.0) * nf.clone() * nf))
+        * ((p.clone() * (lit(1.0) - p.clone()) / nf.clone())
+            + lit(z2) / (lit(4.0) * nf.clone() * nf))
             .sqrt()
         / denom;
     let guard = |e: Expr| {
@@ -257,9 +259,28 @@ pub fn wilson(k: Expr, n: Expr, name: &str) -> [Expr; 2] {
             .then(null_of(DataType::Float64))
             .otherwise(e)
     };
+    // In [0, 1] and around the rate itself, whatever floating point rounds to: 0
+    // exactly for no successes, 1 exactly for all.
+    let low = when(kf.clone().lt_eq(lit(0.0))).then(lit(0.0)).otherwise(
+        polars::lazy::dsl::max_horizontal([
+            polars::lazy::dsl::min_horizontal([center.clone() - half.clone(), p.clone()])
+                .expect("two inputs"),
+            lit(0.0),
+        ])
+        .expect("two inputs"),
+    );
+    let high = when(kf.gt_eq(n.clone().cast(DataType::Float64)))
+        .then(lit(1.0))
+        .otherwise(
+            polars::lazy::dsl::min_horizontal([
+                polars::lazy::dsl::max_horizontal([center + half, p]).expect("two inputs"),
+                lit(1.0),
+            ])
+            .expect("two inputs"),
+        );
     [
-        guard(center.clone() - half.clone()).alias(format!("{name}_low")),
-        guard(center + half).alias(format!("{name}_high")),
+        guard(low).alias(format!("{name}_low")),
+        guard(high).alias(format!("{name}_high")),
     ]
 }
 
@@ -746,10 +767,70 @@ fn with_opportunity_sightings(leads: LazyFrame, opps: LazyFrame) -> LazyFrame {
 /// Keeps the rows matching every `--where` filter.
 pub fn apply_filters(mut lf: LazyFrame, p: &Params) -> LazyFrame {
     for (dim, values) in &p.filters {
-        let series = Series::new("".into(), values.clone());
-        lf = lf.filter(col(dim.column()).is_in(lit(series).implode(false), false));
+        // Trimmed and case-insensitive, as the definitions' lists are matched.
+        let wanted: Vec<String> = values.iter().map(|v| norm(v)).collect();
+        let series = Series::new("".into(), wanted);
+        lf = lf.filter(
+            col(dim.column())
+                .str()
+                .strip_chars(lit(NULL))
+                .str()
+                .to_lowercase()
+                .is_in(lit(series).implode(false), false),
+        );
     }
     lf
+}
+
+/// The `--where` values that match no lead's or opportunity's value of their
+/// dimension, each with the closest values there are (for a warning).
+pub fn unmatched_filters(tables: &Tables, p: &Params) -> Result<Vec<(Dim, String, Vec<String>)>> {
+    let mut out = Vec::new();
+    for (dim, values) in &p.filters {
+        let mut parts = Vec::new();
+        if tables.has("leads") {
+            parts.push(lead_funnel(tables, p).select([col(dim.column()).alias("v")]));
+        }
+        if tables.has("opportunities") {
+            parts.push(opportunities(tables, p).select([col(dim.column()).alias("v")]));
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        let df = collect(
+            concat(parts, UnionArgs::default())
+                .context(|| "--where".to_string())?
+                .select([col("v").cast(DataType::String)])
+                .drop_nulls(None)
+                .unique(None, UniqueKeepStrategy::Any),
+            "--where",
+        )?;
+        let seen: Vec<String> = df
+            .column("v")
+            .ok()
+            .and_then(|c| {
+                c.str()
+                    .ok()
+                    .map(|s| s.iter().flatten().map(String::from).collect())
+            })
+            .unwrap_or_default();
+        for v in values {
+            if seen.iter().any(|s| norm(s) == norm(v)) {
+                continue;
+            }
+            let mut near: Vec<(usize, &String)> = seen
+                .iter()
+                .map(|s| (crate::text::edit_distance(&norm(s), &norm(v)), s))
+                .collect();
+            near.sort();
+            out.push((
+                *dim,
+                v.clone(),
+                near.into_iter().take(3).map(|(_, s)| s.clone()).collect(),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// The grouping keys for `--by` and `--period` (period from the timestamp `t`),
@@ -788,6 +869,42 @@ pub fn collect_streaming(lf: LazyFrame, what: &str) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Wilson bounds stay in [0, 1] around their rate: 0 and 1 exactly at the ends
+    /// (floating point gave 1.0000000000000002, and 0.9999999999999998 below a rate of
+    /// 1), the textbook values elsewhere, null without a denominator.
+    #[test]
+    fn wilson_bounds_are_clamped_around_the_rate() {
+        let df = df!(
+            "k" => [0i64, 15, 1, 3, 0],
+            "n" => [10i64, 15, 1, 10, 0],
+        )
+        .unwrap();
+        let [low, high] = wilson(col("k"), col("n"), "r");
+        let out = df.lazy().select([low, high]).collect().unwrap();
+        let get = |c: &str| -> Vec<Option<f64>> {
+            out.column(c).unwrap().f64().unwrap().iter().collect()
+        };
+        let (low, high) = (get("r_low"), get("r_high"));
+        assert_eq!(low[0], Some(0.0));
+        assert_eq!(high[1], Some(1.0));
+        assert_eq!(high[2], Some(1.0));
+        assert!((low[1].unwrap() - 0.7961166989641515).abs() < 1e-12);
+        // 3 of 10: 0.1078 to 0.6032 (Wilson, z = 1.96).
+        assert!(
+            (low[3].unwrap() - 0.10779126740630197).abs() < 1e-9,
+            "{low:?}"
+        );
+        assert!(
+            (high[3].unwrap() - 0.6032218525388546).abs() < 1e-9,
+            "{high:?}"
+        );
+        assert_eq!((low[4], high[4]), (None, None));
+        for (l, h) in low.iter().zip(&high).take(4) {
+            let (l, h) = (l.unwrap(), h.unwrap());
+            assert!((0.0..=1.0).contains(&l) && (0.0..=1.0).contains(&h) && l <= h);
+        }
+    }
 
     #[test]
     fn a_set_test_and_a_join_narrow_touches_alike() {

@@ -389,6 +389,28 @@ pub fn quota(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .collect(),
     ));
     cols.push(opt_col("win_rate", rates));
+    // The rate's Wilson interval, as every count ratio has, over the closed deals of
+    // the group the rate was taken from (owner, team or company).
+    let used: Vec<Closed> = rows.iter().map(|r| book.for_owner(&r.owner)).collect();
+    let counts = DataFrame::new(
+        n,
+        vec![
+            Column::new("k".into(), used.iter().map(|c| c.won).collect::<Vec<_>>()),
+            Column::new(
+                "n".into(),
+                used.iter().map(|c| c.closed).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .expect("equal lengths");
+    let [low, high] = super::model::wilson(col("k"), col("n"), "win_rate");
+    let bounds = collect(
+        counts
+            .lazy()
+            .select([low, high, col("n").alias("__n_win_rate")]),
+        "quota",
+    )?;
+    cols.extend(bounds.columns().iter().cloned());
     Ok(DataFrame::new(n, cols).expect("equal lengths"))
 }
 

@@ -590,3 +590,32 @@ fn list_and_table_output() {
     );
     assert!(!csv.contains("__n_"), "{csv}");
 }
+
+/// `--where` values match trimmed and case-insensitively, like the definitions; a
+/// value that matches nothing warns with the closest values there are.
+#[test]
+fn waterfall_where_matches_like_the_definitions_and_warns_on_a_miss() {
+    let wd = ingested("funnel");
+    let exact = metric(&wd, &args("waterfall", &["--where", "source=webinar"]));
+    let loose = metric(&wd, &args("waterfall", &["--where", "source= WebInar "]));
+    assert_eq!(rows(&exact), rows(&loose));
+    assert!(ints(rows(&exact), "reached")[0] > 0);
+    let mut all = vec!["metrics"];
+    all.extend(args("waterfall", &["--where", "source=webinr"]));
+    let run = wd.run(&all).ok();
+    assert!(
+        run.stderr.contains(
+            "--where source=webinr: no lead or opportunity has this value (closest: `webinar`"
+        ),
+        "{}",
+        run.stderr
+    );
+    let quiet = wd
+        .run(&["metrics", "waterfall", "--where", "source=webinar"])
+        .ok();
+    assert!(
+        !quiet.stderr.contains("no lead or opportunity"),
+        "{}",
+        quiet.stderr
+    );
+}

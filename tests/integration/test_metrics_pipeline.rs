@@ -314,6 +314,9 @@ fn quota_attainment_and_coverage() {
     approx(&r1["remaining"], Some(0.0));
     approx(&r1["coverage"], None);
     approx(&r1["win_rate"], Some(0.75));
+    // R1's team (R1, R2): 3 won of 4 closed; Wilson 95 %.
+    approx(&r1["win_rate_low"], Some(0.30064184258240184));
+    approx(&r1["win_rate_high"], Some(0.9544127391902995));
     approx(&r1["required_coverage"], Some(1.0 / 0.75));
     let r2 = &r[1];
     approx(&r2["attainment"], None); // quota 0
@@ -325,6 +328,9 @@ fn quota_attainment_and_coverage() {
     approx(&r3["open_pipeline"], Some(900.0));
     approx(&r3["coverage"], Some(900.0 / 5000.0));
     approx(&r3["win_rate"], Some(0.5));
+    // The company's 3 of 6.
+    approx(&r3["win_rate_low"], Some(0.1876163064826506));
+    approx(&r3["win_rate_high"], Some(0.8123836935173494));
     approx(&r3["required_coverage"], Some(2.0));
     let doc = metric(
         &wd,
