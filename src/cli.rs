@@ -301,6 +301,10 @@ Examples:
         #[arg(long, value_name = "WHEN")]
         as_of: Option<String>,
 
+        /// Read the version of the warehouse current then: v000012 or a date
+        #[arg(long, value_name = "VERSION|DATE")]
+        as_known_at: Option<String>,
+
         /// Output format
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
@@ -583,6 +587,11 @@ struct RangeArgs {
     /// The as-of instant: YYYY-MM-DD, `now`, or an ISO timestamp [default: latest event]
     #[arg(long, value_name = "WHEN")]
     as_of: Option<String>,
+
+    /// Read the warehouse as it was known then: a version (v000012) or a date
+    /// (the latest version committed by the end of that day), before later corrections
+    #[arg(long, value_name = "VERSION|DATE")]
+    as_known_at: Option<String>,
 }
 
 impl QueryArgs {
@@ -617,6 +626,7 @@ impl RangeArgs {
             from: self.from,
             to: self.to,
             as_of: self.as_of,
+            as_known_at: self.as_known_at,
             ..QueryFlags::default()
         }
     }
@@ -696,10 +706,12 @@ impl Cli {
                 query,
                 tables: _,
                 as_of,
+                as_known_at,
                 format,
             } => Command::Sql(SqlArgs {
                 query,
                 as_of,
+                as_known_at,
                 format: format_of(format),
             }),
             Commands::Metrics(m) => Command::Metrics(MetricsArgs {

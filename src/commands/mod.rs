@@ -91,6 +91,7 @@ pub struct SqlArgs {
     /// None with `--tables`: list the tables and views instead.
     pub query: Option<String>,
     pub as_of: Option<String>,
+    pub as_known_at: Option<String>,
     pub format: Format,
 }
 

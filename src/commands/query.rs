@@ -23,6 +23,8 @@ pub struct QueryFlags {
     pub histogram: bool,
     /// `plan --backtest N`.
     pub backtest: Option<u32>,
+    /// `--as-known-at vNNNNNN|YYYY-MM-DD`: the version that was current then.
+    pub as_known_at: Option<String>,
 }
 
 pub struct Prepared {
@@ -66,7 +68,7 @@ pub fn prepare_numbers(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
 
 pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     let (mut config, source) = ctx.config()?;
-    let loaded = load(ctx, &config)?;
+    let loaded = load(ctx, &config, flags.as_known_at.as_deref())?;
     // The bundled sample comes with its company's plan, tracked when no funnel.toml
     // brings one.
     if loaded.opened.is_sample && config.plan.is_none() && matches!(source, ConfigSource::BuiltIn) {
@@ -126,8 +128,12 @@ pub struct Loaded {
     pub later: Option<i64>,
 }
 
-pub fn load(ctx: &Context, config: &Config) -> Result<Loaded> {
-    let opened = crate::sample::open_or_sample(ctx.warehouse(), config, &ctx.progress)?;
+pub fn load(ctx: &Context, config: &Config, known_at: Option<&str>) -> Result<Loaded> {
+    let warehouse = match known_at {
+        None => ctx.warehouse(),
+        Some(text) => known_version(ctx.warehouse(), text, config.calendar.tz())?,
+    };
+    let opened = crate::sample::open_or_sample(warehouse, config, &ctx.progress)?;
     let manifest = opened.manifest.clone();
     let mut tables = Tables::from_map(opened.warehouse.scan_all()?);
     crate::metrics::derived::attach(
@@ -147,6 +153,51 @@ pub fn load(ctx: &Context, config: &Config) -> Result<Loaded> {
         latest,
         later,
     })
+}
+
+/// The warehouse read as the version `--as-known-at TEXT` names: `vNNNNNN`, or the
+/// latest version committed by the end of local day `YYYY-MM-DD` — what a report
+/// said then, before the corrections that came later.
+fn known_version(
+    warehouse: crate::model::warehouse::Warehouse,
+    text: &str,
+    tz: chrono_tz::Tz,
+) -> Result<crate::model::warehouse::Warehouse> {
+    let text = text.trim();
+    let kept = warehouse.version_times();
+    let listing = || {
+        let first = kept.first().map(|(id, t)| {
+            let when = t
+                .map(|t| crate::time::local_date(t, tz).to_string())
+                .unwrap_or_else(|| "an unknown date".into());
+            format!("the oldest kept is {id}, committed {when}")
+        });
+        first.unwrap_or_else(|| "the warehouse holds no version".into())
+    };
+    let is_id =
+        text.len() > 1 && text.starts_with('v') && text[1..].bytes().all(|b| b.is_ascii_digit());
+    if is_id {
+        if !kept.iter().any(|(id, _)| id == text) {
+            return Err(Error::Usage(format!(
+                "--as-known-at {text}: no such version ({}; `funnel warehouse versions` lists them)",
+                listing()
+            )));
+        }
+        return Ok(warehouse.pinned(text));
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        Error::Usage(format!(
+            "--as-known-at `{text}`: expected a version (v000012) or a date (YYYY-MM-DD)"
+        ))
+    })?;
+    let end = local_midnight(day + chrono::Duration::days(1), tz) - 1;
+    match warehouse.version_at(end)? {
+        Some(id) => Ok(warehouse.pinned(&id)),
+        None => Err(Error::Usage(format!(
+            "--as-known-at {day}: no version of the warehouse kept from that day or before ({}; `[warehouse] keep_daily` keeps one per day)",
+            listing()
+        ))),
+    }
 }
 
 /// The instant `--as-of TEXT` names: `YYYY-MM-DD` (the last microsecond of that local

@@ -61,7 +61,7 @@ pub const VIEWS: [(&str, &str); 4] = [
 
 pub fn run(args: &SqlArgs, ctx: &Context) -> Result<()> {
     let (config, _) = ctx.config()?;
-    let loaded = super::query::load(ctx, &config)?;
+    let loaded = super::query::load(ctx, &config, args.as_known_at.as_deref())?;
     let tz = config.calendar.tz();
     let as_of = match (&args.as_of, loaded.latest) {
         (Some(text), _) => super::query::as_of_instant(text, tz)?,

@@ -373,11 +373,17 @@ impl Default for Quota {
 pub struct WarehouseSettings {
     /// How many warehouse versions to keep (the newest ones).
     pub keep_versions: u32,
+    /// Also keep the last version of each of the last N days (`--as-known-at`'s
+    /// nightly history); 0 keeps none beyond `keep_versions`.
+    pub keep_daily: u32,
 }
 
 impl Default for WarehouseSettings {
     fn default() -> Self {
-        WarehouseSettings { keep_versions: 7 }
+        WarehouseSettings {
+            keep_versions: 7,
+            keep_daily: 0,
+        }
     }
 }
 

@@ -755,8 +755,13 @@ impl Staged<'_> {
                 quarantine::append(&kept, schema, &input.quarantined)?;
             }
         }
-        self.writer
-            .commit(&manifest, config.warehouse.keep_versions as usize)?;
+        self.writer.commit(
+            &manifest,
+            crate::model::warehouse::Keep {
+                versions: config.warehouse.keep_versions as usize,
+                daily: config.warehouse.keep_daily as usize,
+            },
+        )?;
         append_quarantine(self.warehouse, &self.tables, &version)?;
         Ok(IngestSummary {
             version,

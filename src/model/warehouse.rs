@@ -116,6 +116,9 @@ pub fn scan_part(path: &Path) -> Result<LazyFrame> {
 
 pub struct Warehouse {
     root: PathBuf,
+    /// A version read in place of `current` (`--as-known-at`): what the warehouse
+    /// held then. Only reading commands pin one.
+    pinned: Option<String>,
 }
 
 /// The manifest: what is in this version and how each run got it there.
@@ -150,6 +153,22 @@ pub struct Manifest {
     /// Empty in versions written before funnel recorded them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, FileRecord>,
+}
+
+/// Which versions an ingest keeps (`[warehouse]`): the newest `versions`, and the last
+/// version of each of the last `daily` days.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    pub versions: usize,
+    pub daily: usize,
+}
+
+/// When a version was committed: its last run's end (UTC µs).
+fn committed_at(manifest: &Manifest) -> Option<i64> {
+    let run = manifest.runs.last()?;
+    chrono::DateTime::parse_from_rfc3339(&run.finished_at)
+        .ok()
+        .map(|t| t.timestamp_micros())
 }
 
 /// What the derived tables' build records for the manifest: the event instants
@@ -258,7 +277,47 @@ fn is_zero(n: &u64) -> bool {
 
 impl Warehouse {
     pub fn new(root: impl Into<PathBuf>) -> Warehouse {
-        Warehouse { root: root.into() }
+        Warehouse {
+            root: root.into(),
+            pinned: None,
+        }
+    }
+
+    /// The same warehouse read as version `id` instead of `current`.
+    pub fn pinned(self, id: &str) -> Warehouse {
+        Warehouse {
+            pinned: Some(id.to_string()),
+            ..self
+        }
+    }
+
+    /// The version that was current at `until` (UTC µs): the latest one committed
+    /// at or before it (by its manifest's last run), among those still kept.
+    pub fn version_at(&self, until: i64) -> Result<Option<String>> {
+        let mut best = None;
+        for id in self.version_ids() {
+            let dir = self.root.join("versions").join(&id);
+            let Ok(manifest) = read_manifest(&dir) else {
+                continue;
+            };
+            if committed_at(&manifest).is_some_and(|t| t <= until) {
+                best = Some(id);
+            }
+        }
+        Ok(best)
+    }
+
+    /// Each kept version with when it was committed (UTC µs), oldest first.
+    pub fn version_times(&self) -> Vec<(String, Option<i64>)> {
+        self.version_ids()
+            .into_iter()
+            .map(|id| {
+                let t = read_manifest(&self.root.join("versions").join(&id))
+                    .ok()
+                    .and_then(|m| committed_at(&m));
+                (id, t)
+            })
+            .collect()
     }
 
     pub fn root(&self) -> &Path {
@@ -276,6 +335,10 @@ impl Warehouse {
     /// The folder of the current version, if the warehouse has one (for reading its
     /// files once [`Warehouse::current`] has vouched for it).
     pub fn current_dir(&self) -> Option<PathBuf> {
+        if let Some(id) = &self.pinned {
+            let dir = self.root.join("versions").join(id);
+            return dir.is_dir().then_some(dir);
+        }
         let target = std::fs::read_link(self.current_link()).ok()?;
         let dir = self.root.join(target);
         dir.is_dir().then_some(dir)
@@ -286,6 +349,16 @@ impl Warehouse {
     /// intact version and the command that repoints to it, when versions exist but
     /// `current` does not lead to one: nothing may read a guess or build on nothing.
     pub fn current(&self) -> Result<Option<PathBuf>> {
+        if let Some(id) = &self.pinned {
+            let dir = self.root.join("versions").join(id);
+            return match dir.join(MANIFEST).is_file() {
+                true => Ok(Some(dir)),
+                false => Err(Error::Usage(format!(
+                    "there is no version `{id}` in `{}` (`funnel warehouse versions` lists them)",
+                    self.root.display()
+                ))),
+            };
+        }
         let link = self.current_link();
         match std::fs::symlink_metadata(&link) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -498,8 +571,9 @@ impl Warehouse {
         })
     }
 
-    /// Removes all but the newest `keep` versions (never the current one).
-    fn prune(&self, keep: usize) -> Result<()> {
+    /// Removes all but the newest `keep.versions` versions and the last version of
+    /// each of the last `keep.daily` days (never the current one).
+    fn prune(&self, keep: Keep) -> Result<()> {
         let versions = self.root.join("versions");
         let mut ids: Vec<String> = std::fs::read_dir(&versions)
             .map_err(|e| Error::io("cannot list", &versions, e))?
@@ -509,10 +583,11 @@ impl Warehouse {
             .collect();
         ids.sort();
         let current = self.current_dir();
-        let excess = ids.len().saturating_sub(keep);
+        let excess = ids.len().saturating_sub(keep.versions);
+        let daily = self.daily_keepers(keep.daily);
         for id in &ids[..excess] {
             let dir = versions.join(id);
-            if Some(&dir) == current.as_ref() {
+            if Some(&dir) == current.as_ref() || daily.contains(id) {
                 continue;
             }
             // Removed while held, so that no reader leases it meanwhile.
@@ -521,6 +596,36 @@ impl Warehouse {
             }
         }
         Ok(())
+    }
+
+    /// The last version committed on each of the last `days` days (UTC dates, counted
+    /// back from the newest version's): the nightly history `keep_daily` keeps.
+    fn daily_keepers(&self, days: usize) -> Vec<String> {
+        if days == 0 {
+            return Vec::new();
+        }
+        let dated: Vec<(String, chrono::NaiveDate)> = self
+            .version_times()
+            .into_iter()
+            .filter_map(|(id, t)| {
+                Some((
+                    id,
+                    chrono::DateTime::from_timestamp_micros(t?)?.date_naive(),
+                ))
+            })
+            .collect();
+        let Some(newest) = dated.iter().map(|(_, d)| *d).max() else {
+            return Vec::new();
+        };
+        let first = newest - chrono::Duration::days(days as i64 - 1);
+        let mut last_of_day: BTreeMap<chrono::NaiveDate, String> = BTreeMap::new();
+        for (id, d) in dated {
+            if d >= first {
+                // Ids grow with time: the later id of a day wins.
+                last_of_day.insert(d, id);
+            }
+        }
+        last_of_day.into_values().collect()
     }
 
     /// The current version's manifest, its files verified, with a lease that keeps
@@ -681,7 +786,7 @@ impl VersionWriter {
     }
 
     /// Writes the manifest, publishes the version and repoints `current` at it.
-    pub fn commit(mut self, manifest: &Manifest, keep_versions: usize) -> Result<()> {
+    pub fn commit(mut self, manifest: &Manifest, keep: Keep) -> Result<()> {
         self.wait_for_sync()?;
         let staging = self.staging_dir();
         if staging.exists() {
@@ -700,7 +805,7 @@ impl VersionWriter {
         self.committed = true;
         let warehouse = Warehouse::new(&self.root);
         warehouse.point_current(&self.id)?;
-        warehouse.prune(keep_versions)
+        warehouse.prune(keep)
     }
 }
 

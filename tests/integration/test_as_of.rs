@@ -213,3 +213,145 @@ fn every_metric_at_an_earlier_as_of_equals_the_export_cut_then() {
         }
     }
 }
+
+/// Dates version `id`'s commit (its last run's end) at `when`, as if it had been
+/// ingested then.
+fn date_version(wd: &Workdir, id: &str, when: &str) {
+    let path = wd.join(&format!("data/warehouse/versions/{id}/_manifest.json"));
+    let mut m: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let runs = m["runs"].as_array_mut().unwrap();
+    let last = runs.last_mut().unwrap();
+    last["finished_at"] = Value::String(when.to_string());
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+/// Knowledge time: two ingests on different days, the second correcting a lead's
+/// source; `--as-known-at` the first day gives the first version's numbers.
+#[test]
+fn as_known_at_reads_the_version_current_then() {
+    let wd = Workdir::new();
+    wd.write(
+        "a/leads.csv",
+        "lead_id,created_at,source,updated_at\nL1,2025-01-05T00:00:00Z,webinar,2025-01-05T00:00:00Z\nL2,2025-01-06T00:00:00Z,webinar,2025-01-06T00:00:00Z\n",
+    );
+    wd.run(&["ingest", "a", "-q"]).ok();
+    date_version(&wd, "v000001", "2026-12-01T22:00:00Z");
+    wd.write(
+        "b/leads.csv",
+        "lead_id,created_at,source,updated_at\nL1,2025-01-05T00:00:00Z,event,2025-02-01T00:00:00Z\n",
+    );
+    wd.run(&["ingest", "b", "-q"]).ok();
+    let sources = |extra: &[&str]| {
+        let mut args = vec![
+            "sql",
+            "SELECT source, count(*) AS n FROM leads GROUP BY source ORDER BY source",
+            "--format",
+            "csv",
+        ];
+        args.extend_from_slice(extra);
+        wd.run(&args).ok().stdout
+    };
+    assert_eq!(sources(&[]), "source,n\nevent,1\nwebinar,1\n");
+    assert_eq!(
+        sources(&["--as-known-at", "2026-12-01"]),
+        "source,n\nwebinar,2\n"
+    );
+    assert_eq!(
+        sources(&["--as-known-at", "v000001"]),
+        "source,n\nwebinar,2\n"
+    );
+    let then = crate::fixture::metric(
+        &wd,
+        &[
+            "waterfall",
+            "--by",
+            "source",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-01-31",
+            "--as-known-at",
+            "2026-12-01",
+        ],
+    );
+    let now = crate::fixture::metric(
+        &wd,
+        &[
+            "waterfall",
+            "--by",
+            "source",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-01-31",
+        ],
+    );
+    let leads = |doc: &Value, source: &str| {
+        crate::fixture::rows(doc)
+            .iter()
+            .find(|r| r["source"] == source && r["stage"] == "lead")
+            .map(|r| r["reached"].as_i64().unwrap())
+    };
+    assert_eq!(leads(&then, "webinar"), Some(2));
+    assert_eq!(leads(&now, "webinar"), Some(1));
+    assert_eq!(leads(&now, "event"), Some(1));
+    // Before the first version, and a version that is not there: clear errors.
+    let run = wd.run(&["metrics", "waterfall", "--as-known-at", "2026-11-30"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the oldest kept is v000001"),
+        "{}",
+        run.stderr
+    );
+    let run = wd.run(&["metrics", "waterfall", "--as-known-at", "v000009"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+/// `[warehouse] keep_daily` keeps the last version of each recent day beyond
+/// `keep_versions`.
+#[test]
+fn keep_daily_keeps_one_version_per_day() {
+    let wd = Workdir::new();
+    wd.write(
+        "funnel.toml",
+        "[warehouse]\nkeep_versions = 1\nkeep_daily = 2\n",
+    );
+    let today = chrono::Utc::now().date_naive();
+    let day = |back: i64| format!("{}T12:00:00Z", today - chrono::Duration::days(back));
+    for (i, when) in [day(2), day(1), day(1)].iter().enumerate() {
+        wd.write(
+            &format!("in{i}/leads.csv"),
+            format!("lead_id,created_at\nL{i},2025-01-0{}T00:00:00Z\n", i + 1),
+        );
+        wd.run(&["ingest", &format!("in{i}"), "-q"]).ok();
+        date_version(&wd, &format!("v00000{}", i + 1), when);
+    }
+    wd.write(
+        "in3/leads.csv",
+        "lead_id,created_at\nL3,2025-01-04T00:00:00Z\n",
+    );
+    wd.run(&["ingest", "in3", "-q"]).ok();
+    let kept: Vec<String> = {
+        let mut v: Vec<String> = std::fs::read_dir(wd.join("data/warehouse/versions"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // Today's v000004 (the newest) and yesterday's last, v000003.
+    assert_eq!(kept, ["v000003", "v000004"]);
+    let yesterday = (today - chrono::Duration::days(1)).to_string();
+    let n = wd
+        .run(&[
+            "sql",
+            "SELECT count(*) AS n FROM leads",
+            "--as-known-at",
+            &yesterday,
+            "--format",
+            "csv",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(n, "n\n3\n");
+}
