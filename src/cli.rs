@@ -392,6 +392,24 @@ records a team's sign-off in funnel.toml.")]
         action: Option<DefinitionsCmd>,
     },
 
+    /// The rows behind one number: the leads, episodes or deals a cell counts
+    #[command(long_about = "\
+The rows behind one cell of a metric: the leads, MQL episodes or opportunities it \
+counts, with the timestamps and values that placed them, computed with the metric's \
+own flags (range, as-of, --by, --where, --period). Name the cell's row with --row \
+KEY=VALUE (the metric's row keys: stage for waterfall; cohort, from_stage and \
+to_stage for conversion; and the split column of --by or --period) and its column \
+with --column. For a count the rows number the cell; for a sum or a median they carry \
+the values it is computed from. Covers waterfall, conversion, sla and win-rate.
+
+Examples:
+  funnel explain sla --column breached
+  funnel explain waterfall --row stage=customer
+  funnel explain conversion --by source --row source=partner --row cohort=2026-07-01 \\
+      --row from_stage=sal --row to_stage=sql --period quarter
+  funnel explain win-rate --column won_amount --format csv")]
+    Explain(ExplainCmd),
+
     /// The shared plan: targets both teams sign, where they stand, a draft
     #[command(long_about = "\
 The shared plan lives in funnel.toml's [plan]: a period, a bookings target, the \
@@ -417,6 +435,35 @@ manifest; `versions` lists the versions with their dates and inputs; `repair` po
         #[command(subcommand)]
         action: WarehouseCmd,
     },
+}
+
+#[derive(Debug, Args)]
+struct ExplainCmd {
+    /// The metric (waterfall, conversion, sla, win-rate)
+    #[arg(value_name = "METRIC")]
+    metric: String,
+
+    #[command(flatten)]
+    query: QueryArgs,
+
+    /// A key of the cell's row, KEY=VALUE (repeatable): stage=mql, source=webinar, …
+    #[arg(long = "row", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    row: Vec<(String, String)>,
+
+    /// The cell's column [default: the metric's main count]
+    #[arg(long, value_name = "NAME")]
+    column: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
+}
+
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!("`{text}`: expected KEY=VALUE, such as stage=mql")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -770,6 +817,15 @@ impl Cli {
                     DefinitionsAction::Approve { team, by, on }
                 }
             })),
+            Commands::Explain(cmd) => Command::Explain(crate::commands::explain::ExplainArgs {
+                metric: cmd.metric,
+                query: cmd.query.flags(false),
+                cell: crate::metrics::explain::Cell {
+                    row: cmd.row,
+                    column: cmd.column,
+                },
+                format: format_of(cmd.format),
+            }),
             Commands::Plan(cmd) => Command::Plan(crate::commands::plan::PlanArgs {
                 query: QueryFlags {
                     backtest: cmd.backtest,

@@ -2,6 +2,7 @@
 //! The plain argument structs here are what `cli.rs` fills in.
 
 mod definitions;
+pub mod explain;
 mod generate;
 pub(crate) mod ingest;
 mod init;
@@ -49,6 +50,7 @@ pub enum Command {
     Run(RunArgs),
     Definitions(Option<DefinitionsAction>),
     Plan(plan::PlanArgs),
+    Explain(explain::ExplainArgs),
     Warehouse(WarehouseAction),
 }
 
@@ -197,6 +199,7 @@ pub fn run(invocation: Invocation) -> Result<()> {
         Command::Run(args) => report::run(args, &ctx),
         Command::Definitions(action) => definitions::run(action, &ctx),
         Command::Plan(args) => plan::run(args, &ctx),
+        Command::Explain(args) => explain::run(args, &ctx),
         Command::Warehouse(action) => warehouse::run(action, &ctx),
     }
 }

@@ -16,7 +16,7 @@ fn reached(i: usize) -> String {
 
 /// `reached_at(to)` counts as a conversion from `reached_at(from)`: it exists and,
 /// with a conversion window of W days, `reached(to) ≤ reached(from) + W days`.
-fn converted(from: usize, to: usize, p: &Params) -> Expr {
+pub(super) fn converted(from: usize, to: usize, p: &Params) -> Expr {
     let exists = col(reached(to)).is_not_null();
     let window = p.config.funnel.conversion_window_days;
     if window == 0 {

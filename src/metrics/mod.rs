@@ -6,6 +6,7 @@
 
 pub mod cycle;
 pub mod derived;
+pub mod explain;
 pub mod funnel;
 pub mod lint;
 pub mod model;

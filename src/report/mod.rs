@@ -504,12 +504,28 @@ fn write_summary(
         };
         headline.insert(key.to_string(), json);
     }
+    let mut explain = serde_json::Map::new();
+    let mut csv = String::from("key,label,value,explain\n");
+    for (key, label, v, _) in values {
+        let commands = explain_commands(key, p);
+        explain.insert(key.to_string(), serde_json::json!(commands));
+        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        csv.push_str(&format!(
+            "{},{},{},{}\n",
+            key,
+            quote(label),
+            v.map(|x| x.to_string()).unwrap_or_default(),
+            quote(&commands.join(" ; "))
+        ));
+    }
+    write(&dir.join("tables").join("headlines.csv"), csv)?;
     let summary = serde_json::json!({
         "as_of": format_timestamp(p.as_of),
         "from": p.from.to_string(),
         "to": p.to.to_string(),
         "definitions_hash": inputs.config.definitions_hash(),
         "headline": headline,
+        "explain": explain,
         "previous_report": previous.map(|(d, _)| d.clone()),
         "generated_at": generated_at,
     });
@@ -517,6 +533,38 @@ fn write_summary(
         &dir.join("summary.json"),
         serde_json::to_string_pretty(&summary).expect("json") + "\n",
     )
+}
+
+/// The `funnel explain` command lines that list the rows behind a headline number
+/// (for a rate, its numerator's and its denominator's), pinned to the report's
+/// range and as-of; none for a number `explain` does not cover.
+fn explain_commands(key: &str, p: &Params) -> Vec<String> {
+    let cell = |metric: &str, rest: &str| {
+        format!(
+            "funnel explain {metric} --from {} --to {} --as-of {} {rest}",
+            p.from,
+            p.to,
+            format_timestamp(p.as_of)
+        )
+    };
+    match key {
+        "leads" => vec![cell("waterfall", "--row stage=lead")],
+        "mqls" => vec![cell("waterfall", "--row stage=mql")],
+        "mql_to_sal" => vec![
+            cell("waterfall", "--row stage=sal"),
+            cell("waterfall", "--row stage=mql"),
+        ],
+        "within_sla" => vec![
+            cell("sla", "--column breached"),
+            cell("sla", "--column due"),
+        ],
+        "win_rate" => vec![
+            cell("win-rate", "--column won"),
+            cell("win-rate", "--column closed"),
+        ],
+        "won_amount" => vec![cell("win-rate", "--column won_amount")],
+        _ => Vec::new(),
+    }
 }
 
 /// The headline tiles, each with its change since the previous report.

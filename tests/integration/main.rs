@@ -9,6 +9,7 @@ mod test_cli;
 mod test_crash;
 mod test_definitions;
 mod test_derived;
+mod test_explain;
 mod test_generate;
 mod test_hostile;
 mod test_ingest;

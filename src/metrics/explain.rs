@@ -1,0 +1,358 @@
+//! `funnel explain`: the rows behind one cell of a metric — the leads, MQL episodes
+//! or opportunities it counts, with the timestamps and values that placed them. The
+//! rows come from the same frames, filters and splits as the metric itself, so for a
+//! count they number exactly the cell, and for a sum or a median they carry the
+//! values it is computed from.
+
+use polars::prelude::*;
+
+use super::funnel::{converted, default_pairs};
+use super::model::{in_range, lead_funnel, opportunities, split, us, Tables, FUNNEL, STAGES};
+use super::params::{Params, Period};
+use crate::error::{Error, Result};
+
+/// The metrics `explain` covers.
+pub const EXPLAINED: [&str; 4] = ["waterfall", "conversion", "sla", "win-rate"];
+
+/// The cell to explain: the values of its row's keys (`stage=mql`, `source=webinar`,
+/// `period=2026-07-01`, …) and its column.
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    pub row: Vec<(String, String)>,
+    pub column: Option<String>,
+}
+
+/// How the cell is computed from the rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    /// The cell is the number of rows.
+    Count,
+    /// The sum of this column of the rows.
+    Sum(String),
+    /// The median of this column.
+    Median(String),
+}
+
+/// The rows behind a cell, and how they make it.
+pub struct Explained {
+    pub rows: DataFrame,
+    pub column: String,
+    pub reading: Reading,
+}
+
+fn usage(m: &str, what: String) -> Error {
+    Error::Usage(format!("explain {m}: {what}"))
+}
+
+/// Takes the key `key` out of the row's keys.
+fn take(cell: &mut Cell, key: &str) -> Option<String> {
+    let i = cell.row.iter().position(|(k, _)| k == key)?;
+    Some(cell.row.remove(i).1)
+}
+
+fn need(cell: &mut Cell, m: &str, key: &str, choices: &[&str]) -> Result<String> {
+    take(cell, key).ok_or_else(|| {
+        usage(
+            m,
+            format!(
+                "name the row with --row {key}=… ({})",
+                if choices.is_empty() {
+                    "see the metric's output".to_string()
+                } else {
+                    choices.join(", ")
+                }
+            ),
+        )
+    })
+}
+
+fn stage_index(m: &str, key: &str, value: &str) -> Result<usize> {
+    STAGES[..FUNNEL]
+        .iter()
+        .position(|s| *s == value)
+        .ok_or_else(|| {
+            usage(
+                m,
+                format!(
+                    "{key}={value}: not a funnel stage ({})",
+                    STAGES[..FUNNEL].join(", ")
+                ),
+            )
+        })
+}
+
+/// Keeps the rows whose split keys (`--by`, `--period`) have the values the cell
+/// names; every key the metric's row has must be named, and nothing else.
+fn on_keys(m: &str, mut lf: LazyFrame, keys: &[String], cell: &mut Cell) -> Result<LazyFrame> {
+    for key in keys {
+        let value = take(cell, key).ok_or_else(|| {
+            usage(
+                m,
+                format!("the rows are split by `{key}`: add --row {key}=…"),
+            )
+        })?;
+        let c = col(key.as_str()).cast(DataType::String);
+        lf = lf.filter(if value == "null" {
+            c.is_null()
+        } else {
+            c.eq(lit(value))
+        });
+    }
+    if let Some((k, _)) = cell.row.first() {
+        return Err(usage(m, format!("the metric's rows have no key `{k}`")));
+    }
+    Ok(lf)
+}
+
+/// The rows behind `cell` of metric `name` under `p`.
+pub fn explain(name: &str, tables: &Tables, p: &Params, cell: &Cell) -> Result<Explained> {
+    let mut cell = cell.clone();
+    let (lf, column, reading, order) = match name {
+        "waterfall" => waterfall(tables, p, &mut cell)?,
+        "conversion" => conversion(tables, p, &mut cell)?,
+        "sla" => sla(tables, p, &mut cell)?,
+        "win-rate" => win_rate(tables, p, &mut cell)?,
+        other => {
+            return Err(Error::Usage(format!(
+                "explain covers {} so far; `{other}`'s rows are in the views of `funnel sql --tables` (lead_funnel, mql_episodes, counted_touches, opportunity_model)",
+                EXPLAINED.join(", ")
+            )))
+        }
+    };
+    let rows = super::model::collect(
+        lf.sort(
+            [order.as_str()],
+            SortMultipleOptions::default().with_nulls_last(true),
+        ),
+        "explain",
+    )?;
+    Ok(Explained {
+        rows,
+        column,
+        reading,
+    })
+}
+
+type Plan = (LazyFrame, String, Reading, String);
+
+/// The key columns, then `columns` (by name, each once: a split key such as
+/// `source` or `owner_id` is not shown twice).
+fn shown(keys: &[String], columns: Vec<(String, Expr)>) -> Vec<Expr> {
+    let mut out: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    let mut names: Vec<String> = keys.to_vec();
+    for (name, e) in columns {
+        if !names.contains(&name) {
+            names.push(name.clone());
+            out.push(e.alias(name));
+        }
+    }
+    out
+}
+
+fn c(name: &str) -> (String, Expr) {
+    (name.to_string(), col(name))
+}
+
+fn column_of(m: &str, cell: &Cell, default: &str, choices: &[&str]) -> Result<String> {
+    let c = cell.column.clone().unwrap_or_else(|| default.to_string());
+    if choices.contains(&c.as_str()) {
+        Ok(c)
+    } else {
+        Err(usage(
+            m,
+            format!(
+                "--column {c}: explain one of {} (a rate is explained by its numerator and denominator)",
+                choices.join(", ")
+            ),
+        ))
+    }
+}
+
+fn waterfall(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
+    let m = "waterfall";
+    let stage = need(cell, m, "stage", &STAGES[..FUNNEL])?;
+    let i = stage_index(m, "stage", &stage)?;
+    let column = column_of(m, cell, "reached", &["reached"])?;
+    let lf = lead_funnel(tables, p).filter(in_range(us("reached_lead"), p));
+    let (lf, keys) = split(lf, Some("reached_lead"), p)?;
+    let lf = on_keys(m, lf, &keys, cell)?.filter(converted(0, i, p));
+    let reached = format!("reached_{stage}");
+    let show = shown(
+        &keys,
+        vec![c("lead_id"), c("source"), c("reached_lead"), c(&reached)],
+    );
+    Ok((
+        lf.select(show),
+        column,
+        Reading::Count,
+        "reached_lead".into(),
+    ))
+}
+
+fn conversion(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
+    let m = "conversion";
+    let from = need(cell, m, "from_stage", &STAGES[..FUNNEL])?;
+    let to = need(cell, m, "to_stage", &STAGES[..FUNNEL])?;
+    let (a, b) = (
+        stage_index(m, "from_stage", &from)?,
+        stage_index(m, "to_stage", &to)?,
+    );
+    if !default_pairs().contains(&(a, b)) {
+        return Err(usage(
+            m,
+            format!("{from} → {to} is not one of the metric's pairs"),
+        ));
+    }
+    let cohort = need(cell, m, "cohort", &[])?;
+    let column = column_of(m, cell, "converted", &["entered", "converted"])?;
+    let (rf, rt) = (format!("reached_{from}"), format!("reached_{to}"));
+    let by_params = Params {
+        period: Some(p.period.unwrap_or(Period::Month)),
+        ..p.clone()
+    };
+    let lf = lead_funnel(tables, p).filter(in_range(us(&rf), p));
+    let (lf, keys) = split(lf, Some(&rf), &by_params)?;
+    let lf = lf.filter(col("period").cast(DataType::String).eq(lit(cohort)));
+    let keys: Vec<String> = keys.into_iter().filter(|k| k != "period").collect();
+    let mut lf = on_keys(m, lf, &keys, cell)?;
+    if column == "converted" {
+        lf = lf.filter(converted(a, b, p));
+    }
+    let show = shown(
+        &keys,
+        vec![
+            ("cohort".into(), col("period")),
+            c("lead_id"),
+            c(&rf),
+            c(&rt),
+        ],
+    );
+    Ok((lf.select(show), column, Reading::Count, rf))
+}
+
+fn sla(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
+    let m = "sla";
+    let columns = [
+        "mql_episodes",
+        "accepted",
+        "accepted_within_sla",
+        "rejected",
+        "pending",
+        "due",
+        "breached",
+        "median_response_hours",
+    ];
+    let column = column_of(m, cell, "mql_episodes", &columns)?;
+    let eps = super::touches::episode_outcomes(tables, p, true);
+    let (eps, keys) = split(eps, Some("__start_ts"), p)?;
+    let eps = on_keys(m, eps, &keys, cell)?;
+    let keep = match column.as_str() {
+        "accepted" => col("__accepted"),
+        "accepted_within_sla" => col("__accepted").and(col("__in_time")),
+        "rejected" => col("__rejected"),
+        "pending" => col("__decision").is_null(),
+        "due" => col("__due"),
+        "breached" => col("__due").and(col("__in_time").not()),
+        "median_response_hours" => col("__decision").is_not_null(),
+        _ => lit(true),
+    };
+    let reading = match column.as_str() {
+        "median_response_hours" => Reading::Median("response_hours".into()),
+        _ => Reading::Count,
+    };
+    let ts = |e: Expr| {
+        e.cast(DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))
+    };
+    let show = shown(
+        &keys,
+        vec![
+            c("lead_id"),
+            ("started_at".into(), col("__start_ts")),
+            (
+                "outcome".into(),
+                when(col("__accepted"))
+                    .then(lit("accepted"))
+                    .when(col("__rejected"))
+                    .then(lit("rejected"))
+                    .otherwise(lit("pending")),
+            ),
+            ("decided_at".into(), ts(col("__decision"))),
+            ("response_hours".into(), col("__hours")),
+            ("due".into(), col("__due")),
+            ("breached".into(), col("__due").and(col("__in_time").not())),
+        ],
+    );
+    Ok((
+        eps.filter(keep).select(show),
+        column,
+        reading,
+        "started_at".into(),
+    ))
+}
+
+fn win_rate(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
+    let m = "win-rate";
+    let column = column_of(
+        m,
+        cell,
+        "closed",
+        &["closed", "won", "lost", "won_amount", "lost_amount"],
+    )?;
+    let opps = opportunities(tables, p)
+        .filter(super::pipeline::closed().and(in_range(us("closed_at"), p)));
+    let (opps, keys) = split(opps, Some("closed_at"), p)?;
+    let opps = on_keys(m, opps, &keys, cell)?;
+    let status = |s: &str| col("status").eq(lit(s.to_string()));
+    let (keep, reading) = match column.as_str() {
+        "won" => (status("won"), Reading::Count),
+        "lost" => (status("lost"), Reading::Count),
+        "won_amount" => (status("won"), Reading::Sum("amount_base".into())),
+        "lost_amount" => (status("lost"), Reading::Sum("amount_base".into())),
+        _ => (lit(true), Reading::Count),
+    };
+    let show = shown(
+        &keys,
+        [
+            "opportunity_id",
+            "lead_id",
+            "owner_id",
+            "status",
+            "created_at",
+            "closed_at",
+            "amount",
+            "currency",
+            "amount_base",
+        ]
+        .into_iter()
+        .map(c)
+        .collect(),
+    );
+    Ok((
+        opps.filter(keep).select(show),
+        column,
+        reading,
+        "closed_at".into(),
+    ))
+}
+
+/// The cell as the rows make it: their number, sum or median.
+pub fn recompute(e: &Explained) -> Option<f64> {
+    let values = |c: &str| crate::frame::floats(&e.rows, c);
+    match &e.reading {
+        Reading::Count => Some(e.rows.height() as f64),
+        Reading::Sum(c) => Some(values(c).into_iter().map(|v| v.unwrap_or(0.0)).sum()),
+        Reading::Median(c) => {
+            let mut v: Vec<f64> = values(c).into_iter().flatten().collect();
+            if v.is_empty() {
+                return None;
+            }
+            v.sort_by(f64::total_cmp);
+            let mid = (v.len() - 1) as f64 / 2.0;
+            let (lo, hi) = (v[mid.floor() as usize], v[mid.ceil() as usize]);
+            Some(lo + (hi - lo) * (mid - mid.floor()))
+        }
+    }
+}

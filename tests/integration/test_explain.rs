@@ -1,0 +1,260 @@
+//! `funnel explain`: for every metric it covers, on the bundled sample and on a
+//! generated export, the rows behind a sample of cells reproduce each cell — their
+//! number for a count, the sum or the median of their values otherwise.
+
+use serde_json::Value;
+
+use crate::workdir::Workdir;
+
+fn json(wd: &Workdir, args: &[&str]) -> Value {
+    let run = wd.run(args).ok();
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+fn metric(wd: &Workdir, name: &str, flags: &[&str]) -> Vec<Value> {
+    let mut args = vec!["metrics", name, "--format", "json", "-q"];
+    args.extend_from_slice(flags);
+    json(wd, &args)["rows"].as_array().unwrap().clone()
+}
+
+fn explained(
+    wd: &Workdir,
+    name: &str,
+    flags: &[&str],
+    row: &[(&str, String)],
+    column: &str,
+) -> Vec<Value> {
+    let mut args: Vec<String> = [
+        "explain", name, "--format", "json", "-q", "--column", column,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(flags.iter().map(|s| s.to_string()));
+    for (k, v) in row {
+        args.push("--row".into());
+        args.push(format!("{k}={v}"));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    json(wd, &refs)["rows"].as_array().unwrap().clone()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let mid = (v.len() - 1) as f64 / 2.0;
+    let (lo, hi) = (v[mid.floor() as usize], v[mid.ceil() as usize]);
+    lo + (hi - lo) * (mid - mid.floor())
+}
+
+/// Checks `column` of each of `cells` (rows of the metric's output) against its
+/// explanation: `keys` name the row.
+fn check(
+    wd: &Workdir,
+    name: &str,
+    flags: &[&str],
+    keys: &[&str],
+    cells: &[Value],
+    column: &str,
+) -> usize {
+    let mut checked = 0;
+    for cell in cells {
+        let row: Vec<(&str, String)> = keys.iter().map(|k| (*k, text(&cell[*k]))).collect();
+        let rows = explained(wd, name, flags, &row, column);
+        let expected = cell[column].as_f64();
+        let got = match column {
+            "won_amount" | "lost_amount" => Some(
+                rows.iter()
+                    .map(|r| r["amount_base"].as_f64().unwrap_or(0.0))
+                    .sum::<f64>(),
+            ),
+            "median_response_hours" => {
+                let v: Vec<f64> = rows
+                    .iter()
+                    .filter_map(|r| r["response_hours"].as_f64())
+                    .collect();
+                (!v.is_empty()).then(|| median(v))
+            }
+            _ => Some(rows.len() as f64),
+        };
+        match (expected, got) {
+            (Some(e), Some(g)) => assert!(
+                (e - g).abs() <= 1e-6 * e.abs().max(1.0),
+                "{name} {flags:?} {row:?} {column}: cell {e}, rows give {g}"
+            ),
+            (e, g) => assert_eq!(e, g, "{name} {flags:?} {row:?} {column}"),
+        }
+        checked += 1;
+    }
+    checked
+}
+
+fn every_metric_reproduces_its_cells(wd: &Workdir) {
+    let mut checked = 0;
+    // waterfall: every stage, whole and split.
+    let rows = metric(wd, "waterfall", &[]);
+    checked += check(wd, "waterfall", &[], &["stage"], &rows, "reached");
+    let split = ["--by", "source_team"];
+    let rows = metric(wd, "waterfall", &split);
+    checked += check(
+        wd,
+        "waterfall",
+        &split,
+        &["source_team", "stage"],
+        &rows[..8.min(rows.len())],
+        "reached",
+    );
+    // conversion: a few cohorts of each pair, both counts.
+    let rows = metric(wd, "conversion", &[]);
+    let some: Vec<Value> = rows
+        .iter()
+        .filter(|r| r["entered"].as_i64() > Some(0))
+        .step_by(7)
+        .take(5)
+        .cloned()
+        .collect();
+    let keys = ["cohort", "from_stage", "to_stage"];
+    checked += check(wd, "conversion", &[], &keys, &some, "entered");
+    checked += check(wd, "conversion", &[], &keys, &some, "converted");
+    let flags = ["--by", "source", "--period", "quarter"];
+    let rows = metric(wd, "conversion", &flags);
+    let some: Vec<Value> = rows
+        .iter()
+        .filter(|r| r["converted"].as_i64() > Some(0))
+        .step_by(5)
+        .take(4)
+        .cloned()
+        .collect();
+    checked += check(
+        wd,
+        "conversion",
+        &flags,
+        &["source", "cohort", "from_stage", "to_stage"],
+        &some,
+        "converted",
+    );
+    // sla: every count and the median.
+    let rows = metric(wd, "sla", &[]);
+    for column in [
+        "mql_episodes",
+        "accepted",
+        "accepted_within_sla",
+        "rejected",
+        "pending",
+        "due",
+        "breached",
+        "median_response_hours",
+    ] {
+        checked += check(wd, "sla", &[], &[], &rows, column);
+    }
+    let flags = ["--period", "quarter"];
+    let rows = metric(wd, "sla", &flags);
+    checked += check(
+        wd,
+        "sla",
+        &flags,
+        &["period"],
+        &rows[..3.min(rows.len())],
+        "breached",
+    );
+    // win-rate: counts and sums.
+    let rows = metric(wd, "win-rate", &[]);
+    for column in ["closed", "won", "lost", "won_amount", "lost_amount"] {
+        checked += check(wd, "win-rate", &[], &[], &rows, column);
+    }
+    let flags = ["--by", "owner_id"];
+    let rows = metric(wd, "win-rate", &flags);
+    checked += check(
+        wd,
+        "win-rate",
+        &flags,
+        &["owner_id"],
+        &rows[..4.min(rows.len())],
+        "won_amount",
+    );
+    assert!(checked >= 35, "only {checked} cells checked");
+}
+
+#[test]
+fn explain_reproduces_cells_on_the_bundled_sample() {
+    let wd = Workdir::new();
+    every_metric_reproduces_its_cells(&wd);
+    // The question the VP asks: which MQLs breached the SLA.
+    let run = wd
+        .run(&["explain", "sla", "--column", "breached", "-q"])
+        .ok();
+    assert!(run.stdout.contains("(126 rows)"), "{}", run.stdout);
+}
+
+#[test]
+fn explain_reproduces_cells_on_a_generated_export() {
+    let wd = Workdir::new();
+    wd.run(&[
+        "generate", "--out", "gen", "--leads", "1500", "--seed", "5", "-q",
+    ])
+    .ok();
+    wd.run(&["ingest", "gen", "-q"]).ok();
+    every_metric_reproduces_its_cells(&wd);
+}
+
+#[test]
+fn explain_says_what_it_cannot_do() {
+    let wd = Workdir::new();
+    let run = wd.run(&["explain", "quota", "-q"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("explain covers waterfall, conversion, sla, win-rate"),
+        "{}",
+        run.stderr
+    );
+    let run = wd.run(&["explain", "waterfall", "-q"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--row stage="), "{}", run.stderr);
+    let run = wd.run(&[
+        "explain",
+        "waterfall",
+        "--by",
+        "source",
+        "--row",
+        "stage=mql",
+        "-q",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--row source="), "{}", run.stderr);
+    let run = wd.run(&["explain", "sla", "--column", "within_sla_rate", "-q"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("numerator"), "{}", run.stderr);
+}
+
+/// The report's summary.json and tables/headlines.csv carry, per headline number, the
+/// explain command lines whose rows make it.
+#[test]
+fn explain_commands_in_the_report_reproduce_the_headlines() {
+    let wd = Workdir::new();
+    wd.run(&["report", "-q"]).ok();
+    let summary: Value = serde_json::from_str(&wd.read("reports/latest/summary.json")).unwrap();
+    let run = |command: &str| -> usize {
+        let mut args: Vec<&str> = command.split(' ').skip(1).collect();
+        args.extend(["--format", "json", "-q"]);
+        json(&wd, &args)["rows"].as_array().unwrap().len()
+    };
+    let cmd = |key: &str, i: usize| summary["explain"][key][i].as_str().unwrap().to_string();
+    assert_eq!(
+        run(&cmd("mqls", 0)) as i64,
+        summary["headline"]["mqls"].as_i64().unwrap()
+    );
+    // A rate: its numerator's rows over its denominator's.
+    let (sal, mql) = (run(&cmd("mql_to_sal", 0)), run(&cmd("mql_to_sal", 1)));
+    let rate = summary["headline"]["mql_to_sal"].as_f64().unwrap();
+    assert!((sal as f64 / mql as f64 - rate).abs() < 1e-12);
+    let csv = wd.read("reports/latest/tables/headlines.csv");
+    assert!(csv.contains("funnel explain win-rate"), "{csv}");
+}
