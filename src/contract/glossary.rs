@@ -53,7 +53,10 @@ pub fn entries(c: &Config) -> Vec<Entry> {
             prose: d.mql.clone(),
             rules: vec![
                 format!("lifecycle values {}", list(&s.mql)),
-                format!("score threshold {}", c.mql.score_threshold),
+                format!(
+                    "score threshold {} — not enforced: the tables carry no lead score, so an MQL is the CRM's own lifecycle value above",
+                    c.mql.score_threshold
+                ),
                 format!(
                     "marketing touches that count: actions {}{}",
                     list(&c.touches.count_actions),
