@@ -246,7 +246,38 @@ pub fn daily(
 /// share won among the opportunities that entered that stage in the quota lookback
 /// and are closed by the as-of; an opportunity without a stage, or in a stage without
 /// such history, counts at the company's win rate over the lookback.
-fn open_pipeline_expectation(tables: &Tables, q: &Params, amount: bool) -> Result<f64> {
+/// Open-pipeline expectations already computed, by moment, period and slice: bookings
+/// and won deals share one computation.
+type Expectations = std::sync::Mutex<std::collections::BTreeMap<String, (f64, f64)>>;
+
+/// [`open_pipeline_expectation`] for the amount (`amount`) or the count, computed
+/// once per moment, period and slice.
+fn expected_from_pipeline(
+    tables: &Tables,
+    q: &Params,
+    amount: bool,
+    memo: &Expectations,
+) -> Result<f64> {
+    let key = format!("{} {} {} {:?}", q.as_of, q.from, q.to, q.filters);
+    let cached = memo
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .copied();
+    let both = match cached {
+        Some(b) => b,
+        None => {
+            let b = open_pipeline_expectation(tables, q)?;
+            memo.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, b);
+            b
+        }
+    };
+    Ok(if amount { both.0 } else { both.1 })
+}
+
+fn open_pipeline_expectation(tables: &Tables, q: &Params) -> Result<(f64, f64)> {
     let lookback = q.config.quota.lookback_days;
     let overall = RateBook::new(tables, q)?.company.win_rate().unwrap_or(0.0);
     let skey = || {
@@ -277,11 +308,7 @@ fn open_pipeline_expectation(tables: &Tables, q: &Params, amount: bool) -> Resul
         (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days() as i32
     };
     let close = col("close_date").cast(DataType::Int32);
-    let value = if amount {
-        col("amount_base").fill_null(lit(0.0))
-    } else {
-        lit(1.0)
-    };
+    let p_won = col("__p").fill_null(lit(overall));
     let df = collect(
         apply_filters(opportunities(tables, q), q)
             .filter(
@@ -299,12 +326,18 @@ fn open_pipeline_expectation(tables: &Tables, q: &Params, amount: bool) -> Resul
                 [col("__skey")],
                 JoinArgs::new(JoinType::Left),
             )
-            .select([(value * col("__p").fill_null(lit(overall)))
-                .sum()
-                .alias("e")]),
+            .select([
+                (col("amount_base").fill_null(lit(0.0)) * p_won.clone())
+                    .sum()
+                    .alias("amount"),
+                p_won.sum().alias("count"),
+            ]),
         "plan forecast",
     )?;
-    Ok(f64_at(&df, "e", 0).unwrap_or(0.0))
+    Ok((
+        f64_at(&df, "amount", 0).unwrap_or(0.0),
+        f64_at(&df, "count", 0).unwrap_or(0.0),
+    ))
 }
 
 /// A commitment's line at `as_of` (the moment `tables` shows) for `period`.
@@ -314,6 +347,7 @@ fn line(
     period: &PlanPeriod,
     c: &Commitment,
     as_of: i64,
+    memo: &Expectations,
 ) -> Result<Line> {
     let q = line_params(p, period, c, as_of)?;
     let e = elapsed(period, p, as_of);
@@ -332,7 +366,7 @@ fn line(
             let add = if e >= 1.0 {
                 0.0
             } else {
-                open_pipeline_expectation(tables, &q, c.measure == Measure::Bookings)?
+                expected_from_pipeline(tables, &q, c.measure == Measure::Bookings, memo)?
             };
             (actual.map(|a| a + add), "pipeline")
         }
@@ -378,19 +412,20 @@ fn line(
 
 /// The same forecast made at the same point of each of the `n` previous periods
 /// (the world cut at that moment), against what each finally reached (the world at
-/// the as-of): periods compared, and the mean absolute percentage error over those
-/// whose final value is not 0.
-fn backtest(
+/// the as-of): per line, the periods compared and the mean absolute percentage
+/// error over those whose final value is not 0. Each moment's world is cut once,
+/// its opportunities modelled once, for every line.
+fn backtests(
     tables: &Tables,
     p: &Params,
     period: &PlanPeriod,
-    c: &Commitment,
+    lines: &[Commitment],
     e: f64,
     n: u32,
-) -> Result<(i64, Option<f64>)> {
-    let mut errors = Vec::new();
-    for k in 1..=n {
-        let past = period.back(k);
+) -> Result<Vec<(i64, Option<f64>)>> {
+    // The periods side by side (each alone leaves part of the machine idle).
+    let per_period = crate::parallel::map(n as usize, |k| -> Result<Vec<Option<f64>>> {
+        let past = period.back(k as u32 + 1);
         let (s, end) = bounds(&past, p);
         let at = if e >= 1.0 {
             end - 1
@@ -398,23 +433,68 @@ fn backtest(
             s + ((end - s) as f64 * e) as i64
         };
         if at > p.as_of {
-            continue;
+            return Ok(vec![None; lines.len()]);
         }
         let then = Params {
             as_of: at,
             ..p.clone()
         };
-        let seen_then = super::visible::cut(tables, &then);
-        let forecast = line(&seen_then, p, &past, c, at)?.forecast;
-        let (last, _) = actual(tables, &line_params(p, &past, c, p.as_of)?, c.measure)?;
-        if let (Some(f), Some(l)) = (forecast, last) {
-            if l != 0.0 {
-                errors.push(((f - l) / l).abs());
-            }
+        let mut seen_then = super::visible::cut(tables, &then);
+        if tables.has("opportunities") {
+            // From the later moment's model when there is one (no second join of
+            // the leads), else from the cut tables.
+            let model = match &tables.opportunity_model {
+                Some(m) => super::visible::opportunity_model_at(tables, &then, m.clone())?,
+                None => opportunities(&seen_then, &then),
+            };
+            seen_then.opportunity_model = Some(collect(model, "plan backtest")?.lazy());
+        }
+        let memo = Expectations::default();
+        lines
+            .iter()
+            .map(|c| {
+                let forecast = line(&seen_then, p, &past, c, at, &memo)?.forecast;
+                let (last, _) = actual(tables, &line_params(p, &past, c, p.as_of)?, c.measure)?;
+                Ok(match (forecast, last) {
+                    (Some(f), Some(l)) if l != 0.0 => Some(((f - l) / l).abs()),
+                    _ => None,
+                })
+            })
+            .collect()
+    });
+    let mut errors: Vec<Vec<f64>> = vec![Vec::new(); lines.len()];
+    for period_errors in per_period {
+        for (i, err) in period_errors?.into_iter().enumerate() {
+            errors[i].extend(err);
         }
     }
-    let mape = (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64);
-    Ok((errors.len() as i64, mape))
+    Ok(errors
+        .into_iter()
+        .map(|errs| {
+            let mape = (!errs.is_empty()).then(|| errs.iter().sum::<f64>() / errs.len() as f64);
+            (errs.len() as i64, mape)
+        })
+        .collect())
+}
+
+/// The backtest of one commitment alone (the report's sentence on bookings): what
+/// [`backtests`] gives for it, without the cost of the other lines.
+pub fn backtest_one(
+    tables: &Tables,
+    p: &Params,
+    c: &Commitment,
+    n: u32,
+) -> Result<(i64, Option<f64>)> {
+    let plan = p.config.plan.as_ref().ok_or_else(no_plan)?;
+    let period = plan
+        .period(p.config.calendar.fiscal_year_start_month)
+        .map_err(Error::Usage)?;
+    let e = elapsed(&period, p, p.as_of);
+    Ok(
+        backtests(tables, p, &period, std::slice::from_ref(c), e, n)?
+            .pop()
+            .unwrap_or((0, None)),
+    )
 }
 
 /// The plan at `p.as_of` (the moment `tables` shows), with backtests when asked.
@@ -423,13 +503,17 @@ pub fn evaluate(tables: &Tables, p: &Params) -> Result<Status> {
     let fiscal = p.config.calendar.fiscal_year_start_month;
     let period = plan.period(fiscal).map_err(Error::Usage)?;
     let e = elapsed(&period, p, p.as_of);
-    let mut lines = Vec::new();
-    for c in plan.lines() {
-        let mut l = line(tables, p, &period, &c, p.as_of)?;
-        if let Some(n) = p.backtest {
-            l.backtest = Some(backtest(tables, p, &period, &c, e, n)?);
+    let commitments = plan.lines();
+    let memo = Expectations::default();
+    let mut lines = commitments
+        .iter()
+        .map(|c| line(tables, p, &period, c, p.as_of, &memo))
+        .collect::<Result<Vec<Line>>>()?;
+    if let Some(n) = p.backtest {
+        let tests = backtests(tables, p, &period, &commitments, e, n)?;
+        for (l, t) in lines.iter_mut().zip(tests) {
+            l.backtest = Some(t);
         }
-        lines.push(l);
     }
     Ok(Status {
         period,

@@ -441,7 +441,7 @@ pub const METRICS: &[Metric] = &[
         variant: None,
         figure: Figure::None,
         headlines: &[],
-        cost: Cost::Light,
+        cost: Cost::Heavy(6),
         // The report opens with the plan in a section of its own.
         section: false,
     },

@@ -78,10 +78,62 @@ pub fn cut(tables: &Tables, p: &Params) -> Tables {
         .map(|lf| lf.clone().filter(us("occurred_at").lt_eq(lit(t))))
         .collect();
     if tables.has(OPPORTUNITIES.name) {
-        let opps = opportunities_at(tables, p);
+        let names: Vec<String> = OPPORTUNITIES
+            .columns
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect();
+        let opps = opportunities_at(tables, p, tables.or_empty(&OPPORTUNITIES), &names);
         out.replace(&OPPORTUNITIES, |_| opps);
     }
     out
+}
+
+/// The modelled opportunities ([`super::model::opportunities`]: amounts in the base
+/// currency, the lead's dimensions) of a later moment, at `p.as_of`, without joining
+/// the leads again: the same cut as [`cut`] gives the opportunities table, then the
+/// amount in the base currency of the amount then, and the lead's share emptied for
+/// a lead created after the as-of (it does not exist yet: the opportunity is not
+/// linked, its source is its own).
+pub fn opportunity_model_at(
+    tables: &Tables,
+    p: &Params,
+    model: LazyFrame,
+) -> crate::error::Result<LazyFrame> {
+    use super::params::Dim;
+    let names: Vec<String> = model
+        .clone()
+        .collect_schema()
+        .map_err(|e| crate::error::Error::Runtime(format!("opportunity model: {e}")))?
+        .iter_names()
+        .map(|n| n.to_string())
+        .collect();
+    let t = p.as_of;
+    let cut = opportunities_at(tables, p, model, &names);
+    let lead_seen = us("__lead_created_at").lt_eq(lit(t)).fill_null(lit(false));
+    let of_lead = |d: Dim| {
+        when(lead_seen.clone())
+            .then(col(d.column()))
+            .otherwise(lit(NULL).cast(DataType::String))
+            .alias(d.column())
+    };
+    let source = when(lead_seen.clone())
+        .then(col(Dim::Source.column()))
+        .otherwise(col("source"));
+    Ok(cut
+        .with_columns([
+            super::model::to_base(col("amount"), col("currency"), &p.config).alias("amount_base"),
+            col("linked").and(lead_seen.clone()).alias("linked"),
+            of_lead(Dim::Segment),
+            of_lead(Dim::Region),
+            of_lead(Dim::CampaignId),
+            of_lead(Dim::Channel),
+        ])
+        .with_column(source.alias(Dim::Source.column()))
+        .with_column(
+            super::model::source_team(col(Dim::Source.column()), &p.config)
+                .alias(Dim::SourceTeam.column()),
+        ))
 }
 
 /// The lead funnel ([`super::model::lead_funnel`]) of a later moment, at `t`.
@@ -125,8 +177,9 @@ fn episodes_at(episodes: LazyFrame, funnel_at_t: LazyFrame, t: i64) -> LazyFrame
         .with_columns([undecided("__acc"), undecided("__rej")])
 }
 
-/// The opportunities as they stood at `p.as_of`.
-fn opportunities_at(tables: &Tables, p: &Params) -> LazyFrame {
+/// The opportunities of `base` (the table, or the model with its extra columns
+/// `names`) as they stood at `p.as_of`.
+fn opportunities_at(tables: &Tables, p: &Params, base: LazyFrame, names: &[String]) -> LazyFrame {
     let t = p.as_of;
     let events = tables
         .or_empty(&OPPORTUNITY_STAGE_EVENTS)
@@ -169,14 +222,12 @@ fn opportunities_at(tables: &Tables, p: &Params) -> LazyFrame {
             col("stage").last().alias("__stage_at"),
             col("amount").drop_nulls().last().alias("__amount_at"),
         ]);
-    let names: Vec<Expr> = OPPORTUNITIES.columns.iter().map(|c| col(c.name)).collect();
+    let names: Vec<Expr> = names.iter().map(|n| col(n.as_str())).collect();
     let closed_later = us("closed_at").gt(lit(t)).fill_null(lit(false));
     let changed = closed_later
         .clone()
         .or(col("__moved").fill_null(lit(false)));
-    tables
-        .or_empty(&OPPORTUNITIES)
-        .filter(us("created_at").lt_eq(lit(t)))
+    base.filter(us("created_at").lt_eq(lit(t)))
         .join(
             moved,
             [col("opportunity_id")],

@@ -119,16 +119,6 @@ fn metric_frames(
         // No plan to track: the report's plan section says how to draft one.
         return (Err(Error::Data("no [plan] in funnel.toml".into())), None);
     }
-    let backtested;
-    let p = if m.name == "plan" {
-        backtested = Params {
-            backtest: Some(plan::BACKTEST_PERIODS),
-            ..p.clone()
-        };
-        &backtested
-    } else {
-        p
-    };
     let frame = timed(m.name, || metrics::compute(m.name, tables, p, manifest));
     let variant = match (&frame, m.variant, m.variant_key()) {
         (Ok(_), Some(v), Some(key)) => {

@@ -181,22 +181,30 @@ pub fn view(
         sentences: plan.sentences(config),
         rows,
         charts,
-        backtest: backtest_sentence(df, &lines),
+        backtest: backtest_sentence(inputs, &lines)?,
         missing: None,
     })
 }
 
-/// The backtest of the bookings forecast in one sentence.
-fn backtest_sentence(df: &DataFrame, lines: &[crate::config::plan::Commitment]) -> Option<String> {
-    let i = lines.iter().position(|c| c.measure == Measure::Bookings)?;
-    let periods = f64_at(df, "backtest_periods", i).unwrap_or(0.0) as i64;
-    Some(match f64_at(df, "backtest_mape", i) {
+/// The backtest of the bookings forecast in one sentence: the same forecast made at
+/// this point of each of the last [`BACKTEST_PERIODS`] periods, on the data as it was
+/// then, against what they finally booked.
+fn backtest_sentence(
+    inputs: &Inputs<'_>,
+    lines: &[crate::config::plan::Commitment],
+) -> Result<Option<String>> {
+    let Some(c) = lines.iter().find(|c| c.measure == Measure::Bookings) else {
+        return Ok(None);
+    };
+    let (periods, mape) =
+        crate::metrics::plan::backtest_one(inputs.tables, inputs.params, c, BACKTEST_PERIODS)?;
+    Ok(Some(match mape {
         Some(m) if periods > 0 => format!(
-            "How far to trust the forecast: made at this point of each of the last {periods} period(s), the bookings forecast was {:.0} % off what they finally booked, on average.",
+            "How far to trust the forecast: made at this point of each of the last {periods} period(s), the bookings forecast was {:.0} % off what they finally booked, on average (`funnel metrics plan --backtest {BACKTEST_PERIODS}` tests every line).",
             m * 100.0
         ),
         _ => "How far to trust the forecast: no earlier period in the data to test it against yet.".into(),
-    })
+    }))
 }
 
 fn write_chart(dir: &Path, name: &str, c: &Chart) -> Result<String> {

@@ -546,7 +546,10 @@ fn plan_opens_the_report() {
     assert!(html.contains("Marketing commits to 10 MQLs in 2025-01."));
     let csv = wd.read("reports/latest/tables/plan.csv");
     assert!(csv.starts_with("team,measure,split,target,actual"), "{csv}");
-    assert!(csv.contains("backtest_mape"), "{csv}");
+    assert!(
+        html.contains("How far to trust the forecast"),
+        "the bookings backtest"
+    );
     assert!(wd.join("reports/latest/charts/plan-bookings.png").is_file());
     assert!(wd
         .join("reports/latest/charts/plan-marketing.svg")
