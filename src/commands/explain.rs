@@ -45,6 +45,16 @@ pub fn run(args: &ExplainArgs, ctx: &Context) -> Result<()> {
             crate::text::thousands(e.rows.height() as u64),
             e.column
         ),
+        Reading::Mean(c) => format!(
+            "{} row(s): the cell's `{}` is the mean of their `{c}`, {value}",
+            crate::text::thousands(e.rows.height() as u64),
+            e.column
+        ),
+        Reading::Quantile(c, q) => format!(
+            "{} row(s): the cell's `{}` is the {q} quantile (linear) of their `{c}`, {value}",
+            crate::text::thousands(e.rows.height() as u64),
+            e.column
+        ),
     };
     ctx.progress.info(how);
     Ok(())

@@ -12,7 +12,14 @@ use super::params::{Params, Period};
 use crate::error::{Error, Result};
 
 /// The metrics `explain` covers.
-pub const EXPLAINED: [&str; 4] = ["waterfall", "conversion", "sla", "win-rate"];
+pub const EXPLAINED: [&str; 6] = [
+    "waterfall",
+    "conversion",
+    "funnel-time",
+    "cycle",
+    "sla",
+    "win-rate",
+];
 
 /// The cell to explain: the values of its row's keys (`stage=mql`, `source=webinar`,
 /// `period=2026-07-01`, …) and its column.
@@ -31,6 +38,11 @@ pub enum Reading {
     Sum(String),
     /// The median of this column.
     Median(String),
+    /// The arithmetic mean of this column.
+    Mean(String),
+    /// The linear-interpolation quantile `q` of this column (0 = its minimum, 1 = its
+    /// maximum).
+    Quantile(String, f64),
 }
 
 /// The rows behind a cell, and how they make it.
@@ -111,6 +123,8 @@ pub fn explain(name: &str, tables: &Tables, p: &Params, cell: &Cell) -> Result<E
         "waterfall" => waterfall(tables, p, &mut cell)?,
         "conversion" => conversion(tables, p, &mut cell)?,
         "sla" => sla(tables, p, &mut cell)?,
+        "cycle" => cycle(tables, p, &mut cell)?,
+        "funnel-time" => funnel_time(tables, p, &mut cell)?,
         "win-rate" => win_rate(tables, p, &mut cell)?,
         other => {
             return Err(Error::Usage(format!(
@@ -338,21 +352,151 @@ fn win_rate(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
     ))
 }
 
-/// The cell as the rows make it: their number, sum or median.
+/// How a duration column of `cycle` or `funnel-time` is read from the rows' `days`.
+fn duration_reading(column: &str) -> Reading {
+    let days = || "days".to_string();
+    match column {
+        "mean_days" => Reading::Mean(days()),
+        "median_days" => Reading::Quantile(days(), 0.5),
+        "p25_days" => Reading::Quantile(days(), 0.25),
+        "p75_days" => Reading::Quantile(days(), 0.75),
+        "p90_days" => Reading::Quantile(days(), 0.9),
+        "min_days" => Reading::Quantile(days(), 0.0),
+        "max_days" => Reading::Quantile(days(), 1.0),
+        _ => Reading::Count,
+    }
+}
+
+fn cycle(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
+    let m = "cycle";
+    let measure = need(cell, m, "measure", &["lead_to_customer", "sales_cycle"])?;
+    let columns = [
+        "count",
+        "mean_days",
+        "median_days",
+        "p25_days",
+        "p75_days",
+        "p90_days",
+        "min_days",
+        "max_days",
+    ];
+    let column = column_of(m, cell, "count", &columns)?;
+    let reading = duration_reading(&column);
+    let days = super::model::days_between;
+    let (lf, t, show) = match measure.as_str() {
+        "sales_cycle" => {
+            let opps = opportunities(tables, p).filter(
+                col("status")
+                    .eq(lit("won"))
+                    .and(in_range(us("closed_at"), p)),
+            );
+            let (opps, keys) = split(opps, Some("closed_at"), p)?;
+            let show = shown(
+                &keys,
+                vec![
+                    c("opportunity_id"),
+                    c("lead_id"),
+                    c("created_at"),
+                    c("closed_at"),
+                    ("days".into(), days(us("created_at"), us("closed_at"))),
+                ],
+            );
+            (on_keys(m, opps, &keys, cell)?, "closed_at", show)
+        }
+        "lead_to_customer" => {
+            let leads = lead_funnel(tables, p)
+                .filter(in_range(us("reached_customer"), p).and(col("reached_lead").is_not_null()));
+            let (leads, keys) = split(leads, Some("reached_customer"), p)?;
+            let show = shown(
+                &keys,
+                vec![
+                    c("lead_id"),
+                    c("reached_lead"),
+                    c("reached_customer"),
+                    (
+                        "days".into(),
+                        days(us("reached_lead"), us("reached_customer")),
+                    ),
+                ],
+            );
+            (on_keys(m, leads, &keys, cell)?, "reached_customer", show)
+        }
+        other => {
+            return Err(usage(
+                m,
+                format!("measure={other}: one of lead_to_customer, sales_cycle"),
+            ))
+        }
+    };
+    Ok((lf.select(show), column, reading, t.into()))
+}
+
+fn funnel_time(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
+    let m = "funnel-time";
+    let from = need(cell, m, "from_stage", &STAGES[..FUNNEL - 1])?;
+    let to = need(cell, m, "to_stage", &STAGES[1..FUNNEL])?;
+    let (a, b) = (
+        stage_index(m, "from_stage", &from)?,
+        stage_index(m, "to_stage", &to)?,
+    );
+    if b != a + 1 {
+        return Err(usage(m, format!("{from} → {to} is not a consecutive step")));
+    }
+    let column = column_of(
+        m,
+        cell,
+        "count",
+        &["count", "mean_days", "median_days", "p90_days"],
+    )?;
+    let (ra, rb) = (format!("reached_{from}"), format!("reached_{to}"));
+    let lf =
+        lead_funnel(tables, p).filter(in_range(us(&rb), p).and(col(ra.as_str()).is_not_null()));
+    let (lf, keys) = split(lf, Some(&rb), p)?;
+    let lf = on_keys(m, lf, &keys, cell)?;
+    let show = shown(
+        &keys,
+        vec![
+            c("lead_id"),
+            c(&ra),
+            c(&rb),
+            ("days".into(), super::model::days_between(us(&ra), us(&rb))),
+        ],
+    );
+    Ok((
+        lf.select(show),
+        column.clone(),
+        duration_reading(&column),
+        rb,
+    ))
+}
+
+/// The linear-interpolation quantile `q` of `v` (numpy's default).
+fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let at = (v.len() - 1) as f64 * q;
+    let (lo, hi) = (v[at.floor() as usize], v[at.ceil() as usize]);
+    Some(lo + (hi - lo) * (at - at.floor()))
+}
+
+/// The cell as the rows make it: their number, sum, mean or quantile.
 pub fn recompute(e: &Explained) -> Option<f64> {
-    let values = |c: &str| crate::frame::floats(&e.rows, c);
+    let values = |c: &str| -> Vec<f64> {
+        crate::frame::floats(&e.rows, c)
+            .into_iter()
+            .flatten()
+            .collect()
+    };
     match &e.reading {
         Reading::Count => Some(e.rows.height() as f64),
-        Reading::Sum(c) => Some(values(c).into_iter().map(|v| v.unwrap_or(0.0)).sum()),
-        Reading::Median(c) => {
-            let mut v: Vec<f64> = values(c).into_iter().flatten().collect();
-            if v.is_empty() {
-                return None;
-            }
-            v.sort_by(f64::total_cmp);
-            let mid = (v.len() - 1) as f64 / 2.0;
-            let (lo, hi) = (v[mid.floor() as usize], v[mid.ceil() as usize]);
-            Some(lo + (hi - lo) * (mid - mid.floor()))
+        Reading::Sum(c) => Some(values(c).into_iter().sum()),
+        Reading::Median(c) => quantile(values(c), 0.5),
+        Reading::Quantile(c, q) => quantile(values(c), *q),
+        Reading::Mean(c) => {
+            let v = values(c);
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         }
     }
 }

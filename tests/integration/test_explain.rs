@@ -47,11 +47,16 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn median(v: Vec<f64>) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// numpy's default (linear) quantile, written out here independently of funnel's.
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    let mid = (v.len() - 1) as f64 / 2.0;
-    let (lo, hi) = (v[mid.floor() as usize], v[mid.ceil() as usize]);
-    lo + (hi - lo) * (mid - mid.floor())
+    let at = (v.len() - 1) as f64 * q;
+    let (lo, hi) = (v[at.floor() as usize], v[at.ceil() as usize]);
+    lo + (hi - lo) * (at - at.floor())
 }
 
 /// Checks `column` of each of `cells` (rows of the metric's output) against its
@@ -81,6 +86,19 @@ fn check(
                     .filter_map(|r| r["response_hours"].as_f64())
                     .collect();
                 (!v.is_empty()).then(|| median(v))
+            }
+            "mean_days" => {
+                let v: Vec<f64> = rows.iter().filter_map(|r| r["days"].as_f64()).collect();
+                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+            }
+            "median_days" | "p90_days" | "max_days" => {
+                let v: Vec<f64> = rows.iter().filter_map(|r| r["days"].as_f64()).collect();
+                let q = match column {
+                    "median_days" => 0.5,
+                    "p90_days" => 0.9,
+                    _ => 1.0,
+                };
+                (!v.is_empty()).then(|| quantile(v, q))
             }
             _ => Some(rows.len() as f64),
         };
@@ -164,6 +182,22 @@ fn every_metric_reproduces_its_cells(wd: &Workdir) {
         &rows[..3.min(rows.len())],
         "breached",
     );
+    // cycle and funnel-time: counts, means and quantiles of durations.
+    let rows = metric(wd, "cycle", &[]);
+    for column in ["count", "mean_days", "median_days", "p90_days", "max_days"] {
+        checked += check(wd, "cycle", &[], &["measure"], &rows, column);
+    }
+    let rows = metric(wd, "funnel-time", &[]);
+    for column in ["count", "mean_days", "median_days", "p90_days"] {
+        checked += check(
+            wd,
+            "funnel-time",
+            &[],
+            &["from_stage", "to_stage"],
+            &rows[..3],
+            column,
+        );
+    }
     // win-rate: counts and sums.
     let rows = metric(wd, "win-rate", &[]);
     for column in ["closed", "won", "lost", "won_amount", "lost_amount"] {
@@ -179,7 +213,7 @@ fn every_metric_reproduces_its_cells(wd: &Workdir) {
         &rows[..4.min(rows.len())],
         "won_amount",
     );
-    assert!(checked >= 35, "only {checked} cells checked");
+    assert!(checked >= 55, "only {checked} cells checked");
 }
 
 #[test]
@@ -211,7 +245,7 @@ fn explain_says_what_it_cannot_do() {
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
-            .contains("explain covers waterfall, conversion, sla, win-rate"),
+            .contains("explain covers waterfall, conversion, funnel-time, cycle, sla, win-rate"),
         "{}",
         run.stderr
     );
