@@ -100,11 +100,33 @@ pub fn run(args: &SqlArgs, ctx: &Context) -> Result<()> {
     let Some(query) = &args.query else {
         return list(listed, args.format);
     };
+    let mut names: Vec<String> = listed
+        .iter()
+        .filter(|(_, kind, _)| *kind == "table")
+        .map(|(n, _, _)| n.clone())
+        .collect();
+    names.extend(VIEWS.iter().map(|(v, _)| v.to_string()));
     let df = sql
         .execute(query)
         .and_then(|lf| lf.collect())
-        .map_err(|e| Error::Usage(format!("SQL error: {e}")))?;
+        .map_err(|e| sql_error(&e.to_string(), &names))?;
     output::write_frame(&df, args.format, &mut std::io::stdout().lock())
+}
+
+/// A query's error on one line, with the fix when the mistake is a common one.
+fn sql_error(message: &str, relations: &[String]) -> Error {
+    let first = message.lines().next().unwrap_or(message).trim();
+    let hint = if first.contains("relation") && first.contains("not found") {
+        format!(
+            "; the tables and views are {} (`funnel sql --tables` lists their columns)",
+            relations.join(", ")
+        )
+    } else if first.contains("TIMESTAMP literal") || first.contains("cannot compare") {
+        "; compare timestamps with a plain string instead: created_at >= '2026-07-01'".into()
+    } else {
+        String::new()
+    };
+    Error::Usage(format!("SQL error: {first}{hint}"))
 }
 
 /// `funnel sql --tables`: every table and view with its columns and their types.

@@ -60,6 +60,32 @@ fn sql_errors_are_clear_usage_errors() {
     let run = wd.run(&["sql", "SELECT * FROM nope"]).expect_code(2);
     assert!(run.stderr.contains("nope"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // The fix comes with the error: the relations there are, and how to compare a
+    // timestamp; one line each.
+    assert!(
+        run.stderr.contains("the tables and views are leads, ")
+            && run.stderr.contains("mql_episodes")
+            && run.stderr.contains("funnel sql --tables"),
+        "{}",
+        run.stderr
+    );
+    let run = wd
+        .run(&[
+            "sql",
+            "SELECT count(*) AS n FROM leads WHERE created_at > TIMESTAMP '2025-01-01'",
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("created_at >= '2026-07-01'"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+    // The hint's form works.
+    assert_eq!(
+        wd.sql("SELECT count(*) AS n FROM leads WHERE created_at >= '2025-01-01'"),
+        "n\n1\n"
+    );
 }
 
 #[test]
