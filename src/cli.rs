@@ -399,10 +399,11 @@ counts, with the timestamps and values that placed them, computed with the metri
 own flags (range, as-of, --by, --where, --period). Name the cell's row with --row \
 KEY=VALUE (the metric's row keys: stage for waterfall; cohort, from_stage and \
 to_stage for conversion; from_stage and to_stage for funnel-time; measure for cycle; \
+stage for stage-time; \
 and the split column of --by or --period) and its column \
 with --column. For a count the rows number the cell; for a sum or a median they carry \
-the values it is computed from. Covers waterfall, conversion, funnel-time, cycle, sla \
-and win-rate.
+the values it is computed from. Covers waterfall, conversion, funnel-time, cycle, \
+stage-time, sla and win-rate.
 
 Examples:
   funnel explain sla --column breached
@@ -441,7 +442,7 @@ manifest; `versions` lists the versions with their dates and inputs; `repair` po
 
 #[derive(Debug, Args)]
 struct ExplainCmd {
-    /// The metric (waterfall, conversion, funnel-time, cycle, sla, win-rate)
+    /// The metric (waterfall, conversion, funnel-time, cycle, stage-time, sla, win-rate)
     #[arg(value_name = "METRIC")]
     metric: String,
 

@@ -40,7 +40,7 @@ fn refuse_file_readers(query: &str) -> Result<()> {
 
 /// The views `funnel sql` adds to the tables: the frames the metrics count, one row
 /// per entity, under the definitions in force and at the as-of.
-pub const VIEWS: [(&str, &str); 4] = [
+pub const VIEWS: [(&str, &str); 5] = [
     (
         "lead_funnel",
         "one row per lead: its columns, source_team, channel, and per funnel stage seen_<stage> and reached_<stage>",
@@ -52,6 +52,10 @@ pub const VIEWS: [(&str, &str); 4] = [
     (
         "counted_touches",
         "the touches that count (known lead, action in count_actions, after dedupe_minutes)",
+    ),
+    (
+        "opportunity_stays",
+        "one row per opportunity stage stay: stage, start, end, days, whether it is the open opportunity's current stay, and whether the move out of it went to a lower stage",
     ),
     (
         "opportunity_model",
@@ -182,6 +186,34 @@ fn view_frame(name: &str, tables: &Tables, p: &Params) -> Result<Option<LazyFram
         "counted_touches" if has("leads") && has("touches") => {
             let names: Vec<Expr> = TOUCHES.columns.iter().map(|c| col(c.name)).collect();
             Some(counted_touches_of(tables, p, None)?.select(names))
+        }
+        "opportunity_stays" if has("opportunities") && has("opportunity_stage_events") => {
+            let (stays, _) = crate::metrics::cycle::stays(tables, p)?;
+            let ts = |e: Expr| {
+                e.cast(DataType::Datetime(
+                    TimeUnit::Microseconds,
+                    Some(TimeZone::UTC),
+                ))
+            };
+            let mut cols = vec![
+                col("opportunity_id"),
+                col("__skey").alias("stage"),
+                col("stage_idx"),
+                ts(col("__start")).alias("started_at"),
+                ts(col("__end")).alias("ended_at"),
+                col("__days").alias("days"),
+                col("__open").alias("open"),
+                col("__next_idx")
+                    .lt(col("stage_idx"))
+                    .fill_null(lit(false))
+                    .alias("left_for_a_lower_stage"),
+                col("status"),
+            ];
+            cols.extend(Dim::ALL.iter().map(|d| col(d.column()).alias(d.name())));
+            Some(stays.select(cols).sort(
+                ["opportunity_id", "started_at"],
+                SortMultipleOptions::default(),
+            ))
         }
         "opportunity_model" if has("opportunities") => {
             let mut cols: Vec<Expr> = OPPORTUNITIES

@@ -150,16 +150,14 @@ pub(super) fn pipeline_key(p: &Params) -> Expr {
     }
 }
 
-/// **stage-time** — Opportunity stays from `opportunity_stage_events` (of known
-/// opportunities, mapped through the stage list of the opportunity's pipeline),
-/// ordered by (time, stage index); consecutive events of one stage are one stay. A
-/// stay lasts until the next stay starts. The last stay: of an open opportunity it is
-/// open (counted in `open_stays`, not in the statistics); of a closed one it has no
-/// duration when its stage is won/lost, else ends at `closed_at` (none without one).
-/// `stays` = completed stays ending in range; a move to a lower stage index is a
-/// regression of the stage left, counted when the move is in range. One row per
-/// configured stage, in stage order.
-pub fn stage_time(tables: &Tables, p: &Params) -> Result<DataFrame> {
+/// Every opportunity stage stay (docs/metrics.md, `stage-time`), one row each:
+/// `opportunity_id`, `__skey` (the stage, normalised), `stage_idx`, `__start`,
+/// `__end` (UTC µs; none for an open stay or a last won/lost stay), `__days`,
+/// `__open` (the open opportunity's current stay), `__done` (ended in range),
+/// `__regression` (left in range for a lower stage), `status`, `closed_at` and the
+/// split dimensions; and the report's row order of stages. What `stage-time` counts
+/// and the `opportunity_stays` view lists.
+pub fn stays(tables: &Tables, p: &Params) -> Result<(LazyFrame, Vec<String>)> {
     let (stage_df, rows) = stage_table(p);
     let opps = opportunities(tables, p).with_column(pipeline_key(p).alias("__pkey"));
     let events = tables
@@ -264,6 +262,20 @@ pub fn stage_time(tables: &Tables, p: &Params) -> Result<DataFrame> {
             days_between(us("__start"), col("__end")).alias("__days"),
         ])
         .cache();
+    Ok((stays, rows))
+}
+
+/// **stage-time** — Opportunity stays from `opportunity_stage_events` (of known
+/// opportunities, mapped through the stage list of the opportunity's pipeline),
+/// ordered by (time, stage index); consecutive events of one stage are one stay. A
+/// stay lasts until the next stay starts. The last stay: of an open opportunity it is
+/// open (counted in `open_stays`, not in the statistics); of a closed one it has no
+/// duration when its stage is won/lost, else ends at `closed_at` (none without one).
+/// `stays` = completed stays ending in range; a move to a lower stage index is a
+/// regression of the stage left, counted when the move is in range. One row per
+/// configured stage, in stage order.
+pub fn stage_time(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let (stays, rows) = stays(tables, p)?;
     let (stays, keys) = split(stays, None, p)?;
     if p.histogram {
         let done = stays

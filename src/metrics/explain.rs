@@ -12,11 +12,12 @@ use super::params::{Params, Period};
 use crate::error::{Error, Result};
 
 /// The metrics `explain` covers.
-pub const EXPLAINED: [&str; 6] = [
+pub const EXPLAINED: [&str; 7] = [
     "waterfall",
     "conversion",
     "funnel-time",
     "cycle",
+    "stage-time",
     "sla",
     "win-rate",
 ];
@@ -125,10 +126,11 @@ pub fn explain(name: &str, tables: &Tables, p: &Params, cell: &Cell) -> Result<E
         "sla" => sla(tables, p, &mut cell)?,
         "cycle" => cycle(tables, p, &mut cell)?,
         "funnel-time" => funnel_time(tables, p, &mut cell)?,
+        "stage-time" => stage_time(tables, p, &mut cell)?,
         "win-rate" => win_rate(tables, p, &mut cell)?,
         other => {
             return Err(Error::Usage(format!(
-                "explain covers {} so far; `{other}`'s rows are in the views of `funnel sql --tables` (lead_funnel, mql_episodes, counted_touches, opportunity_model)",
+                "explain covers {} so far; `{other}`'s rows are in the views of `funnel sql --tables` (lead_funnel, mql_episodes, counted_touches, opportunity_stays, opportunity_model)",
                 EXPLAINED.join(", ")
             )))
         }
@@ -467,6 +469,61 @@ fn funnel_time(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
         column.clone(),
         duration_reading(&column),
         rb,
+    ))
+}
+
+fn stage_time(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
+    let m = "stage-time";
+    let (stays, rows) = super::cycle::stays(tables, p)?;
+    let names: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let stage = need(cell, m, "stage", &names)?;
+    let column = column_of(
+        m,
+        cell,
+        "stays",
+        &[
+            "stays",
+            "mean_days",
+            "median_days",
+            "p90_days",
+            "open_stays",
+            "regressions",
+        ],
+    )?;
+    let (stays, keys) = split(stays, None, p)?;
+    let stays =
+        on_keys(m, stays, &keys, cell)?.filter(col("__skey").eq(lit(crate::config::norm(&stage))));
+    let keep = match column.as_str() {
+        "open_stays" => col("__open"),
+        "regressions" => col("__regression"),
+        _ => col("__done"),
+    };
+    let reading = match column.as_str() {
+        "mean_days" | "median_days" | "p90_days" => duration_reading(&column),
+        _ => Reading::Count,
+    };
+    let ts = |e: Expr| {
+        e.cast(DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))
+    };
+    let show = shown(
+        &keys,
+        vec![
+            c("opportunity_id"),
+            ("stage".into(), col("__skey")),
+            ("started_at".into(), ts(col("__start"))),
+            ("ended_at".into(), ts(col("__end"))),
+            ("days".into(), col("__days")),
+            c("status"),
+        ],
+    );
+    Ok((
+        stays.filter(keep).select(show),
+        column,
+        reading,
+        "started_at".into(),
     ))
 }
 

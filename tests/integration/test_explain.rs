@@ -198,6 +198,17 @@ fn every_metric_reproduces_its_cells(wd: &Workdir) {
             column,
         );
     }
+    // stage-time: completed stays and their durations, open stays, regressions.
+    let rows = metric(wd, "stage-time", &[]);
+    for column in [
+        "stays",
+        "mean_days",
+        "median_days",
+        "open_stays",
+        "regressions",
+    ] {
+        checked += check(wd, "stage-time", &[], &["stage"], &rows[..4], column);
+    }
     // win-rate: counts and sums.
     let rows = metric(wd, "win-rate", &[]);
     for column in ["closed", "won", "lost", "won_amount", "lost_amount"] {
@@ -244,8 +255,9 @@ fn explain_says_what_it_cannot_do() {
     let run = wd.run(&["explain", "quota", "-q"]);
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr
-            .contains("explain covers waterfall, conversion, funnel-time, cycle, sla, win-rate"),
+        run.stderr.contains(
+            "explain covers waterfall, conversion, funnel-time, cycle, stage-time, sla, win-rate"
+        ),
         "{}",
         run.stderr
     );

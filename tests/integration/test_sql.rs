@@ -243,3 +243,29 @@ fn sql_views_list_the_rows_behind_sla() {
     let n = wd.sql("SELECT count(*) AS n, sum(CAST(due AS INT)) AS due FROM mql_episodes");
     assert_eq!(n, "n,due\n9,8\n");
 }
+
+/// The stays view holds what stage-time counts: per stage, the stays that ended in
+/// range.
+#[test]
+fn sql_opportunity_stays_match_stage_time() {
+    let wd = Workdir::new();
+    let by_sql = wd.sql(
+        "SELECT stage, count(*) AS stays FROM opportunity_stays \
+         WHERE ended_at >= '2025-11-01' AND ended_at < '2026-11-01' GROUP BY stage ORDER BY stage",
+    );
+    assert_eq!(
+        by_sql,
+        "stage,stays\nnegotiation,79\nproposal,111\nprospecting,172\nqualification,144\n"
+    );
+    let run = wd
+        .run(&["metrics", "stage-time", "--format", "csv", "-q"])
+        .ok();
+    for line in [
+        "Prospecting,172,",
+        "Qualification,144,",
+        "Proposal,111,",
+        "Negotiation,79,",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+}
