@@ -29,33 +29,19 @@ pub fn run(args: &ExplainArgs, ctx: &Context) -> Result<()> {
     let value = recompute(&e)
         .map(|v| format!("{v}"))
         .unwrap_or_else(|| "—".into());
-    let how = match &e.reading {
-        Reading::Count => format!(
-            "{} row(s): the cell's `{}` counts them",
-            crate::text::thousands(e.rows.height() as u64),
-            e.column
-        ),
-        Reading::Sum(c) => format!(
-            "{} row(s): the cell's `{}` is the sum of their `{c}`, {value}",
-            crate::text::thousands(e.rows.height() as u64),
-            e.column
-        ),
-        Reading::Median(c) => format!(
-            "{} row(s): the cell's `{}` is the median of their `{c}`, {value}",
-            crate::text::thousands(e.rows.height() as u64),
-            e.column
-        ),
-        Reading::Mean(c) => format!(
-            "{} row(s): the cell's `{}` is the mean of their `{c}`, {value}",
-            crate::text::thousands(e.rows.height() as u64),
-            e.column
-        ),
-        Reading::Quantile(c, q) => format!(
-            "{} row(s): the cell's `{}` is the {q} quantile (linear) of their `{c}`, {value}",
-            crate::text::thousands(e.rows.height() as u64),
-            e.column
-        ),
+    let made = match &e.reading {
+        Reading::Count => "counts them".to_string(),
+        Reading::Sum(c) => format!("is the sum of their `{c}`, {value}"),
+        Reading::Mean(c) => format!("is the mean of their `{c}`, {value}"),
+        Reading::Quantile(c, q) => {
+            format!("is the {q} quantile (linear) of their `{c}`, {value}")
+        }
     };
+    let how = format!(
+        "{} row(s): the cell's `{}` {made}",
+        crate::text::thousands(e.rows.height() as u64),
+        e.column
+    );
     ctx.progress.info(how);
     Ok(())
 }

@@ -6,7 +6,7 @@ use polars::sql::SQLContext;
 use super::{Context, SqlArgs};
 use crate::error::{Error, Result};
 use crate::metrics::model::{
-    counted_touches_of, lead_funnel, opportunities, Tables, FUNNEL, STAGES,
+    as_utc, counted_touches_of, lead_funnel, opportunities, Tables, FUNNEL, STAGES,
 };
 use crate::metrics::params::{Dim, Params};
 use crate::metrics::touches::episode_outcomes;
@@ -189,18 +189,12 @@ fn view_frame(name: &str, tables: &Tables, p: &Params) -> Result<Option<LazyFram
         }
         "opportunity_stays" if has("opportunities") && has("opportunity_stage_events") => {
             let (stays, _) = crate::metrics::cycle::stays(tables, p)?;
-            let ts = |e: Expr| {
-                e.cast(DataType::Datetime(
-                    TimeUnit::Microseconds,
-                    Some(TimeZone::UTC),
-                ))
-            };
             let mut cols = vec![
                 col("opportunity_id"),
                 col("__skey").alias("stage"),
                 col("stage_idx"),
-                ts(col("__start")).alias("started_at"),
-                ts(col("__end")).alias("ended_at"),
+                as_utc(col("__start")).alias("started_at"),
+                as_utc(col("__end")).alias("ended_at"),
                 col("__days").alias("days"),
                 col("__open").alias("open"),
                 col("__next_idx")
@@ -236,12 +230,6 @@ fn view_frame(name: &str, tables: &Tables, p: &Params) -> Result<Option<LazyFram
 
 /// One row per MQL episode with its outcome at the as-of (docs/metrics.md, `sla`).
 fn mql_episodes_view(tables: &Tables, p: &Params) -> LazyFrame {
-    let ts = |e: Expr| {
-        e.cast(DataType::Datetime(
-            TimeUnit::Microseconds,
-            Some(TimeZone::UTC),
-        ))
-    };
     let mut cols = vec![
         col("lead_id"),
         col("__start_ts").alias("started_at"),
@@ -251,7 +239,7 @@ fn mql_episodes_view(tables: &Tables, p: &Params) -> LazyFrame {
             .then(lit("rejected"))
             .otherwise(lit("pending"))
             .alias("outcome"),
-        ts(col("__decision")).alias("decided_at"),
+        as_utc(col("__decision")).alias("decided_at"),
         col("__hours").alias("response_hours"),
         col("__due").alias("due"),
         col("__due").and(col("__in_time").not()).alias("breached"),

@@ -7,7 +7,9 @@
 use polars::prelude::*;
 
 use super::funnel::{converted, default_pairs};
-use super::model::{in_range, lead_funnel, opportunities, split, us, Tables, FUNNEL, STAGES};
+use super::model::{
+    as_utc, in_range, lead_funnel, opportunities, split, us, Tables, FUNNEL, STAGES,
+};
 use super::params::{Params, Period};
 use crate::error::{Error, Result};
 
@@ -37,8 +39,6 @@ pub enum Reading {
     Count,
     /// The sum of this column of the rows.
     Sum(String),
-    /// The median of this column.
-    Median(String),
     /// The arithmetic mean of this column.
     Mean(String),
     /// The linear-interpolation quantile `q` of this column (0 = its minimum, 1 = its
@@ -273,14 +273,8 @@ fn sla(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
         _ => lit(true),
     };
     let reading = match column.as_str() {
-        "median_response_hours" => Reading::Median("response_hours".into()),
+        "median_response_hours" => Reading::Quantile("response_hours".into(), 0.5),
         _ => Reading::Count,
-    };
-    let ts = |e: Expr| {
-        e.cast(DataType::Datetime(
-            TimeUnit::Microseconds,
-            Some(TimeZone::UTC),
-        ))
     };
     let show = shown(
         &keys,
@@ -295,7 +289,7 @@ fn sla(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
                     .then(lit("rejected"))
                     .otherwise(lit("pending")),
             ),
-            ("decided_at".into(), ts(col("__decision"))),
+            ("decided_at".into(), as_utc(col("__decision"))),
             ("response_hours".into(), col("__hours")),
             ("due".into(), col("__due")),
             ("breached".into(), col("__due").and(col("__in_time").not())),
@@ -502,19 +496,13 @@ fn stage_time(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
         "mean_days" | "median_days" | "p90_days" => duration_reading(&column),
         _ => Reading::Count,
     };
-    let ts = |e: Expr| {
-        e.cast(DataType::Datetime(
-            TimeUnit::Microseconds,
-            Some(TimeZone::UTC),
-        ))
-    };
     let show = shown(
         &keys,
         vec![
             c("opportunity_id"),
             ("stage".into(), col("__skey")),
-            ("started_at".into(), ts(col("__start"))),
-            ("ended_at".into(), ts(col("__end"))),
+            ("started_at".into(), as_utc(col("__start"))),
+            ("ended_at".into(), as_utc(col("__end"))),
             ("days".into(), col("__days")),
             c("status"),
         ],
@@ -549,7 +537,6 @@ pub fn recompute(e: &Explained) -> Option<f64> {
     match &e.reading {
         Reading::Count => Some(e.rows.height() as f64),
         Reading::Sum(c) => Some(values(c).into_iter().sum()),
-        Reading::Median(c) => quantile(values(c), 0.5),
         Reading::Quantile(c, q) => quantile(values(c), *q),
         Reading::Mean(c) => {
             let v = values(c);

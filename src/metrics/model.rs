@@ -192,6 +192,14 @@ impl Tables {
     }
 }
 
+/// An instant in UTC µs (i64) as a UTC timestamp column.
+pub fn as_utc(e: Expr) -> Expr {
+    e.cast(DataType::Datetime(
+        TimeUnit::Microseconds,
+        Some(TimeZone::UTC),
+    ))
+}
+
 /// A left join in which null keys match each other (null split groups).
 pub fn left_join_nulls_equal() -> JoinArgs {
     JoinArgs {
