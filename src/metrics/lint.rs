@@ -92,9 +92,22 @@ fn unknown_lead_touches(
     if unknown.height() == 0 {
         return Ok(None);
     }
+    // A null lead id is unknown too (nulls never match in the anti join), so it
+    // matches a null among the ids.
+    if unknown.height() > super::model::NARROW_SET_MAX {
+        // Many unknown leads (touches of leads created after an earlier as-of, say):
+        // a join, where a set test would cost per touch as the set grows.
+        return Ok(Some(touches.clone().join(
+            unknown.lazy(),
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs {
+                nulls_equal: true,
+                ..JoinArgs::new(JoinType::Semi)
+            },
+        )));
+    }
     let ids = unknown.column("lead_id").context(|| "lint".to_string())?;
-    // A null lead id is unknown too (nulls never match in the join), so it matches
-    // a null among the ids.
     Ok(Some(touches.clone().filter(col("lead_id").is_in(
         lit(ids.as_materialized_series().clone()).implode(false),
         true,

@@ -568,7 +568,7 @@ pub fn opportunities(tables: &Tables, p: &Params) -> LazyFrame {
 /// by a join. A set test costs per touch more as the set grows: on 19 M touches it
 /// took 0.26 s with 10 k leads (the join 0.30 s), 0.47 s with 30 k (0.38 s) and
 /// 1.4 s with 100 k (0.4 s).
-const NARROW_SET_MAX: usize = 15_000;
+pub const NARROW_SET_MAX: usize = 15_000;
 
 /// The distinct non-null `lead_id`s of a frame.
 fn lead_ids(frame: LazyFrame) -> LazyFrame {
