@@ -89,25 +89,12 @@ fn evidence(step: &str, e: i64, c: i64, lookback: u32) -> String {
             plural(from)
         );
     }
-    let (lo, hi) = wilson(c as f64, e as f64);
+    let (lo, hi) = crate::metrics::model::wilson_bounds(c, e).unwrap_or((0.0, 1.0));
     format!(
         "# {} of {} {} reached {to} (mature monthly cohorts, last {lookback} days); 95 % Wilson {lo:.4}–{hi:.4}",
         crate::text::thousands(c as u64),
         crate::text::thousands(e as u64),
         plural(from),
-    )
-}
-
-/// The Wilson score interval at 95 % (z = 1.959963984540054), clamped to [0, 1].
-fn wilson(k: f64, n: f64) -> (f64, f64) {
-    let z = 1.959963984540054_f64;
-    let p = k / n;
-    let denom = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-    (
-        (centre - half).clamp(0.0, 1.0),
-        (centre + half).clamp(0.0, 1.0),
     )
 }
 

@@ -230,23 +230,10 @@ fn view_frame(name: &str, tables: &Tables, p: &Params) -> Result<Option<LazyFram
 
 /// One row per MQL episode with its outcome at the as-of (docs/metrics.md, `sla`).
 fn mql_episodes_view(tables: &Tables, p: &Params) -> LazyFrame {
-    let mut cols = vec![
-        col("lead_id"),
-        col("__start_ts").alias("started_at"),
-        when(col("__accepted"))
-            .then(lit("accepted"))
-            .when(col("__rejected"))
-            .then(lit("rejected"))
-            .otherwise(lit("pending"))
-            .alias("outcome"),
-        as_utc(col("__decision")).alias("decided_at"),
-        col("__hours").alias("response_hours"),
-        col("__due").alias("due"),
-        col("__due").and(col("__in_time").not()).alias("breached"),
-        col("__accepted")
-            .and(col("__in_time"))
-            .alias("accepted_within_sla"),
-    ];
+    let mut cols: Vec<Expr> = crate::metrics::touches::episode_columns()
+        .into_iter()
+        .map(|(name, e)| e.alias(name))
+        .collect();
     cols.extend(Dim::ALL.iter().map(|d| col(d.column()).alias(d.name())));
     episode_outcomes(tables, p, false)
         .select(cols)

@@ -248,52 +248,28 @@ fn conversion(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
 
 fn sla(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
     let m = "sla";
-    let columns = [
-        "mql_episodes",
-        "accepted",
-        "accepted_within_sla",
-        "rejected",
-        "pending",
-        "due",
-        "breached",
-        "median_response_hours",
-    ];
+    let counts = super::touches::episode_counts();
+    let mut columns: Vec<&str> = counts.iter().map(|(name, _)| *name).collect();
+    columns.push("median_response_hours");
     let column = column_of(m, cell, "mql_episodes", &columns)?;
     let eps = super::touches::episode_outcomes(tables, p, true);
     let (eps, keys) = split(eps, Some("__start_ts"), p)?;
     let eps = on_keys(m, eps, &keys, cell)?;
-    let keep = match column.as_str() {
-        "accepted" => col("__accepted"),
-        "accepted_within_sla" => col("__accepted").and(col("__in_time")),
-        "rejected" => col("__rejected"),
-        "pending" => col("__decision").is_null(),
-        "due" => col("__due"),
-        "breached" => col("__due").and(col("__in_time").not()),
-        "median_response_hours" => col("__decision").is_not_null(),
-        _ => lit(true),
-    };
+    let keep = counts
+        .into_iter()
+        .find(|(name, _)| *name == column)
+        .map(|(_, counted)| counted)
+        .unwrap_or_else(|| col("__decision").is_not_null());
     let reading = match column.as_str() {
         "median_response_hours" => Reading::Quantile("response_hours".into(), 0.5),
         _ => Reading::Count,
     };
     let show = shown(
         &keys,
-        vec![
-            c("lead_id"),
-            ("started_at".into(), col("__start_ts")),
-            (
-                "outcome".into(),
-                when(col("__accepted"))
-                    .then(lit("accepted"))
-                    .when(col("__rejected"))
-                    .then(lit("rejected"))
-                    .otherwise(lit("pending")),
-            ),
-            ("decided_at".into(), as_utc(col("__decision"))),
-            ("response_hours".into(), col("__hours")),
-            ("due".into(), col("__due")),
-            ("breached".into(), col("__due").and(col("__in_time").not())),
-        ],
+        super::touches::episode_columns()
+            .into_iter()
+            .map(|(name, e)| (name.to_string(), e))
+            .collect(),
     );
     Ok((
         eps.filter(keep).select(show),

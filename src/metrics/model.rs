@@ -292,6 +292,18 @@ pub fn wilson(k: Expr, n: Expr, name: &str) -> [Expr; 2] {
     ]
 }
 
+/// [`wilson`] for one count: `k` of `n` (None when `n` is 0).
+pub fn wilson_bounds(k: i64, n: i64) -> Option<(f64, f64)> {
+    let [low, high] = wilson(lit(k), lit(n), "r");
+    let df = DataFrame::empty()
+        .lazy()
+        .select([low, high])
+        .collect()
+        .ok()?;
+    let get = |c: &str| df.column(c).ok()?.get(0).ok()?.extract::<f64>();
+    Some((get("r_low")?, get("r_high")?))
+}
+
 /// A rate with its Wilson interval and its denominator (for the table's small-n mark).
 pub fn rate_columns(k: Expr, n: Expr, name: &str) -> Vec<Expr> {
     let [low, high] = wilson(k.clone(), n.clone(), name);
@@ -908,6 +920,9 @@ mod tests {
             "{high:?}"
         );
         assert_eq!((low[4], high[4]), (None, None));
+        let (l, h) = wilson_bounds(3, 10).unwrap();
+        assert!((l - low[3].unwrap()).abs() < 1e-15 && (h - high[3].unwrap()).abs() < 1e-15);
+        assert_eq!(wilson_bounds(0, 0), None);
         for (l, h) in low.iter().zip(&high).take(4) {
             let (l, h) = (l.unwrap(), h.unwrap());
             assert!((0.0..=1.0).contains(&l) && (0.0..=1.0).contains(&h) && l <= h);

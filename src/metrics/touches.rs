@@ -347,6 +347,55 @@ pub fn episode_outcomes(tables: &Tables, p: &Params, only_in_range: bool) -> Laz
         )
 }
 
+/// `sla`'s count columns, each with the episodes it counts (over
+/// [`episode_outcomes`]' columns): what the metric sums and `explain` lists.
+pub fn episode_counts() -> [(&'static str, Expr); 7] {
+    [
+        // Every episode has a start (a column, so that a sum counts rows).
+        ("mql_episodes", col("__start").is_not_null()),
+        ("accepted", col("__accepted")),
+        (
+            "accepted_within_sla",
+            col("__accepted").and(col("__in_time")),
+        ),
+        ("rejected", col("__rejected")),
+        ("pending", col("__decision").is_null()),
+        ("due", col("__due")),
+        ("breached", col("__due").and(col("__in_time").not())),
+    ]
+}
+
+/// An episode as people read it (over [`episode_outcomes`]' columns): `lead_id`,
+/// `started_at`, `outcome` (accepted, rejected or pending), `decided_at`,
+/// `response_hours`, `due`, `breached`, `accepted_within_sla`. What the
+/// `mql_episodes` view and `explain sla` show.
+pub fn episode_columns() -> Vec<(&'static str, Expr)> {
+    let counted = |name: &str| {
+        episode_counts()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, e)| e)
+            .expect("a count column")
+    };
+    vec![
+        ("lead_id", col("lead_id")),
+        ("started_at", col("__start_ts")),
+        (
+            "outcome",
+            when(col("__accepted"))
+                .then(lit("accepted"))
+                .when(col("__rejected"))
+                .then(lit("rejected"))
+                .otherwise(lit("pending")),
+        ),
+        ("decided_at", super::model::as_utc(col("__decision"))),
+        ("response_hours", col("__hours")),
+        ("due", counted("due")),
+        ("breached", counted("breached")),
+        ("accepted_within_sla", counted("accepted_within_sla")),
+    ]
+}
+
 /// **sla** — MQL episodes: one starts at `reached_at(mql)`, and another at every
 /// `mql` event whose preceding lifecycle event (by time, then stage order) is
 /// `recycled` or `disqualified`. Episodes starting in range count. The decision is the
@@ -362,35 +411,17 @@ pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
     if p.histogram {
         return histogram(eps, &keys, &[], "__hours", "sla");
     }
-    let sum = |e: Expr| e.cast(DataType::Int64).sum();
-    let agg = aggregate(
-        eps,
-        &keys,
-        vec![
-            len().cast(DataType::Int64).alias("mql_episodes"),
-            sum(col("__accepted")).alias("accepted"),
-            sum(col("__accepted").and(col("__in_time"))).alias("accepted_within_sla"),
-            sum(col("__rejected")).alias("rejected"),
-            sum(col("__decision").is_null()).alias("pending"),
-            sum(col("__due")).alias("due"),
-            sum(col("__due").and(col("__in_time").not())).alias("breached"),
-            quantile(col("__hours").filter(col("__decision").is_not_null()), 0.5)
-                .alias("median_response_hours"),
-        ],
+    let mut aggs: Vec<Expr> = episode_counts()
+        .into_iter()
+        .map(|(name, counted)| counted.cast(DataType::Int64).sum().alias(name))
+        .collect();
+    aggs.push(
+        quantile(col("__hours").filter(col("__decision").is_not_null()), 0.5)
+            .alias("median_response_hours"),
     );
+    let agg = aggregate(eps, &keys, aggs);
     let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-    sel.extend(
-        [
-            "mql_episodes",
-            "accepted",
-            "accepted_within_sla",
-            "rejected",
-            "pending",
-            "due",
-            "breached",
-        ]
-        .map(col),
-    );
+    sel.extend(episode_counts().into_iter().map(|(name, _)| col(name)));
     sel.extend(rate_columns(
         col("due") - col("breached"),
         col("due"),

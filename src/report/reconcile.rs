@@ -107,6 +107,13 @@ fn customers(inputs: &Inputs<'_>, frames: &Frames) -> Result<Option<Vec<Bridge>>
                 .cast(DataType::Int64)
                 .sum()
                 .alias("later"),
+            // Every cohort customer, window or not.
+            created_in
+                .clone()
+                .and(col("reached_customer").is_not_null())
+                .cast(DataType::Int64)
+                .sum()
+                .alias("cohort_all"),
         ]),
         "reconciliation",
     )?;
@@ -117,19 +124,7 @@ fn customers(inputs: &Inputs<'_>, frames: &Frames) -> Result<Option<Vec<Bridge>>
     let later = count(&df, "later");
     // The waterfall's own window leaves cohort customers out; the difference between
     // all cohort customers and the waterfall's shows as one step.
-    let all_cohort_customers: i64 = n(first(
-        &collect(
-            funnel.clone().select([created_in
-                .clone()
-                .and(col("reached_customer").is_not_null())
-                .cast(DataType::Int64)
-                .sum()
-                .alias("c")]),
-            "reconciliation",
-        )?,
-        "c",
-    ));
-    let outside_window = all_cohort_customers - cohort;
+    let outside_window = count(&df, "cohort_all") - cohort;
     if outside_window != 0 {
         steps.push((
             outside_window,

@@ -95,3 +95,17 @@ pub fn row<'a>(rows: &'a [Value], key: &str, value: &str) -> &'a Value {
 pub fn ints(rows: &[Value], key: &str) -> Vec<i64> {
     rows.iter().map(|r| r[key].as_i64().unwrap_or(-1)).collect()
 }
+
+/// `[definitions]` with every term written out, as both teams would sign them.
+pub const REVIEWED: &str = r#"
+[definitions]
+lead = "A person who gave us contact details."
+mql = "A lead scoring 65+ or requesting a demo."
+sal = "An MQL a rep accepted within the SLA."
+sql = "A SAL qualified as a real opportunity."
+contact = "Anyone at an account we talk to."
+opportunity = "A deal with an amount and close date."
+customer = "A person whose deal was won."
+recycled = "A rejected MQL back in nurture."
+disqualified = "A lead that will never buy."
+"#;

@@ -123,23 +123,10 @@ fn check_finds_a_window_and_an_sla_no_data_satisfies() {
     );
 }
 
-const REVIEWED: &str = r#"
-[definitions]
-lead = "A person who gave us contact details."
-mql = "A lead scoring 65+ or requesting a demo."
-sal = "An MQL a rep accepted within the SLA."
-sql = "A SAL qualified as a real opportunity."
-contact = "Anyone at an account we talk to."
-opportunity = "A deal with an amount and close date."
-customer = "A person whose deal was won."
-recycled = "A rejected MQL back in nurture."
-disqualified = "A lead that will never buy."
-"#;
-
 #[test]
 fn approval_states_in_the_report_header() {
     let wd = ingested("funnel");
-    wd.write("funnel.toml", REVIEWED);
+    wd.write("funnel.toml", crate::fixture::REVIEWED);
     let header = |wd: &Workdir| {
         wd.run(&with_range(&["report", "-q"])).ok();
         let html = wd.read("reports/2025-06-15/index.html");

@@ -330,18 +330,13 @@ fn plan_is_validated_naming_the_key() {
     assert!(run.stderr.contains("plan draft"), "{}", run.stderr);
 }
 
-const REVIEWED: &str = r#"# Our definitions, argued out on 2026-11-20.
-[definitions]
-lead = "A person who gave us contact details."
-mql = "A lead scoring 65+ or requesting a demo."
-sal = "An MQL a rep accepted within the SLA."
-sql = "A SAL qualified as a real opportunity."
-contact = "Anyone at an account we talk to."
-opportunity = "A deal with an amount and close date."
-customer = "A person whose deal was won."
-recycled = "A rejected MQL back in nurture."
-disqualified = "A lead that will never buy."
-"#;
+/// The signed definitions, with a comment of the team's own at the top.
+fn reviewed() -> String {
+    format!(
+        "# Our definitions, argued out on 2026-11-20.{}",
+        crate::fixture::REVIEWED
+    )
+}
 
 /// `plan draft` on the bundled sample: the volumes are the reverse funnel's
 /// arithmetic on the assumptions it wrote; the file keeps its comments; the
@@ -349,7 +344,7 @@ disqualified = "A lead that will never buy."
 #[test]
 fn plan_draft_follows_the_reverse_funnel_and_keeps_comments() {
     let wd = Workdir::new();
-    wd.write("funnel.toml", REVIEWED);
+    wd.write("funnel.toml", reviewed());
     let run = wd
         .run(&[
             "plan",
@@ -434,7 +429,7 @@ fn plan_draft_follows_the_reverse_funnel_and_keeps_comments() {
 #[test]
 fn plan_approval_guards_the_targets() {
     let wd = Workdir::new();
-    wd.write("funnel.toml", REVIEWED);
+    wd.write("funnel.toml", reviewed());
     let draft = [
         "plan",
         "draft",
@@ -522,7 +517,7 @@ fn plan_approval_guards_the_targets() {
 #[test]
 fn plan_opens_the_report() {
     let wd = fixture();
-    wd.write("funnel.toml", REVIEWED);
+    wd.write("funnel.toml", reviewed());
     wd.run(&["report", "--as-of", "2025-01-16", "-q"]).ok();
     let html = wd.read("reports/latest/index.html");
     assert!(
@@ -531,7 +526,7 @@ fn plan_opens_the_report() {
     );
     assert!(html.contains("funnel plan draft --period"));
     assert!(!wd.join("reports/latest/tables/plan.csv").exists());
-    wd.write("funnel.toml", format!("{REVIEWED}\n{PLAN}"));
+    wd.write("funnel.toml", format!("{}\n{PLAN}", reviewed()));
     wd.run(&["report", "--as-of", "2025-01-16T12:00:00Z", "-q"])
         .ok();
     let html = wd.read("reports/latest/index.html");
