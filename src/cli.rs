@@ -621,6 +621,12 @@ struct QueryArgs {
     /// Attribution: only this model (default: all six)
     #[arg(long, value_enum)]
     model: Option<ModelArg>,
+
+    /// changes: the earlier moment to compare with: a date, an ISO timestamp, or
+    /// a kept warehouse version (v000012, which also shows close-date moves)
+    /// [default: a week before the as-of]
+    #[arg(long, value_name = "WHEN|VERSION")]
+    since: Option<String>,
 }
 
 /// Range and as-of only (the report computes every metric with its defaults).
@@ -665,6 +671,7 @@ impl QueryArgs {
                 ModelArg::TimeDecay => AttributionModel::TimeDecay,
             }),
             histogram,
+            since: self.since,
             ..self.range.flags()
         }
     }

@@ -25,6 +25,8 @@ pub struct QueryFlags {
     pub backtest: Option<u32>,
     /// `--as-known-at vNNNNNN|YYYY-MM-DD`: the version that was current then.
     pub as_known_at: Option<String>,
+    /// `changes --since WHEN|vNNNNNN`.
+    pub since: Option<String>,
 }
 
 pub struct Prepared {
@@ -102,11 +104,16 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
         flags.model,
         flags.histogram,
     )?;
-    let params = Params {
+    let mut params = Params {
         backtest: flags.backtest,
         ..params
     };
-    let tables = at_as_of(tables, &params, latest, later);
+    let mut tables = at_as_of(tables, &params, latest, later);
+    if let Some(text) = flags.since.as_deref() {
+        let (since, earlier) = since(ctx, &config, text, tz)?;
+        params.since = Some(since);
+        tables.earlier = earlier.map(std::sync::Arc::new);
+    }
     Ok(Prepared {
         config,
         source,
@@ -153,6 +160,33 @@ pub fn load(ctx: &Context, config: &Config, known_at: Option<&str>) -> Result<Lo
         latest,
         later,
     })
+}
+
+/// The moment `changes --since TEXT` names, and the earlier tables when it names a
+/// kept version (read at that version's own as-of, its latest event).
+fn since(
+    ctx: &Context,
+    config: &Config,
+    text: &str,
+    tz: chrono_tz::Tz,
+) -> Result<(i64, Option<Tables>)> {
+    let text = text.trim();
+    let is_id =
+        text.len() > 1 && text.starts_with('v') && text[1..].bytes().all(|b| b.is_ascii_digit());
+    if !is_id {
+        return Ok((
+            as_of_instant(text, tz)
+                .map_err(|e| Error::Usage(e.to_string().replace("--as-of", "--since")))?,
+            None,
+        ));
+    }
+    let loaded = load(ctx, config, Some(text))?;
+    let Some(t0) = loaded.latest else {
+        return Err(Error::Data(format!(
+            "--since {text}: that version holds no events to date it by"
+        )));
+    };
+    Ok((t0, Some(loaded.tables)))
 }
 
 /// The warehouse read as the version `--as-known-at TEXT` names: `vNNNNNN`, or the

@@ -14,7 +14,7 @@ use super::params::{Params, Period};
 use crate::error::{Error, Result};
 
 /// The metrics `explain` covers.
-pub const EXPLAINED: [&str; 7] = [
+pub const EXPLAINED: [&str; 8] = [
     "waterfall",
     "conversion",
     "funnel-time",
@@ -22,6 +22,7 @@ pub const EXPLAINED: [&str; 7] = [
     "stage-time",
     "sla",
     "win-rate",
+    "changes",
 ];
 
 /// The cell to explain: the values of its row's keys (`stage=mql`, `source=webinar`,
@@ -128,6 +129,7 @@ pub fn explain(name: &str, tables: &Tables, p: &Params, cell: &Cell) -> Result<E
         "funnel-time" => funnel_time(tables, p, &mut cell)?,
         "stage-time" => stage_time(tables, p, &mut cell)?,
         "win-rate" => win_rate(tables, p, &mut cell)?,
+        "changes" => changes(tables, p, &mut cell)?,
         other => {
             return Err(Error::Usage(format!(
                 "explain covers {} so far; `{other}`'s rows are in the views of `funnel sql --tables` (lead_funnel, mql_episodes, counted_touches, opportunity_stays, opportunity_model)",
@@ -322,6 +324,59 @@ fn win_rate(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
         reading,
         "closed_at".into(),
     ))
+}
+
+fn changes(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
+    let m = "changes";
+    let part = need(cell, m, "part", &["pipeline", "funnel"])?;
+    let step = need(cell, m, "step", &[])?;
+    let pipeline = match part.as_str() {
+        "pipeline" => true,
+        "funnel" => false,
+        other => return Err(usage(m, format!("part={other}: pipeline or funnel"))),
+    };
+    let steps: Vec<&str> = if pipeline {
+        super::changes::PIPELINE_STEPS
+            .iter()
+            .map(|(s, _)| *s)
+            .collect()
+    } else {
+        super::changes::FUNNEL_STEPS.to_vec()
+    };
+    if !steps.contains(&step.as_str()) {
+        return Err(usage(
+            m,
+            format!("step={step}: not a {part} step ({})", steps.join(", ")),
+        ));
+    }
+    let choices: &[&str] = if pipeline {
+        &["count", "amount"]
+    } else {
+        &["count"]
+    };
+    let column = column_of(m, cell, "count", choices)?;
+    let reading = match column.as_str() {
+        "amount" => Reading::Sum("amount".into()),
+        _ => Reading::Count,
+    };
+    let (items, keys, order) = if pipeline {
+        let (items, keys) = super::changes::pipeline_items(tables, p)?;
+        (items, keys, "opportunity_id")
+    } else {
+        let (_, keys) = split(lead_funnel(tables, p), None, p)?;
+        (
+            super::changes::funnel_items(tables, p, &keys)?,
+            keys,
+            "lead_id",
+        )
+    };
+    let items = on_keys(m, items, &keys, cell)?.filter(col("step").eq(lit(step)));
+    let items = if pipeline {
+        items
+    } else {
+        items.drop(cols(["amount"]))
+    };
+    Ok((items, column, reading, order.into()))
 }
 
 /// How a duration column of `cycle` or `funnel-time` is read from the rows' `days`.

@@ -4,6 +4,7 @@
 //! comment, and one row in [`registry::METRICS`]. `docs/metrics.md` gives every
 //! metric's exact rules.
 
+pub mod changes;
 pub mod cycle;
 pub mod derived;
 pub mod explain;
@@ -68,6 +69,9 @@ pub fn check(metric: &Metric, tables: &Tables, p: &Params) -> Result<()> {
     }
     if p.backtest.is_some() && metric.name != "plan" {
         return bad("takes no --backtest (only `plan` does)".into());
+    }
+    if (p.since.is_some() || tables.earlier.is_some()) && metric.name != "changes" {
+        return bad("takes no --since (only `changes` does)".into());
     }
     let missing: Vec<&'static str> = metric
         .needs

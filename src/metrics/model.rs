@@ -64,6 +64,10 @@ pub struct Tables {
     /// The tables as the warehouse holds them, when `raw` shows them at an earlier
     /// moment ([`super::visible::cut`]).
     uncut: Option<BTreeMap<&'static str, LazyFrame>>,
+    /// The warehouse as an earlier version held it, at `changes --since vNNNNNN`
+    /// (cut at that version's own as-of); none when the earlier moment is read from
+    /// these tables cut at `--since`.
+    pub earlier: Option<std::sync::Arc<Tables>>,
 }
 
 /// Per-item frames computed once for a report, keyed by metric and parameters.

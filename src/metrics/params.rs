@@ -76,6 +76,12 @@ pub struct Params {
     /// `plan --backtest N`: the forecast made at the same point of the N previous
     /// periods, against what they reached.
     pub backtest: Option<u32>,
+    /// `changes --since`: the earlier instant the movements start from (UTC
+    /// microseconds); `None` = a week before the as-of.
+    pub since: Option<i64>,
+    /// Whether `--from`/`--to` were given (`changes` then watches the pipeline that
+    /// closes in that window; otherwise all of it).
+    pub range_given: bool,
 }
 
 /// How `--as-of` was given.
@@ -177,7 +183,14 @@ impl Params {
             model,
             histogram,
             backtest: None,
+            since: None,
+            range_given: explicit,
         })
+    }
+
+    /// The instant `changes` starts from: `--since`, or a week before the as-of.
+    pub fn since_or_default(&self) -> i64 {
+        self.since.unwrap_or(self.as_of - 7 * MICROS_PER_DAY)
     }
 
     /// The lookback window `as_of − days < t ≤ as_of` as (exclusive start, inclusive end).

@@ -10,7 +10,7 @@ use polars::prelude::DataFrame;
 
 use super::model::Tables;
 use super::params::{Dim, Params, Period};
-use super::{cycle, funnel, lint, pipeline, plan, revenue, touches};
+use super::{changes, cycle, funnel, lint, pipeline, plan, revenue, touches};
 use crate::error::Result;
 use crate::model::warehouse::Manifest;
 
@@ -427,6 +427,21 @@ pub const METRICS: &[Metric] = &[
             Unit::Money,
             8,
         )],
+        cost: Cost::Light,
+        section: true,
+    },
+    Metric {
+        name: "changes",
+        summary:
+            "what moved since --since (default a week before): pipeline bridge, funnel movement",
+        needs: &["opportunities"],
+        dims: Dims::All,
+        period: false,
+        histogram: false,
+        compute: Compute::Tables(changes::changes),
+        variant: None,
+        figure: Figure::Chart("pipeline-bridge"),
+        headlines: &[],
         cost: Cost::Light,
         section: true,
     },

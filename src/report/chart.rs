@@ -77,6 +77,9 @@ pub enum Kind {
         forecasts: Vec<Option<f64>>,
         target: f64,
     },
+    /// A bridge: the first and last steps are totals drawn from zero, the steps
+    /// between float from the running total, up in green and down in vermillion.
+    Bridge { steps: Vec<(String, f64)> },
 }
 
 /// A figure: what it shows, its axes and the footnote that makes it reproducible.
@@ -197,6 +200,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             forecasts,
             target,
         } => burnup(&body, chart, days, series, forecasts, *target),
+        Kind::Bridge { steps } => bridge(&body, chart, steps),
     }
 }
 
@@ -273,6 +277,65 @@ fn burnup<DB: DrawingBackend>(
             .map_err(err)?;
     }
     Ok(())
+}
+
+/// [`Kind::Bridge`]: step `i` spans x ∈ [i, i+1]; each bar is labelled with its
+/// amount (signed for a movement) above it.
+fn bridge<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    steps: &[(String, f64)],
+) -> Result<()> {
+    let n = steps.len().max(1);
+    let last = n - 1;
+    // Each bar's (bottom, top); totals from zero, movements from the running total.
+    let mut running = 0.0;
+    let spans: Vec<(f64, f64)> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            if i == 0 || i == last {
+                running = *v;
+                (0.0, *v)
+            } else {
+                let from = running;
+                running += v;
+                (from.min(running), from.max(running))
+            }
+        })
+        .collect();
+    let top = y_max(spans.iter().map(|(_, hi)| *hi));
+    let mut ctx = category_plane(area, chart, n, top)?;
+    let (ox, oy) = area.get_base_pixel();
+    for (i, ((_, v), (lo, hi))) in steps.iter().zip(&spans).enumerate() {
+        let total = i == 0 || i == last;
+        let fill = if total {
+            color(0)
+        } else if *v >= 0.0 {
+            color(2)
+        } else {
+            ALERT
+        };
+        let (lo, hi) = (lo.max(0.0), hi.max(0.0));
+        ctx.draw_series(std::iter::once(Rectangle::new(
+            [(i as f64 + 0.15, lo), (i as f64 + 0.85, hi)],
+            fill.filled(),
+        )))
+        .map_err(err)?;
+        let label = if total || *v == 0.0 {
+            human(*v, false)
+        } else if *v > 0.0 {
+            format!("+{}", human(*v, false))
+        } else {
+            format!("−{}", human(-v, false))
+        };
+        let (px, py) = ctx.backend_coord(&(i as f64 + 0.5, hi));
+        let style = font(VALUE_SIZE).pos(Pos::new(HPos::Center, VPos::Bottom));
+        area.draw(&Text::new(label, (px - ox, py - oy - 6), style))
+            .map_err(err)?;
+    }
+    let names: Vec<String> = steps.iter().map(|(s, _)| s.clone()).collect();
+    category_labels(area, &ctx, &names)
 }
 
 /// A legend whose last entry is the plan's dashed grey line.

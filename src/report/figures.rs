@@ -18,6 +18,10 @@ pub struct Notes {
     pub window_days: u32,
     pub sla_hours: f64,
     pub model: String,
+    /// Where `changes` starts.
+    pub since: String,
+    /// The close-date window `changes` watches, when a range was given.
+    pub window: Option<String>,
 }
 
 impl Notes {
@@ -81,6 +85,9 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("attribution", |f, n| attribution(f.get("attribution")?, n)),
     ("campaign-cost", |f, n| {
         campaign_cost(f.get("campaign-cost:channel")?, n)
+    }),
+    ("pipeline-bridge", |f, n| {
+        pipeline_bridge(f.get("changes")?, n)
     }),
 ];
 
@@ -559,6 +566,56 @@ fn campaign_cost(df: &DataFrame, n: &Notes) -> Option<Chart> {
                 value: 1.0,
                 label: "break-even".into(),
             }),
+        },
+    })
+}
+
+/// The pipeline bridge of `changes` (one pipeline: the frame is not split).
+fn pipeline_bridge(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    let pipeline = filter_eq(df, "part", "pipeline");
+    let steps = strings(&pipeline, "step");
+    let amounts = floats(&pipeline, "amount");
+    let counts = floats(&pipeline, "count");
+    if steps.len() < 2 || steps.len() != pipeline.height() {
+        return None;
+    }
+    let at = |i: usize| amounts[i].unwrap_or(0.0);
+    let last = steps.len() - 1;
+    let moved: Vec<String> = (1..last)
+        .filter(|&i| counts[i].unwrap_or(0.0) > 0.0)
+        .map(|i| format!("{} {}", thousands(counts[i].unwrap_or(0.0)), steps[i]))
+        .collect();
+    Some(Chart {
+        title: format!(
+            "Open pipeline: {} → {} since {}",
+            human(at(0), false),
+            human(at(last), false),
+            n.since.get(..10).unwrap_or(&n.since)
+        ),
+        subtitle: if moved.is_empty() {
+            "Nothing moved".into()
+        } else {
+            format!("Opportunities: {}", moved.join(", "))
+        },
+        x_desc: String::new(),
+        y_desc: "amount (base currency)".into(),
+        footnote: format!(
+            "Basis: open opportunities{} from {} to {} · definitions {}",
+            n.window
+                .as_ref()
+                .map(|w| format!(" closing {w}"))
+                .unwrap_or_default(),
+            n.since,
+            n.as_of,
+            &n.hash[..12.min(n.hash.len())]
+        ),
+        percent: false,
+        kind: Kind::Bridge {
+            steps: steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.clone(), at(i)))
+                .collect(),
         },
     })
 }

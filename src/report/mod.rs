@@ -115,6 +115,17 @@ fn metric_frames(
     p: &Params,
     manifest: Option<&Manifest>,
 ) -> MetricFrames {
+    // Only `changes` starts from an earlier moment (the previous report's).
+    let alone;
+    let p = if m.name != "changes" && p.since.is_some() {
+        alone = Params {
+            since: None,
+            ..p.clone()
+        };
+        &alone
+    } else {
+        p
+    };
     if m.name == "plan" && p.config.plan.is_none() {
         // No plan to track: the report's plan section says how to draft one.
         return (Err(Error::Data("no [plan] in funnel.toml".into())), None);
@@ -163,6 +174,8 @@ pub fn notes(inputs: &Inputs<'_>) -> Notes {
         window_days: inputs.config.funnel.conversion_window_days,
         sla_hours: inputs.config.mql.sla_hours,
         model: metrics::revenue::model_name(inputs.config.attribution.model).to_string(),
+        since: format_timestamp(p.since_or_default()),
+        window: p.range_given.then(|| format!("{} to {}", p.from, p.to)),
     }
 }
 
@@ -254,15 +267,28 @@ fn previous_summary(root: &Path, current: &str) -> Option<(String, serde_json::V
 /// disk never leaves a mix of new and old files, nor destroys the previous report of
 /// the same date.
 pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Result<PathBuf> {
-    let p = inputs.params;
+    let date = local_date(inputs.params.as_of, inputs.params.tz).to_string();
+    let previous = previous_summary(root, &date);
+    // What changed is counted since the previous report (a week, without one).
+    let since = previous
+        .as_ref()
+        .and_then(|(_, s)| s.get("as_of")?.as_str().map(str::to_string))
+        .and_then(|t| crate::time::parse_timestamp(&t, inputs.params.tz).ok())
+        .filter(|t| *t < inputs.params.as_of);
+    let with_since = Params {
+        since: since.or(inputs.params.since),
+        ..inputs.params.clone()
+    };
+    let inputs = &Inputs {
+        params: &with_since,
+        ..*inputs
+    };
     let (frames, skipped) = compute_frames(inputs, progress)?;
-    let date = local_date(p.as_of, p.tz).to_string();
     let folder = Unpublished::begin(root, &date)?;
     let dir = folder.path();
     let notes = notes(inputs);
     timed("tables", || write_tables(dir, &frames))?;
     let svgs = timed("charts", || write_charts(dir, &frames, &notes, progress))?;
-    let previous = previous_summary(root, &date);
     let values = headline_values(&frames);
     let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     write_summary(dir, inputs, &values, previous.as_ref(), &generated_at)?;
@@ -517,6 +543,7 @@ fn write_summary(
         "headline": headline,
         "explain": explain,
         "previous_report": previous.map(|(d, _)| d.clone()),
+        "changes_since": format_timestamp(p.since_or_default()),
         "generated_at": generated_at,
     });
     write(

@@ -5,6 +5,7 @@ mod fixture;
 mod workdir;
 
 mod test_as_of;
+mod test_changes;
 mod test_cli;
 mod test_crash;
 mod test_definitions;

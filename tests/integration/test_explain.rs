@@ -75,6 +75,11 @@ fn check(
         let rows = explained(wd, name, flags, &row, column);
         let expected = cell[column].as_f64();
         let got = match column {
+            "amount" => Some(
+                rows.iter()
+                    .map(|r| r["amount"].as_f64().unwrap_or(0.0))
+                    .sum(),
+            ),
             "won_amount" | "lost_amount" => Some(
                 rows.iter()
                     .map(|r| r["amount_base"].as_f64().unwrap_or(0.0))
@@ -224,6 +229,25 @@ fn every_metric_reproduces_its_cells(wd: &Workdir) {
         &rows[..4.min(rows.len())],
         "won_amount",
     );
+    // changes: every step's count, and the pipeline's amounts, whole and split.
+    for flags in [
+        &[][..],
+        &["--since", "2026-01-01", "--by", "source_team"][..],
+    ] {
+        let rows = metric(wd, "changes", flags);
+        let keys: &[&str] = if flags.is_empty() {
+            &["part", "step"]
+        } else {
+            &["source_team", "part", "step"]
+        };
+        let some: Vec<Value> = rows.iter().take(24).cloned().collect();
+        checked += check(wd, "changes", flags, keys, &some, "count");
+        let pipeline: Vec<Value> = some
+            .into_iter()
+            .filter(|r| r["part"] == "pipeline")
+            .collect();
+        checked += check(wd, "changes", flags, keys, &pipeline, "amount");
+    }
     assert!(checked >= 55, "only {checked} cells checked");
 }
 

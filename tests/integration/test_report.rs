@@ -256,7 +256,8 @@ fn report_on_the_bundled_sample() {
     assert!(run.stderr.contains("bundled sample"), "{}", run.stderr);
     let html = wd.read("reports/latest/index.html");
     assert!(html.contains("bundled synthetic sample"));
-    // All twelve charts exist on the sample, as SVG and PNG, and the plan's burn-ups
+    // All thirteen charts exist on the sample, as SVG and PNG (the pipeline bridge
+    // since a week before, without a previous report), and the plan's burn-ups
     // for bookings, the shared commitments and marketing's (sales commits to a rate
     // only).
     let mut charts: Vec<String> = std::fs::read_dir(wd.join("reports/latest/charts"))
@@ -264,7 +265,11 @@ fn report_on_the_bundled_sample() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     charts.sort();
-    assert_eq!(charts.len(), 30, "{charts:?}");
+    assert_eq!(charts.len(), 32, "{charts:?}");
+    assert!(
+        charts.iter().any(|c| c == "pipeline-bridge.png"),
+        "{charts:?}"
+    );
     for name in ["plan-bookings.svg", "plan-both.png", "plan-marketing.svg"] {
         assert!(charts.iter().any(|c| c == name), "{name}: {charts:?}");
     }
