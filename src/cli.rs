@@ -305,6 +305,11 @@ Examples:
         #[arg(long, value_name = "VERSION|DATE")]
         as_known_at: Option<String>,
 
+        /// The most rows a result may have (a larger one is refused, not printed):
+        /// add LIMIT or aggregate instead
+        #[arg(long, value_name = "N", default_value_t = 10_000_000)]
+        max_rows: u64,
+
         /// Output format
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
         format: FormatArg,
@@ -764,11 +769,13 @@ impl Cli {
                 tables: _,
                 as_of,
                 as_known_at,
+                max_rows,
                 format,
             } => Command::Sql(SqlArgs {
                 query,
                 as_of,
                 as_known_at,
+                max_rows,
                 format: format_of(format),
             }),
             Commands::Metrics(m) => Command::Metrics(MetricsArgs {

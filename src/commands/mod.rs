@@ -94,6 +94,8 @@ pub struct SqlArgs {
     pub query: Option<String>,
     pub as_of: Option<String>,
     pub as_known_at: Option<String>,
+    /// The most rows a result may have.
+    pub max_rows: u64,
     pub format: Format,
 }
 

@@ -110,10 +110,24 @@ pub fn run(args: &SqlArgs, ctx: &Context) -> Result<()> {
         .map(|(n, _, _)| n.clone())
         .collect();
     names.extend(VIEWS.iter().map(|(v, _)| v.to_string()));
-    let df = sql
+    let lf = sql
         .execute(query)
-        .and_then(|lf| lf.collect())
         .map_err(|e| sql_error(&e.to_string(), &names))?;
+    // Streamed in batches and cut one row past the limit: a cross join of two large
+    // tables is counted or refused, never materialised whole (it aborted the
+    // process out of memory).
+    let cap = args.max_rows.min(u64::from(IdxSize::MAX) - 1);
+    let df = lf
+        .limit(cap as IdxSize + 1)
+        .collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single())
+        .map_err(|e| sql_error(&e.to_string(), &names))?;
+    if df.height() as u64 > cap {
+        return Err(Error::Usage(format!(
+            "SQL: the result has more than {} rows; add LIMIT, filter or aggregate (a CROSS JOIN makes every pair of rows), or raise --max-rows",
+            crate::text::thousands(cap)
+        )));
+    }
     output::write_frame(&df, args.format, &mut std::io::stdout().lock())
 }
 

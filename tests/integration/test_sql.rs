@@ -269,3 +269,52 @@ fn sql_opportunity_stays_match_stage_time() {
         assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
     }
 }
+
+/// A CROSS JOIN of two large tables aborted the process out of memory. The result is
+/// now streamed and cut one row past `--max-rows` (default 10 million): a larger
+/// result is refused with the fix, and an aggregate over the pairs still runs.
+#[test]
+fn sql_refuses_a_result_past_the_row_limit_instead_of_aborting() {
+    let wd = Workdir::new();
+    let run = wd
+        .run(&[
+            "sql",
+            "SELECT a.lead_id, b.lead_id AS other FROM leads a CROSS JOIN leads b",
+            "--max-rows",
+            "50000",
+            "-q",
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("the result has more than 50,000 rows; add LIMIT"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    let leads: u64 = wd
+        .sql("SELECT count(*) AS n FROM leads")
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pairs = wd.sql("SELECT count(*) AS n FROM leads a CROSS JOIN leads b");
+    assert_eq!(pairs, format!("n\n{}\n", leads * leads));
+    // At the limit exactly, the rows print.
+    let n = wd
+        .run(&[
+            "sql",
+            "SELECT lead_id FROM leads",
+            "--max-rows",
+            &leads.to_string(),
+            "--format",
+            "csv",
+            "-q",
+        ])
+        .ok()
+        .stdout
+        .lines()
+        .count() as u64;
+    assert_eq!(n, leads + 1);
+}
