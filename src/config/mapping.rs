@@ -231,6 +231,14 @@ pub struct Lookup {
     /// Only rows whose column has one of these values.
     #[serde(rename = "where")]
     pub filter: BTreeMap<String, Vec<String>>,
+    /// A value no row matches: `error` (default: the row goes to quarantine naming
+    /// the value), `null`, or `keep` the value looked up.
+    pub unmatched: Option<String>,
+    /// The lookup's files may be missing from the inputs (every value is then
+    /// unmatched); without it a lookup whose files are not among the inputs is an
+    /// error.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// One output row per non-empty cell among several columns: `name` gets the column's
@@ -508,6 +516,13 @@ fn parse_rule(value: &toml::Value, key: &str) -> Result<ColumnRule, String> {
             ));
         }
         check_patterns(&l.files, &format!("{key}.lookup.files"))?;
+        if let Some(u) = &l.unmatched {
+            if !["keep", "null", "error"].contains(&u.as_str()) {
+                return Err(format!(
+                    "key `{key}.lookup.unmatched`: `{u}` is not one of: error, null, keep"
+                ));
+            }
+        }
     }
     for (i, w) in rule.when.iter().enumerate() {
         if w.column.is_empty() {

@@ -408,3 +408,103 @@ fn a_column_declares_its_own_time_zone() {
         "created_at,updated_at\n2025-07-15T00:00:00Z,2025-07-15T09:00:00Z\n"
     );
 }
+
+/// A lookup that finds nothing no longer writes an empty value without a word: an
+/// unmatched key quarantines the row by default (naming the key), `unmatched =
+/// "null"` stores it empty, and either way the ingest says how many; keys match
+/// trimmed; a lookup whose file is not among the inputs is a configuration error
+/// unless the lookup is `optional`.
+#[test]
+fn a_lookup_that_finds_nothing_quarantines_or_says_so() {
+    let wd = Workdir::new();
+    wd.write(
+        "export/people.csv",
+        "ID,Created,Account\nP1,2025-01-05T00:00:00Z,A1\nP2,2025-01-06T00:00:00Z, A2\nP3,2025-01-07T00:00:00Z,A9\nP4,2025-01-08T00:00:00Z,\n",
+    );
+    wd.write(
+        "export/accounts.csv",
+        "Id,Segment\nA1,enterprise\nA2 ,smb\n",
+    );
+    let toml = |lookup_extra: &str, files: &str| {
+        format!(
+            r#"
+[[mapping.source]]
+files = ["people.csv"]
+table = "leads"
+[mapping.source.columns]
+lead_id = "ID"
+created_at = "Created"
+segment = {{ column = "Account", lookup = {{ files = [{files}], match = "Id", take = "Segment"{lookup_extra} }} }}
+"#
+        )
+    };
+    let segments = |wd: &Workdir| wd.sql("SELECT lead_id, segment FROM leads ORDER BY lead_id");
+    // Default: P3's account is in no row of accounts.csv; the row is quarantined.
+    wd.write("funnel.toml", toml("", "\"accounts.csv\""));
+    let run = wd.run(&["ingest", "export"]).ok();
+    assert!(
+        run.stderr
+            .contains("1 value(s) found no row, rows quarantined"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("leads: 4 read, 3 loaded, 1 quarantined"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        segments(&wd),
+        "lead_id,segment\nP1,enterprise\nP2,smb\nP4,\n"
+    );
+    let q = wd.read("data/warehouse/quarantine/leads.csv");
+    assert!(
+        q.contains("P3") && q.contains("`A9` has no row in the lookup files"),
+        "{q}"
+    );
+    // `unmatched = "null"`: loaded, empty, counted.
+    let wd = Workdir::new();
+    wd.write(
+        "export/people.csv",
+        "ID,Created,Account\nP1,2025-01-05T00:00:00Z,A1\nP3,2025-01-07T00:00:00Z,A9\n",
+    );
+    wd.write("export/accounts.csv", "Id,Segment\nA1,enterprise\n");
+    wd.write(
+        "funnel.toml",
+        toml(", unmatched = \"null\"", "\"accounts.csv\""),
+    );
+    let run = wd.run(&["ingest", "export"]).ok();
+    assert!(
+        run.stderr.contains("1 value(s) found no row, stored empty"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(segments(&wd), "lead_id,segment\nP1,enterprise\nP3,\n");
+    // The lookup's file is not among the inputs: exit 2, nothing written.
+    let wd = Workdir::new();
+    wd.write(
+        "export/people.csv",
+        "ID,Created,Account\nP1,2025-01-05T00:00:00Z,A1\n",
+    );
+    wd.write("funnel.toml", toml("", "\"accounts.csv\""));
+    let run = wd.run(&["ingest", "export"]).expect_code(2);
+    assert!(
+        run.stderr
+            .contains("found none of its files among the inputs")
+            && run.stderr.contains("accounts.csv"),
+        "{}",
+        run.stderr
+    );
+    assert!(!wd.join("data/warehouse/current").exists());
+    // …unless it is optional: every value is then unmatched, and follows the rule.
+    wd.write(
+        "funnel.toml",
+        toml(
+            ", optional = true, unmatched = \"keep\"",
+            "\"accounts.csv\"",
+        ),
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    assert_eq!(segments(&wd), "lead_id,segment\nP1,A1\n");
+}

@@ -225,7 +225,17 @@ fn read_lookup(
     used: &mut Vec<(PathBuf, TextFile, u64)>,
 ) -> Result<HashMap<String, String>> {
     let mut map = HashMap::new();
-    for path in files.iter().filter(|p| matches_any(&lookup.files, p)) {
+    let matched: Vec<&PathBuf> = files
+        .iter()
+        .filter(|p| matches_any(&lookup.files, p))
+        .collect();
+    if matched.is_empty() && !lookup.optional {
+        return Err(Error::Usage(format!(
+            "a mapping lookup (files = {:?}, match = \"{}\", take = \"{}\") found none of its files among the inputs: add the file to the ingest's inputs, or set `optional = true` in the lookup if some exports lack it",
+            lookup.files, lookup.match_column, lookup.take
+        )));
+    }
+    for path in matched {
         let text = text_of(path, format, used)?;
         let mut csv = Csv::open(path, &text, delimiter_of(format))?;
         let need = |c: &str| {
@@ -260,8 +270,9 @@ fn read_lookup(
                 cell(&record, Some(key), nulls),
                 cell(&record, Some(take), nulls),
             );
-            if !k.is_empty() && !v.is_empty() {
-                map.insert(k.to_string(), v.to_string());
+            // Keys match trimmed: ` 0015` and `0015` are one id.
+            if !k.trim().is_empty() && !v.is_empty() {
+                map.insert(k.trim().to_string(), v.to_string());
             }
         }
     }
@@ -343,7 +354,7 @@ fn evaluate(
     column: &CompiledColumn,
     record: &csv::StringRecord,
     nulls: &[String],
-    lookups: &[HashMap<String, String>],
+    lookups: &[LookupTable],
 ) -> std::result::Result<String, (String, String)> {
     for alt in &column.alternatives {
         let mut value = match &alt.base {
@@ -362,7 +373,25 @@ fn evaluate(
                         .to_string();
                 }
                 if let Some(l) = lookup {
-                    v = lookups[*l].get(&v).cloned().unwrap_or_default();
+                    let table = &lookups[*l];
+                    match table.map.get(v.trim()) {
+                        Some(found) => v = found.clone(),
+                        None if v.trim().is_empty() => v.clear(),
+                        None => {
+                            table.misses.set(table.misses.get() + 1);
+                            match table.unmatched {
+                                Unmapped::Keep => {}
+                                Unmapped::Null => v.clear(),
+                                Unmapped::Error => {
+                                    let reason = format!(
+                                        "`{v}` has no row in the lookup files {:?} (match = \"{}\"; set `unmatched = \"null\"` in the lookup to store it empty)",
+                                        table.files, table.match_column
+                                    );
+                                    return Err((reason, v));
+                                }
+                            }
+                        }
+                    }
                 }
                 v
             }
@@ -730,6 +759,22 @@ pub fn read(
         }
     }
     bar.finish();
+    // Values a lookup did not find, stored empty or as they were: counted, so a key
+    // that differs from the lookup file's is not lost without a word.
+    for l in resolve.lookups.iter().filter(|l| l.misses.get() > 0) {
+        let what = match l.unmatched {
+            Unmapped::Null => "stored empty",
+            Unmapped::Keep => "kept as they were",
+            Unmapped::Error => "rows quarantined",
+        };
+        progress.info(&format!(
+            "lookup {:?} ({} → {}): {} value(s) found no row, {what}",
+            l.files,
+            l.match_column,
+            l.take,
+            crate::text::thousands(l.misses.get())
+        ));
+    }
     tables.retain(|_, t| !t.frames.is_empty() || !t.deletions.is_empty());
     Ok(MappedRead {
         tables,
@@ -821,8 +866,18 @@ impl<'m> Plan<'m> {
 
 /// What the lookup and alias files say: each lookup's map (by its number) and, per
 /// column, the identifiers that stand for another record.
+/// One lookup read: its map, what a value it lacks becomes, and how many did.
+struct LookupTable {
+    map: HashMap<String, String>,
+    unmatched: Unmapped,
+    misses: std::cell::Cell<u64>,
+    files: Vec<String>,
+    match_column: String,
+    take: String,
+}
+
 struct Resolve {
-    lookups: Vec<HashMap<String, String>>,
+    lookups: Vec<LookupTable>,
     aliases: HashMap<String, HashMap<String, String>>,
 }
 
@@ -835,9 +890,23 @@ impl Resolve {
     ) -> Result<Self> {
         let base = &mapping.format;
         let base_nulls = base.null_values.clone().unwrap_or_default();
-        let mut lookups = vec![HashMap::new(); lookup_ids.len()];
-        for (lookup, id) in lookup_ids {
-            lookups[*id] = read_lookup(lookup, files, base, &base_nulls, used)?;
+        let mut ordered: Vec<(&usize, &Lookup)> =
+            lookup_ids.iter().map(|(l, id)| (id, l)).collect();
+        ordered.sort();
+        let mut lookups = Vec::with_capacity(ordered.len());
+        for (_, lookup) in ordered {
+            lookups.push(LookupTable {
+                map: read_lookup(lookup, files, base, &base_nulls, used)?,
+                unmatched: match lookup.unmatched.as_deref() {
+                    Some("null") => Unmapped::Null,
+                    Some("keep") => Unmapped::Keep,
+                    _ => Unmapped::Error,
+                },
+                misses: std::cell::Cell::new(0),
+                files: lookup.files.clone(),
+                match_column: lookup.match_column.clone(),
+                take: lookup.take.clone(),
+            });
         }
         let mut aliases: HashMap<String, HashMap<String, String>> = HashMap::new();
         for alias in &mapping.alias {
@@ -846,7 +915,9 @@ impl Resolve {
                 files: a.files.clone(),
                 match_column: a.from.clone(),
                 take: a.to.clone(),
-                filter: BTreeMap::new(),
+                // An alias file may be missing: then nothing stands for another record.
+                optional: true,
+                ..Lookup::default()
             };
             let map = read_lookup(&lookup, files, base, &base_nulls, used)?;
             aliases.entry(a.column.clone()).or_default().extend(map);
