@@ -376,6 +376,15 @@ pub struct WarehouseSettings {
     /// Also keep the last version of each of the last N days (`--as-known-at`'s
     /// nightly history); 0 keeps none beyond `keep_versions`.
     pub keep_daily: u32,
+    /// The longest CSV record an ingest reads, in MiB (a longer one is an error).
+    pub max_record_mib: u32,
+}
+
+impl WarehouseSettings {
+    /// [`WarehouseSettings::max_record_mib`] in bytes.
+    pub fn max_record_bytes(&self) -> usize {
+        (self.max_record_mib.max(1) as usize) << 20
+    }
 }
 
 impl Default for WarehouseSettings {
@@ -383,6 +392,7 @@ impl Default for WarehouseSettings {
         WarehouseSettings {
             keep_versions: 7,
             keep_daily: 0,
+            max_record_mib: 16,
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn check_bytes(dir: &Path, bytes: &[u8]) -> Coverage {
             &path,
             schema,
             Tz::UTC,
+            crate::ingest::records::MAX_RECORD_BYTES,
             |df| {
                 staged += df.height() as u64;
                 Ok(())
@@ -110,6 +111,7 @@ pub fn check_bytes(dir: &Path, bytes: &[u8]) -> Coverage {
             std::slice::from_ref(&input),
             &config.mapping,
             Tz::UTC,
+            crate::ingest::records::MAX_RECORD_BYTES,
             &crate::observe::Silent,
         ) {
             Ok(read) => {

@@ -243,6 +243,7 @@ fn read_native(
     files: &[InputFile],
     replace: bool,
     tz: chrono_tz::Tz,
+    max_record: usize,
     progress: &dyn Observer,
 ) -> Result<(BTreeMap<&'static str, TableInput>, Vec<InputRecord>)> {
     let size = |f: &InputFile| std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
@@ -280,6 +281,7 @@ fn read_native(
                 &file.path,
                 file.schema,
                 tz,
+                max_record,
                 |chunk| {
                     send.send(chunk)
                         .map_err(|_| Error::Runtime("staging stopped".into()))
@@ -327,6 +329,7 @@ fn read_mapped(
         &options.inputs,
         &config.mapping,
         config.calendar.tz(),
+        config.warehouse.max_record_bytes(),
         progress,
     )?;
     let mut tables = BTreeMap::new();
@@ -430,6 +433,7 @@ pub fn stage<'w>(
                 &native_files,
                 options.replace,
                 config.calendar.tz(),
+                config.warehouse.max_record_bytes(),
                 progress,
             )
         }

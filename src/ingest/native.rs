@@ -103,6 +103,7 @@ pub fn read_file(
     path: &Path,
     schema: &'static TableSchema,
     tz: Tz,
+    max_record: usize,
     mut sink: impl FnMut(DataFrame) -> Result<()>,
     mut on_progress: impl FnMut(u64),
 ) -> Result<FileRead> {
@@ -113,7 +114,7 @@ pub fn read_file(
         hasher: blake3::Hasher::new(),
         bytes: 0,
     };
-    let mut reader = RecordReader::new(source);
+    let mut reader = RecordReader::new(source).with_max_record(max_record);
     let header = reader
         .header()
         .map_err(|e| e.into_error(path, &[]))?

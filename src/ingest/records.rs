@@ -102,9 +102,10 @@ pub enum ReadError {
         line: u64,
         field: usize,
     },
-    /// A record longer than the reader handles (2 GiB).
+    /// A record longer than the reader's limit.
     TooLong {
         line: u64,
+        limit: usize,
     },
 }
 
@@ -121,9 +122,12 @@ impl ReadError {
                     header.get(field).map_or("?", |h| h.as_str())
                 ),
             ),
-            ReadError::TooLong { line } => Error::input(
+            ReadError::TooLong { line, limit } => Error::input(
                 path,
-                format!("line {line}: a record longer than 2 GiB; is this a CSV file?"),
+                format!(
+                    "line {line}: a record longer than {} MiB (a quote left open, or not a CSV file?); fix the file, or raise `[warehouse] max_record_mib` in funnel.toml",
+                    limit.div_ceil(1 << 20)
+                ),
             ),
         }
     }
@@ -148,7 +152,13 @@ pub struct RecordReader<R> {
     batch_bytes: usize,
     /// The byte between fields.
     delimiter: u8,
+    /// The longest record read: a longer one is an error, not a buffer that grows
+    /// until the machine runs out of memory.
+    max_record: usize,
 }
+
+/// The longest record by default (`[warehouse] max_record_mib`).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
 impl<R: Read> RecordReader<R> {
     /// A reader of comma-separated records.
@@ -176,7 +186,14 @@ impl<R: Read> RecordReader<R> {
             out: vec![0; 4096],
             out_ends: vec![0; 64],
             consumed: 0,
+            max_record: MAX_RECORD_BYTES,
         }
+    }
+
+    /// The same reader refusing records longer than `bytes`.
+    pub fn with_max_record(mut self, bytes: usize) -> RecordReader<R> {
+        self.max_record = bytes.max(1);
+        self
     }
 
     /// Bytes of the stream consumed by the records read so far.
@@ -226,9 +243,30 @@ impl<R: Read> RecordReader<R> {
             if !batch.ends.is_empty() || self.eof {
                 break used;
             }
-            // Not one whole record in `want` bytes: read more.
-            want = self.carry.len() * 2;
+            // Not one whole record in `want` bytes: read more, up to the limit.
+            if self.carry.len() > self.max_record {
+                return Err(ReadError::TooLong {
+                    line: self.line,
+                    limit: self.max_record,
+                });
+            }
+            want = (self.carry.len() * 2).min(self.max_record + 1);
         };
+        // A record that came whole in one read can be over the limit too.
+        let n = batch.starts.len();
+        for i in 0..n {
+            let end = if i + 1 < n {
+                batch.starts[i + 1] as usize
+            } else {
+                used
+            };
+            if end.saturating_sub(batch.starts[i] as usize) > self.max_record {
+                return Err(ReadError::TooLong {
+                    line: batch.lines[i],
+                    limit: self.max_record,
+                });
+            }
+        }
         self.consumed += used as u64;
         // The batch keeps the bytes it took; the rest moves to the buffer the batch
         // held before (so that no batch's bytes are copied).
@@ -286,7 +324,10 @@ impl<R: Read> RecordReader<R> {
     ) -> Result<usize, ReadError> {
         let n = buf.len();
         if n >= UNQUOTED as usize {
-            return Err(ReadError::TooLong { line: self.line });
+            return Err(ReadError::TooLong {
+                line: self.line,
+                limit: UNQUOTED as usize,
+            });
         }
         // The end of the last whole record, and the line after it.
         let mut pos = 0;

@@ -243,3 +243,35 @@ fn a_change_that_keeps_the_file_time_is_found_by_verify_and_by_ingest() {
         run.stderr
     );
 }
+
+/// A field without its closing quote made the reader buffer the rest of the file as
+/// one record (500 MB took 7.2 GB). Past `[warehouse] max_record_mib` (default 16)
+/// the file is refused naming the line and the setting, and nothing is written; a
+/// raised limit reads it.
+#[test]
+fn a_record_longer_than_the_limit_is_refused_with_its_line() {
+    let wd = Workdir::new();
+    let long = "x".repeat(3 << 20);
+    wd.write(
+        "export/leads.csv",
+        format!("lead_id,created_at,source\nL1,2025-01-05T00:00:00Z,web\nL2,2025-01-06T00:00:00Z,\"{long}\nL3,2025-01-07T00:00:00Z,web\n"),
+    );
+    wd.write("funnel.toml", "[warehouse]\nmax_record_mib = 1\n");
+    let run = wd.run(&["ingest", "export"]).expect_code(3);
+    assert!(
+        run.stderr.contains("leads.csv")
+            && run.stderr.contains("line 3: a record longer than 1 MiB")
+            && run.stderr.contains("max_record_mib"),
+        "{}",
+        run.stderr
+    );
+    assert!(!wd.join("data/warehouse/current").exists());
+    // A record of 3 MiB (closed quote) under a 4 MiB limit loads.
+    wd.write(
+        "export/leads.csv",
+        format!("lead_id,created_at,source\nL1,2025-01-05T00:00:00Z,\"{long}\"\nL3,2025-01-07T00:00:00Z,web\n"),
+    );
+    wd.write("funnel.toml", "[warehouse]\nmax_record_mib = 4\n");
+    wd.run(&["ingest", "export", "-q"]).ok();
+    assert_eq!(wd.sql("SELECT count(*) AS n FROM leads"), "n\n2\n");
+}

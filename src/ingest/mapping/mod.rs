@@ -145,8 +145,9 @@ struct Csv<'a> {
 const BATCH_RECORDS: usize = 64 * 1024;
 
 impl<'a> Csv<'a> {
-    fn open(path: &Path, text: &'a str, delimiter: u8) -> Result<Csv<'a>> {
-        let mut reader = RecordReader::with_delimiter(text.as_bytes(), delimiter);
+    fn open(path: &Path, text: &'a str, delimiter: u8, max_record: usize) -> Result<Csv<'a>> {
+        let mut reader =
+            RecordReader::with_delimiter(text.as_bytes(), delimiter).with_max_record(max_record);
         let header: Vec<String> = reader
             .header()
             .map_err(|e| e.into_error(path, &[]))?
@@ -223,6 +224,7 @@ fn read_lookup(
     format: &FileFormat,
     nulls: &[String],
     used: &mut Vec<(PathBuf, TextFile, u64)>,
+    max_record: usize,
 ) -> Result<HashMap<String, String>> {
     let mut map = HashMap::new();
     let matched: Vec<&PathBuf> = files
@@ -237,7 +239,7 @@ fn read_lookup(
     }
     for path in matched {
         let text = text_of(path, format, used)?;
-        let mut csv = Csv::open(path, &text, delimiter_of(format))?;
+        let mut csv = Csv::open(path, &text, delimiter_of(format), max_record)?;
         let need = |c: &str| {
             csv.position(c).ok_or_else(|| {
                 Error::input(
@@ -709,6 +711,7 @@ pub fn read(
     inputs: &[PathBuf],
     mapping: &Mapping,
     calendar_tz: Tz,
+    max_record: usize,
     progress: &dyn Observer,
 ) -> Result<MappedRead> {
     let files = list_files(inputs)?;
@@ -716,7 +719,7 @@ pub fn read(
     plan.warn_unread(mapping, &files, progress);
     let base = &mapping.format;
     let mut used: Vec<(PathBuf, TextFile, u64)> = Vec::new();
-    let resolve = Resolve::read(mapping, &plan.lookup_ids, &files, &mut used)?;
+    let resolve = Resolve::read(mapping, &plan.lookup_ids, &files, &mut used, max_record)?;
     let total: u64 = plan
         .sources
         .iter()
@@ -877,6 +880,8 @@ struct LookupTable {
 }
 
 struct Resolve {
+    /// The longest record of any file read.
+    max_record: usize,
     lookups: Vec<LookupTable>,
     aliases: HashMap<String, HashMap<String, String>>,
 }
@@ -887,6 +892,7 @@ impl Resolve {
         lookup_ids: &BTreeMap<Lookup, usize>,
         files: &[PathBuf],
         used: &mut Vec<(PathBuf, TextFile, u64)>,
+        max_record: usize,
     ) -> Result<Self> {
         let base = &mapping.format;
         let base_nulls = base.null_values.clone().unwrap_or_default();
@@ -896,7 +902,7 @@ impl Resolve {
         let mut lookups = Vec::with_capacity(ordered.len());
         for (_, lookup) in ordered {
             lookups.push(LookupTable {
-                map: read_lookup(lookup, files, base, &base_nulls, used)?,
+                map: read_lookup(lookup, files, base, &base_nulls, used, max_record)?,
                 unmatched: match lookup.unmatched.as_deref() {
                     Some("null") => Unmapped::Null,
                     Some("keep") => Unmapped::Keep,
@@ -919,10 +925,14 @@ impl Resolve {
                 optional: true,
                 ..Lookup::default()
             };
-            let map = read_lookup(&lookup, files, base, &base_nulls, used)?;
+            let map = read_lookup(&lookup, files, base, &base_nulls, used, max_record)?;
             aliases.entry(a.column.clone()).or_default().extend(map);
         }
-        Ok(Resolve { lookups, aliases })
+        Ok(Resolve {
+            lookups,
+            aliases,
+            max_record,
+        })
     }
 
     /// Rewrites identifiers that stand for another record (up to eight hops); true
@@ -1026,7 +1036,12 @@ enum Outcome {
 impl SourceReader<'_> {
     /// Reads one file of the source.
     fn read_file(&self, path: &Path, text: &str) -> Result<FileRead> {
-        let mut csv = Csv::open(path, text, delimiter_of(&self.format))?;
+        let mut csv = Csv::open(
+            path,
+            text,
+            delimiter_of(&self.format),
+            self.resolve.max_record,
+        )?;
         let header = csv.header.clone();
         let compiled = Compiler {
             path,
