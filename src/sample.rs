@@ -114,8 +114,20 @@ pub fn open_or_sample(
         },
         &Silent,
     )?;
+    // The inputs were written to a temporary folder that goes with this process:
+    // name them by what they are, not by a path that will not exist.
+    let mut manifest = sample.manifest(crate::model::warehouse::Check::Quick)?;
+    for run in manifest.iter_mut().flat_map(|m| m.runs.iter_mut()) {
+        for input in &mut run.inputs {
+            let name = std::path::Path::new(&input.path)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            input.path = format!("bundled sample: {name}");
+        }
+    }
     Ok(Opened {
-        manifest: sample.manifest(crate::model::warehouse::Check::Quick)?,
+        manifest,
         _lease: None,
         _on_signal: Some(on_signal),
         warehouse: sample,

@@ -505,12 +505,13 @@ fn append<T: PolarsNumericType>(
     true
 }
 
-/// `str::trim`, with a fast exit for the usual value that starts and ends with a
-/// visible ASCII character (the full trim handles Unicode whitespace).
+/// `str::trim`, also of byte-order marks (U+FEFF: one left in mid-file by two
+/// exports pasted together became part of an id), with a fast exit for the usual
+/// value that starts and ends with a visible ASCII character.
 fn trim(text: &str) -> &str {
     match (text.as_bytes().first(), text.as_bytes().last()) {
         (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => text,
-        _ => text.trim(),
+        _ => text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'),
     }
 }
 
@@ -556,6 +557,8 @@ mod tests {
         ] {
             assert_eq!(trim(text), text.trim(), "{text:?}");
         }
+        assert_eq!(trim("\u{feff}L1"), "L1");
+        assert_eq!(trim(" \u{feff} L1\u{feff}"), "L1");
     }
 
     /// Types `rows` (in canonical column order, with `missing` columns absent from

@@ -223,3 +223,27 @@ fn a_nul_byte_anywhere_makes_the_file_unreadable_with_one_rule() {
         assert!(!wd.join("data/warehouse/current").exists());
     }
 }
+
+/// A byte-order mark in mid-file (two exports pasted together) became part of an
+/// id, so `L2` and `\u{feff}L2` were two leads. Values are trimmed of it like spaces.
+#[test]
+fn a_byte_order_mark_in_mid_file_is_not_part_of_a_value() {
+    let wd = Workdir::new();
+    wd.write(
+        "export/leads.csv",
+        "lead_id,created_at,source\nL1,2025-01-05T00:00:00Z,web\n\u{feff}L2,2025-01-06T00:00:00Z,web\u{feff}\n",
+    );
+    wd.write(
+        "export/lead_stage_events.csv",
+        "lead_id,stage,entered_at\nL2,MQL,2025-01-07T00:00:00Z\n",
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    assert_eq!(
+        wd.sql("SELECT lead_id, length(lead_id) AS n, source FROM leads ORDER BY lead_id"),
+        "lead_id,n,source\nL1,2,web\nL2,2,web\n"
+    );
+    assert_eq!(
+        wd.sql("SELECT count(*) AS n FROM lead_funnel WHERE reached_mql IS NOT NULL"),
+        "n\n1\n"
+    );
+}

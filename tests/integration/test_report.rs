@@ -256,6 +256,15 @@ fn report_on_the_bundled_sample() {
     assert!(run.stderr.contains("bundled sample"), "{}", run.stderr);
     let html = wd.read("reports/latest/index.html");
     assert!(html.contains("bundled synthetic sample"));
+    // The manifest names the sample's files, not the temporary folder they went with.
+    assert!(
+        html.contains("bundled sample: leads.csv"),
+        "manifest inputs"
+    );
+    assert!(
+        !html.contains("funnel-sample-"),
+        "a temporary path in the report"
+    );
     // All thirteen charts exist on the sample, as SVG and PNG (the pipeline bridge
     // since a week before, without a previous report), and the plan's burn-ups
     // for bookings, the shared commitments and marketing's (sales commits to a rate
