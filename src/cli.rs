@@ -632,6 +632,11 @@ struct QueryArgs {
     /// [default: a week before the as-of]
     #[arg(long, value_name = "WHEN|VERSION")]
     since: Option<String>,
+
+    /// cycle, velocity: keep durations that end before they start (deals closed
+    /// before they were created) in the statistics [default: left out, counted]
+    #[arg(long)]
+    include_negative: bool,
 }
 
 /// Range and as-of only (the report computes every metric with its defaults).
@@ -677,6 +682,7 @@ impl QueryArgs {
             }),
             histogram,
             since: self.since,
+            include_negative: self.include_negative,
             ..self.range.flags()
         }
     }

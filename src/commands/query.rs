@@ -27,6 +27,8 @@ pub struct QueryFlags {
     pub as_known_at: Option<String>,
     /// `changes --since WHEN|vNNNNNN`.
     pub since: Option<String>,
+    /// `cycle`/`velocity --include-negative`.
+    pub include_negative: bool,
 }
 
 pub struct Prepared {
@@ -106,6 +108,7 @@ pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     )?;
     let mut params = Params {
         backtest: flags.backtest,
+        include_negative: flags.include_negative,
         ..params
     };
     let mut tables = at_as_of(tables, &params, latest, later);

@@ -17,7 +17,8 @@ const CYCLE_STATS: &[&str] = &["mean", "median", "p25", "p75", "p90", "min", "ma
 /// **cycle** — `sales_cycle`: won opportunities (status `won`) with `closed_at` in
 /// range, `closed_at − created_at` in days. `lead_to_customer`: leads whose
 /// `reached_at(customer)` is in range, `reached_at(customer) − reached_at(lead)`.
-/// count, mean, median, p25, p75, p90, min, max.
+/// count, mean, median, p25, p75, p90, min, max of the durations that are not
+/// negative (all with `--include-negative`), and `left_out_negative`.
 pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let opps = opportunities(tables, p).filter(
         col("status")
@@ -43,11 +44,26 @@ pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .expect("same schema")
             .cache(),
     )?;
+    // A duration that ends before it starts (closed before created: history
+    // imported after the fact) is left out of the statistics and counted.
+    let items = items.with_column(
+        when(kept_duration(col("__days"), p))
+            .then(col("__days"))
+            .otherwise(super::model::null_of(DataType::Float64))
+            .alias("__kept"),
+    );
     if p.histogram {
-        return histogram(items, &keys, &["measure"], "__days", "cycle");
+        return histogram(
+            items.filter(col("__kept").is_not_null()),
+            &keys,
+            &["measure"],
+            "__kept",
+            "cycle",
+        );
     }
-    let mut aggs = vec![len().cast(DataType::Int64).alias("count")];
-    aggs.extend(distribution("__days", "days", CYCLE_STATS));
+    let mut aggs = vec![col("__kept").count().cast(DataType::Int64).alias("count")];
+    aggs.extend(distribution("__kept", "days", CYCLE_STATS));
+    aggs.push(left_out_negative(col("__days"), p).alias("left_out_negative"));
     let mut out_parts = Vec::new();
     for measure in ["lead_to_customer", "sales_cycle"] {
         let part = items.clone().filter(col("measure").eq(lit(measure)));
@@ -59,6 +75,7 @@ pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
     order.push(col("measure"));
     order.push(col("count"));
     order.extend(CYCLE_STATS.iter().map(|s| col(format!("{s}_days"))));
+    order.push(col("left_out_negative"));
     let by: Vec<PlSmallStr> = keys
         .iter()
         .map(|k| k.as_str().into())
@@ -69,6 +86,29 @@ pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .sort(by, SortMultipleOptions::default().with_maintain_order(true)),
         "cycle",
     )
+}
+
+/// Whether a duration in days counts in the statistics: not negative, unless
+/// `--include-negative`.
+pub(super) fn kept_duration(days: Expr, p: &Params) -> Expr {
+    if p.include_negative {
+        days.is_not_null()
+    } else {
+        days.gt_eq(lit(0.0))
+    }
+}
+
+/// The rows [`left_out_negative`] counts.
+pub(super) fn left_out_rows(days: Expr, p: &Params) -> Expr {
+    days.lt(lit(0.0))
+        .and(lit(!p.include_negative))
+        .fill_null(lit(false))
+}
+
+/// How many durations were left out for ending before they start (0 with
+/// `--include-negative`).
+pub(super) fn left_out_negative(days: Expr, p: &Params) -> Expr {
+    left_out_rows(days, p).cast(DataType::Int64).sum()
 }
 
 /// The configured opportunity stages: (pipeline key, stage key, index, terminal) rows

@@ -406,9 +406,18 @@ fn cycle(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
         "p90_days",
         "min_days",
         "max_days",
+        "left_out_negative",
     ];
     let column = column_of(m, cell, "count", &columns)?;
     let reading = duration_reading(&column);
+    // The statistics read the durations kept; `left_out_negative` lists the others.
+    let kept = |days: Expr| {
+        if column == "left_out_negative" {
+            super::cycle::left_out_rows(days, p)
+        } else {
+            super::cycle::kept_duration(days, p)
+        }
+    };
     let days = super::model::days_between;
     let (lf, t, show) = match measure.as_str() {
         "sales_cycle" => {
@@ -428,7 +437,9 @@ fn cycle(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
                     ("days".into(), days(us("created_at"), us("closed_at"))),
                 ],
             );
-            (on_keys(m, opps, &keys, cell)?, "closed_at", show)
+            let opps = on_keys(m, opps, &keys, cell)?
+                .filter(kept(days(us("created_at"), us("closed_at"))));
+            (opps, "closed_at", show)
         }
         "lead_to_customer" => {
             let leads = lead_funnel(tables, p)
@@ -446,7 +457,9 @@ fn cycle(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
                     ),
                 ],
             );
-            (on_keys(m, leads, &keys, cell)?, "reached_customer", show)
+            let leads = on_keys(m, leads, &keys, cell)?
+                .filter(kept(days(us("reached_lead"), us("reached_customer"))));
+            (leads, "reached_customer", show)
         }
         other => {
             return Err(usage(

@@ -70,6 +70,9 @@ pub fn check(metric: &Metric, tables: &Tables, p: &Params) -> Result<()> {
     if p.backtest.is_some() && metric.name != "plan" {
         return bad("takes no --backtest (only `plan` does)".into());
     }
+    if p.include_negative && !matches!(metric.name, "cycle" | "velocity") {
+        return bad("takes no --include-negative (only `cycle` and `velocity` do)".into());
+    }
     if (p.since.is_some() || tables.earlier.is_some()) && metric.name != "changes" {
         return bad("takes no --since (only `changes` does)".into());
     }

@@ -82,6 +82,9 @@ pub struct Params {
     /// Whether `--from`/`--to` were given (`changes` then watches the pipeline that
     /// closes in that window; otherwise all of it).
     pub range_given: bool,
+    /// `--include-negative`: durations that end before they start (a deal closed
+    /// before it was created: imported history) count in `cycle` and `velocity`.
+    pub include_negative: bool,
 }
 
 /// How `--as-of` was given.
@@ -185,6 +188,7 @@ impl Params {
             backtest: None,
             since: None,
             range_given: explicit,
+            include_negative: false,
         })
     }
 

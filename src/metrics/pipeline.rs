@@ -644,10 +644,17 @@ pub fn velocity(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 .mean()
                 .alias("avg_deal_size"),
             quantile(
-                days_between(us("created_at"), us("closed_at")).filter(won()),
+                days_between(us("created_at"), us("closed_at")).filter(won().and(
+                    super::cycle::kept_duration(days_between(us("created_at"), us("closed_at")), p),
+                )),
                 0.5,
             )
             .alias("median_cycle_days"),
+            super::cycle::left_out_negative(
+                days_between(us("created_at"), us("closed_at")).filter(won()),
+                p,
+            )
+            .alias("__left_out"),
         ],
     );
     let joined = if keys.is_empty() {
@@ -672,6 +679,11 @@ pub fn velocity(tables: &Tables, p: &Params) -> Result<DataFrame> {
         "win_rate",
     ));
     sel.extend([col("avg_deal_size"), col("median_cycle_days")]);
+    sel.push(
+        col("__left_out")
+            .fill_null(lit(0i64))
+            .alias("left_out_negative"),
+    );
     let win_rate = ratio(col("__won"), col("__closed"));
     let v = col("open_opportunities")
         .fill_null(lit(0i64))

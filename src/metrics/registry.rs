@@ -103,7 +103,17 @@ pub struct Headline {
     pub unit: Unit,
     /// Place among the report's tiles (ascending).
     pub rank: u8,
+    /// A count column of the same row that says what the number leaves out, and
+    /// the sentence said beside the number when it is not 0 (`{n}` the count).
+    pub caveat: Option<(&'static str, &'static str)>,
 }
+
+/// The sentence beside a duration that leaves out deals closed before they were
+/// created.
+const NEGATIVE_CYCLES: (&str, &str) = (
+    "left_out_negative",
+    "{n} won deal(s) closed before they were created are left out (imported history?); `--include-negative` keeps them",
+);
 
 /// How long a metric takes at a million leads, for the report's scheduling: the
 /// heavy ones start first, slowest first, so that the workers finish together.
@@ -158,6 +168,14 @@ const fn headline(
         column,
         unit,
         rank,
+        caveat: None,
+    }
+}
+
+impl Headline {
+    const fn with_caveat(mut self, caveat: (&'static str, &'static str)) -> Headline {
+        self.caveat = Some(caveat);
+        self
     }
 }
 
@@ -248,7 +266,8 @@ pub const METRICS: &[Metric] = &[
             "median_days",
             Unit::Days,
             5,
-        )],
+        )
+        .with_caveat(NEGATIVE_CYCLES)],
         cost: Cost::Light,
         section: true,
     },
@@ -426,7 +445,8 @@ pub const METRICS: &[Metric] = &[
             "velocity_per_day",
             Unit::Money,
             8,
-        )],
+        )
+        .with_caveat(NEGATIVE_CYCLES)],
         cost: Cost::Light,
         section: true,
     },

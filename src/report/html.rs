@@ -17,6 +17,8 @@ pub struct Headline {
     pub label: String,
     pub value: String,
     pub change: Option<String>,
+    /// What was left out of the number, and why (imported history, …).
+    pub note: Option<String>,
 }
 
 /// One metric section.
@@ -100,6 +102,7 @@ h3 { font-size: 18px; margin: 20px 0 4px; }
 .card .v { font-size: 28px; font-weight: 600; }
 .card .l { color: var(--muted); font-size: 14px; }
 .card .d { font-size: 13px; color: var(--muted); }
+.card .n { font-size: 13px; color: #b35900; margin-top: 4px; }
 nav a { margin-right: 12px; color: var(--accent); text-decoration: none; font-size: 14px; }
 .def { color: #343a40; background:#f8f9fa; padding: 8px 12px; border-radius: 6px; }
 figure { margin: 16px 0; }
@@ -231,6 +234,7 @@ pub fn render(page: &Page<'_>) -> String {
                                 div.v { (c.value) }
                                 div.l { (c.label) }
                                 @if let Some(d) = &c.change { div.d { (d) } }
+                                @if let Some(n) = &c.note { div.n { (n) } }
                             }
                         }
                     }

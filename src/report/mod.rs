@@ -291,14 +291,20 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
     let svgs = timed("charts", || write_charts(dir, &frames, &notes, progress))?;
     let values = headline_values(&frames);
     let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    write_summary(dir, inputs, &values, previous.as_ref(), &generated_at)?;
+    write_summary(
+        dir,
+        inputs,
+        (&values, &headline_caveats(&frames)),
+        previous.as_ref(),
+        &generated_at,
+    )?;
     let hash = inputs.config.definitions_hash();
     write(
         &dir.join("definitions.md"),
         crate::contract::glossary::markdown(inputs.config, &hash),
     )?;
     let mut page = html::Page {
-        headlines: headline_tiles(&values, previous.as_ref()),
+        headlines: headline_tiles(&values, previous.as_ref(), &frames),
         sections: METRICS
             .iter()
             .filter(|m| m.section)
@@ -506,7 +512,7 @@ fn write_charts(
 fn write_summary(
     dir: &Path,
     inputs: &Inputs<'_>,
-    values: &[HeadlineValue],
+    (values, caveats): (&[HeadlineValue], &BTreeMap<&'static str, String>),
     previous: Option<&(String, serde_json::Value)>,
     generated_at: &str,
 ) -> Result<()> {
@@ -541,6 +547,7 @@ fn write_summary(
         "to": p.to.to_string(),
         "definitions_hash": inputs.config.definitions_hash(),
         "headline": headline,
+        "caveats": caveats,
         "explain": explain,
         "previous_report": previous.map(|(d, _)| d.clone()),
         "changes_since": format_timestamp(p.since_or_default()),
@@ -588,7 +595,9 @@ fn explain_commands(key: &str, p: &Params) -> Vec<String> {
 fn headline_tiles(
     values: &[HeadlineValue],
     previous: Option<&(String, serde_json::Value)>,
+    frames: &Frames,
 ) -> Vec<html::Headline> {
+    let notes = headline_caveats(frames);
     values
         .iter()
         .map(|(key, label, v, unit)| {
@@ -607,9 +616,39 @@ fn headline_tiles(
                     .map(|x| format_value(x, *unit))
                     .unwrap_or_else(|| "—".into()),
                 change,
+                note: notes.get(key).cloned(),
             }
         })
         .collect()
+}
+
+/// Per headline key, what its number leaves out (the registry's caveat), when it
+/// leaves out anything; "not in your data" when nothing was left to count.
+fn headline_caveats(frames: &Frames) -> BTreeMap<&'static str, String> {
+    let mut out = BTreeMap::new();
+    for (m, h) in registry::headlines() {
+        let (Some((column, sentence)), Some(df)) = (h.caveat, frames.get(m.name)) else {
+            continue;
+        };
+        let df = match h.row {
+            Some((k, v)) => crate::frame::filter_eq(df, k, v),
+            None => df.clone(),
+        };
+        let n = crate::frame::first(&df, column).unwrap_or(0.0);
+        if n > 0.0 {
+            let text = sentence.replace("{n}", &crate::text::thousands(n as u64));
+            let none_left = crate::frame::first(&df, h.column).is_none();
+            out.insert(
+                h.key,
+                if none_left {
+                    format!("Not in your data: {text}")
+                } else {
+                    text
+                },
+            );
+        }
+    }
+    out
 }
 
 /// The page around the numbers: title, subtitle, warnings, glossary, manifest.

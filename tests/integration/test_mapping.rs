@@ -508,3 +508,69 @@ segment = {{ column = "Account", lookup = {{ files = [{files}], match = "Id", ta
     wd.run(&["ingest", "export", "-q"]).ok();
     assert_eq!(segments(&wd), "lead_id,segment\nP1,A1\n");
 }
+
+/// On the dev-org export every won deal was closed before it was created (history
+/// loaded after the fact): the headline said "median sales cycle −60.7 days" and a
+/// negative velocity. Such durations are now left out of cycle and velocity,
+/// counted, and named beside the number; with none left the number is "not in your
+/// data". `--include-negative` keeps them.
+#[test]
+fn negative_durations_never_reach_the_headline() {
+    let wd = Workdir::new();
+    let export = salesforce_export();
+    wd.run(&[
+        "ingest",
+        export.to_str().unwrap(),
+        "--preset",
+        "salesforce",
+        "-q",
+    ])
+    .ok();
+    let doc = metric(&wd, &["cycle"]);
+    let sales = row(rows(&doc), "measure", "sales_cycle");
+    assert_eq!(sales["count"], 0);
+    assert_eq!(sales["left_out_negative"], 18);
+    assert!(sales["median_days"].is_null());
+    let doc = metric(&wd, &["velocity"]);
+    let v = &rows(&doc)[0];
+    assert_eq!(v["left_out_negative"], 18);
+    assert!(v["median_cycle_days"].is_null() && v["velocity_per_day"].is_null());
+    // The raw figure for those who want it.
+    let doc = metric(&wd, &["cycle", "--include-negative"]);
+    let sales = row(rows(&doc), "measure", "sales_cycle");
+    assert_eq!(sales["count"], 18);
+    assert_eq!(sales["left_out_negative"], 0);
+    assert!(sales["median_days"].as_f64().unwrap() < 0.0);
+    // explain lists the 18 left out.
+    let out = wd
+        .run(&[
+            "explain",
+            "cycle",
+            "--row",
+            "measure=sales_cycle",
+            "--column",
+            "left_out_negative",
+            "--format",
+            "csv",
+            "-q",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(out.lines().count(), 19, "{out}");
+    // The report: no negative number, the reason beside the tiles.
+    wd.run(&["report", "-q"]).ok();
+    let summary: serde_json::Value =
+        serde_json::from_str(&wd.read("reports/latest/summary.json")).unwrap();
+    assert!(summary["headline"]["median_sales_cycle_days"].is_null());
+    assert!(summary["headline"]["velocity_per_day"].is_null());
+    let caveat = summary["caveats"]["median_sales_cycle_days"]
+        .as_str()
+        .unwrap();
+    assert!(
+        caveat.starts_with("Not in your data: 18 won deal(s) closed before they were created"),
+        "{caveat}"
+    );
+    let html = wd.read("reports/latest/index.html");
+    assert!(html.contains("18 won deal(s) closed before they were created"));
+    assert!(!html.contains("−60.7") && !html.contains("-60.7"));
+}
