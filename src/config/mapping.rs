@@ -277,6 +277,54 @@ impl Mapping {
         self.preset.as_deref() != Some("native") && !self.source.is_empty()
     }
 
+    /// The mapping ingest reads through, if any: this one when it lists sources;
+    /// when it only sets `[mapping.format]` (a `;`-separated or Windows-1252 export
+    /// of the native tables), one source per native table file (`leads.csv`, …)
+    /// with every canonical column under its own name, read with that format.
+    pub fn for_ingest(&self) -> Option<Mapping> {
+        if self.is_active() {
+            return Some(self.clone());
+        }
+        let plain = self.preset.as_deref().is_none_or(|p| p == "native");
+        if !plain || self.format == FileFormat::default() {
+            return None;
+        }
+        let source = columns::TABLES
+            .iter()
+            .map(|t| Source {
+                files: OneOrMany::One(format!("{}.csv", t.name)),
+                table: t.name.to_string(),
+                format: FileFormat::default(),
+                columns: t
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        let rule = if c.required {
+                            toml::Value::String(c.name.to_string())
+                        } else {
+                            let mut rule = toml::map::Map::new();
+                            rule.insert("column".into(), toml::Value::String(c.name.into()));
+                            rule.insert("optional".into(), toml::Value::Boolean(true));
+                            toml::Value::Table(rule)
+                        };
+                        (c.name.to_string(), rule)
+                    })
+                    .collect(),
+                filter: BTreeMap::new(),
+                require: Vec::new(),
+                deleted: None,
+                unpivot: None,
+                collapse_same_stage: false,
+            })
+            .collect();
+        Some(Mapping {
+            preset: None,
+            format: self.format.clone(),
+            source,
+            alias: Vec::new(),
+        })
+    }
+
     /// Checks every key; the message names the key to fix.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(p) = &self.preset {

@@ -323,11 +323,12 @@ fn read_mapped(
     staging_root: &Path,
     options: &IngestOptions,
     config: &Config,
+    through: &crate::config::mapping::Mapping,
     progress: &dyn Observer,
 ) -> Result<(BTreeMap<&'static str, TableInput>, Vec<InputRecord>)> {
     let read = mapping::read(
         &options.inputs,
-        &config.mapping,
+        through,
         config.calendar.tz(),
         config.warehouse.max_record_bytes(),
         progress,
@@ -406,7 +407,8 @@ pub fn stage<'w>(
     progress: &dyn Observer,
 ) -> Result<Staged<'w>> {
     let started_at = now_rfc3339();
-    let mapped = config.mapping.is_active() && !options.native;
+    let through = config.mapping.for_ingest().filter(|_| !options.native);
+    let mapped = through.is_some();
     // Native inputs are listed before waiting for the lock, so a bad path fails fast.
     let native_files = if mapped {
         Vec::new()
@@ -425,7 +427,8 @@ pub fn stage<'w>(
     // Phase 1: read and validate everything.
     let (mut tables, inputs) = timed("read inputs", || {
         if mapped {
-            read_mapped(warehouse, &staging_root, options, config, progress)
+            let through = through.as_ref().expect("mapped");
+            read_mapped(warehouse, &staging_root, options, config, through, progress)
         } else {
             read_native(
                 warehouse,

@@ -76,6 +76,29 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// What to write when a file is not UTF-8: the usual other encoding of exports
+/// (Excel, older CRMs) is Windows-1252, a superset of Latin-1.
+pub const ENCODING_HINT: &str = "the file is not UTF-8: if it comes from Excel or an older CRM it is most likely Windows-1252; add to funnel.toml\n\n[mapping.format]\nencoding = \"windows-1252\"\n";
+
+/// When a header is one column holding another separator, the lines that read the
+/// file: `[mapping.format]` applies to native files on its own.
+fn delimiter_hint(header: &[String]) -> String {
+    let [only] = header else {
+        return String::new();
+    };
+    let found = [(';', ";"), ('\t', "\\t"), ('|', "|")]
+        .into_iter()
+        .max_by_key(|(c, _)| only.matches(*c).count())
+        .filter(|(c, _)| only.contains(*c));
+    match found {
+        Some((c, written)) => format!(
+            "; the file looks `{}`-separated: add to funnel.toml\n\n[mapping.format]\ndelimiter = \"{written}\"\n",
+            if c == '\t' { "tab".to_string() } else { c.to_string() }
+        ),
+        None => String::new(),
+    }
+}
+
 /// Refuses a file whose first 64 KiB hold NUL bytes: not CSV text.
 fn sniff(path: &Path) -> Result<()> {
     let mut head = vec![0u8; 64 * 1024];
@@ -124,7 +147,11 @@ pub fn read_file(
             let text = String::from_utf8(h).map_err(|_| {
                 Error::input(
                     path,
-                    format!("header column {} is not valid UTF-8 (declare the file's encoding in a mapping)", i + 1),
+                    format!(
+                        "header column {} is not valid UTF-8; {}",
+                        i + 1,
+                        ENCODING_HINT
+                    ),
                 )
             })?;
             Ok(text.trim_start_matches('\u{feff}').trim().to_string())
@@ -158,10 +185,11 @@ pub fn read_file(
             return Err(Error::input(
                 path,
                 format!(
-                    "column `{}` is missing (required in table `{}`; the header has: {})",
+                    "column `{}` is missing (required in table `{}`; the header has: {}){}",
                     column.name,
                     schema.name,
-                    header.join(", ")
+                    crate::text::first_few(&header, 10),
+                    delimiter_hint(&header)
                 ),
             ));
         }

@@ -118,8 +118,9 @@ impl ReadError {
             ReadError::Utf8 { line, field } => Error::input(
                 path,
                 format!(
-                    "line {line}, column `{}`: bytes that are not UTF-8 (declare the file's encoding in a mapping)",
-                    header.get(field).map_or("?", |h| h.as_str())
+                    "line {line}, column `{}`: {}",
+                    header.get(field).map_or("?", |h| h.as_str()),
+                    crate::ingest::native::ENCODING_HINT
                 ),
             ),
             ReadError::TooLong { line, limit } => Error::input(

@@ -574,3 +574,51 @@ fn negative_durations_never_reach_the_headline() {
     assert!(html.contains("18 won deal(s) closed before they were created"));
     assert!(!html.contains("−60.7") && !html.contains("-60.7"));
 }
+
+/// The hint carries the fix: a `;`-separated, a tab-separated and a Windows-1252
+/// export of the native tables each fail with the exact lines to add to
+/// funnel.toml, and those lines alone (`[mapping.format]`, no sources) read them.
+#[test]
+fn format_hints_give_the_lines_that_read_the_file() {
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "semicolons",
+            b"lead_id;created_at;source\nL1;2025-01-05T00:00:00Z;web\nL2;2025-01-06T00:00:00Z;event\n",
+            "[mapping.format]\ndelimiter = \";\"\n",
+        ),
+        (
+            "tabs",
+            b"lead_id\tcreated_at\tsource\nL1\t2025-01-05T00:00:00Z\tweb\nL2\t2025-01-06T00:00:00Z\tevent\n",
+            "[mapping.format]\ndelimiter = \"\\t\"\n",
+        ),
+        (
+            "windows-1252",
+            b"lead_id,created_at,source\nL1,2025-01-05T00:00:00Z,web\nL2,2025-01-06T00:00:00Z,caf\xe9\n",
+            "[mapping.format]\nencoding = \"windows-1252\"\n",
+        ),
+    ];
+    for (name, bytes, lines) in cases {
+        let wd = Workdir::new();
+        wd.write("export/leads.csv", bytes);
+        let run = wd.run(&["ingest", "export"]).expect_code(3);
+        assert!(
+            run.stderr
+                .contains(&format!("add to funnel.toml\n\n{lines}")),
+            "{name}: {}",
+            run.stderr
+        );
+        // The lines as the message gives them, and nothing else.
+        wd.write("funnel.toml", lines);
+        wd.run(&["ingest", "export", "-q"]).ok();
+        let expected = if name == "windows-1252" {
+            "lead_id,source\nL1,web\nL2,café\n"
+        } else {
+            "lead_id,source\nL1,web\nL2,event\n"
+        };
+        assert_eq!(
+            wd.sql("SELECT lead_id, source FROM leads ORDER BY lead_id"),
+            expected,
+            "{name}"
+        );
+    }
+}

@@ -88,7 +88,7 @@ struct TextFile {
     bytes: u64,
 }
 
-fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
+fn read_text(path: &Path, encoding: Encoding) -> Result<TextFile> {
     let bytes = crate::ingest::native::read_bytes(path)?;
     let hash = blake3::hash(&bytes).to_hex().to_string();
     if bytes.contains(&0) {
@@ -105,9 +105,7 @@ fn read_text(path: &Path, encoding: Encoding, key: &str) -> Result<TextFile> {
                 let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
                 return Err(Error::input(
                     path,
-                    format!(
-                        "line {line}: bytes that are not UTF-8; if the file is in a Windows or Latin-1 encoding, declare it: `encoding = \"windows-1252\"` under `[{key}]`"
-                    ),
+                    format!("line {line}: {}", crate::ingest::native::ENCODING_HINT),
                 ));
             }
         },
@@ -306,8 +304,7 @@ fn text_of(
     if let Some((_, t, _)) = used.iter().find(|(p, _, _)| p == path) {
         return Ok(Rc::clone(&t.text));
     }
-    let key = "mapping.format";
-    let t = read_text(path, encoding_of(format), key)?;
+    let t = read_text(path, encoding_of(format))?;
     let text = Rc::clone(&t.text);
     used.push((path.to_path_buf(), t, 0));
     Ok(text)
@@ -746,7 +743,7 @@ pub fn read(
         table.collapse_same_stage |= source.collapse_same_stage;
         for path in paths {
             bar.set_message(reader.schema.name);
-            let text = decoded(&mut used, path, &format, base, &reader.key)?;
+            let text = decoded(&mut used, path, &format, base)?;
             let read = reader.read_file(path, &text)?;
             bar.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
             if let Some(k) = used.iter().position(|(p, _, _)| p == path) {
@@ -965,14 +962,13 @@ fn decoded(
     path: &Path,
     format: &FileFormat,
     base: &FileFormat,
-    key: &str,
 ) -> Result<Rc<str>> {
     if let Some(k) = used.iter().position(|(p, _, _)| p == path) {
         if format.encoding == base.encoding {
             return Ok(Rc::clone(&used[k].1.text));
         }
     }
-    let t = read_text(path, encoding_of(format), &format!("{key}.format"))?;
+    let t = read_text(path, encoding_of(format))?;
     let text = Rc::clone(&t.text);
     used.retain(|(p, _, _)| p != path);
     used.push((path.to_path_buf(), t, 0));
@@ -1238,20 +1234,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.csv");
         std::fs::write(&path, b"a\n\x80 \xe9t\xe9 \x93q\x94\n").unwrap();
-        let t = read_text(&path, Encoding::Windows1252, "k").unwrap();
+        let t = read_text(&path, Encoding::Windows1252).unwrap();
         assert_eq!(&*t.text, "a\n€ été “q”\n");
-        let t = read_text(&path, Encoding::Latin1, "k").unwrap();
+        let t = read_text(&path, Encoding::Latin1).unwrap();
         assert!(t.text.contains("été"));
-        let err = read_text(&path, Encoding::Utf8, "k")
-            .unwrap_err()
-            .to_string();
+        let err = read_text(&path, Encoding::Utf8).unwrap_err().to_string();
         assert!(
             err.contains("line 2") && err.contains("windows-1252"),
             "{err}"
         );
         // The five bytes Windows-1252 leaves undefined stay C1 controls.
         std::fs::write(&path, b"\x81\x8d\x8f\x90\x9d").unwrap();
-        let t = read_text(&path, Encoding::Windows1252, "k").unwrap();
+        let t = read_text(&path, Encoding::Windows1252).unwrap();
         assert_eq!(&*t.text, "\u{81}\u{8d}\u{8f}\u{90}\u{9d}");
     }
 }
