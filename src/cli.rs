@@ -135,14 +135,22 @@ enum ModelArg {
 }
 
 /// `DIM=VALUE` for `--where`.
+fn parse_row(text: &str) -> Result<(String, String), String> {
+    let (column, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected COL=VALUE, e.g. basis=won"))?;
+    Ok((column.trim().to_string(), value.trim().to_string()))
+}
+
 fn parse_filter(text: &str) -> Result<(Dim, String), String> {
     let (dim, value) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}`: expected DIM=VALUE, e.g. source=webinar"))?;
     let dim = Dim::parse(dim.trim()).ok_or_else(|| {
         format!(
-            "`{dim}` is not a dimension (one of: {})",
-            Dim::ALL.map(|d| d.name()).join(", ")
+            "`{dim}` is not a dimension (one of: {}); to keep rows of a metric's output by a column, use `--rows {}`",
+            Dim::ALL.map(|d| d.name()).join(", "),
+            text.trim()
         )
     })?;
     Ok((dim, value.trim().to_string()))
@@ -722,6 +730,15 @@ struct MetricsCmd {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=12))]
     backtest: Option<u32>,
 
+    /// Keep the output rows whose column COL has this value (repeatable; values of
+    /// one column are alternatives), e.g. `--rows basis=won` for attribution
+    #[arg(long = "rows", value_name = "COL=VALUE", value_parser = parse_row)]
+    rows: Vec<(String, String)>,
+
+    /// Sort the output rows by a column, ascending; `-COL` for descending
+    #[arg(long, value_name = "COL", allow_hyphen_values = true)]
+    sort: Option<String>,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
@@ -792,6 +809,8 @@ impl Cli {
                     ..m.query.flags(m.histogram)
                 },
                 format: format_of(m.format),
+                rows: m.rows,
+                sort: m.sort,
             }),
             Commands::Report { out, range } => Command::Report(ReportArgs {
                 out,

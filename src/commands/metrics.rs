@@ -32,6 +32,7 @@ pub fn run(args: &MetricsArgs, ctx: &Context) -> Result<()> {
     let (config, p) = (&prep.config, &prep.params);
     let step = ctx.progress.step(&format!("computing {name}"));
     let df = metrics::compute(name, &prep.tables, p, prep.manifest.as_ref())?;
+    let df = shaped(df, &args.rows, args.sort.as_deref())?;
     step.finish();
     let hash = config.definitions_hash();
     let params = serde_json::json!({
@@ -71,4 +72,62 @@ pub fn run(args: &MetricsArgs, ctx: &Context) -> Result<()> {
         ],
     };
     output::write_metric(&df, args.format, &header, &mut std::io::stdout().lock())
+}
+
+/// The output rows kept by `--rows COL=VALUE` (values of one column are
+/// alternatives; compared as text) and sorted by `--sort [-]COL`.
+fn shaped(
+    df: polars::prelude::DataFrame,
+    rows: &[(String, String)],
+    sort: Option<&str>,
+) -> Result<polars::prelude::DataFrame> {
+    use polars::prelude::*;
+    let known = |c: &str| -> Result<()> {
+        if df.get_column_names().iter().any(|n| n.as_str() == c) && !c.starts_with("__") {
+            return Ok(());
+        }
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .filter(|n| !n.starts_with("__"))
+            .map(|n| n.to_string())
+            .collect();
+        Err(Error::Usage(format!(
+            "the output has no column `{c}` (it has: {})",
+            names.join(", ")
+        )))
+    };
+    let mut lf = df.clone().lazy();
+    let mut columns: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
+    columns.dedup();
+    for column in columns {
+        known(column)?;
+        let values: Vec<String> = rows
+            .iter()
+            .filter(|(c, _)| c == column)
+            .map(|(_, v)| v.clone())
+            .collect();
+        let series = Series::new("".into(), values);
+        lf = lf.filter(
+            col(column)
+                .cast(DataType::String)
+                .is_in(lit(series).implode(false), false),
+        );
+    }
+    if let Some(spec) = sort {
+        let (column, descending) = match spec.strip_prefix('-') {
+            Some(c) => (c, true),
+            None => (spec, false),
+        };
+        known(column)?;
+        lf = lf.sort(
+            [column],
+            SortMultipleOptions::default()
+                .with_order_descending(descending)
+                .with_nulls_last(true)
+                .with_maintain_order(true),
+        );
+    }
+    lf.collect()
+        .map_err(|e| Error::Runtime(format!("shaping the output: {e}")))
 }

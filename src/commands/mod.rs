@@ -105,6 +105,10 @@ pub struct MetricsArgs {
     pub list: bool,
     pub query: query::QueryFlags,
     pub format: Format,
+    /// `--rows COL=VALUE`: keep the output rows whose column has one of the values.
+    pub rows: Vec<(String, String)>,
+    /// `--sort COL` (ascending) or `--sort -COL` (descending).
+    pub sort: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -20,15 +20,19 @@ const CYCLE_STATS: &[&str] = &["mean", "median", "p25", "p75", "p90", "min", "ma
 /// count, mean, median, p25, p75, p90, min, max of the durations that are not
 /// negative (all with `--include-negative`), and `left_out_negative`.
 pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let opps = opportunities(tables, p).filter(
-        col("status")
-            .eq(lit("won"))
-            .and(in_range(us("closed_at"), p)),
-    );
+    // Lost deals carry no duration: they are there so that a group whose deals were
+    // all lost shows a count of 0 instead of no row.
+    let opps = opportunities(tables, p)
+        .filter(super::pipeline::closed().and(in_range(us("closed_at"), p)));
     let (opps, keys) = split(opps, Some("closed_at"), p)?;
     let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
     sel.push(lit("sales_cycle").alias("measure"));
-    sel.push(days_between(us("created_at"), us("closed_at")).alias("__days"));
+    sel.push(
+        when(col("status").eq(lit("won")))
+            .then(days_between(us("created_at"), us("closed_at")))
+            .otherwise(super::model::null_of(DataType::Float64))
+            .alias("__days"),
+    );
     let sales_cycle = opps.select(sel);
     let leads = lead_funnel(tables, p)
         .filter(in_range(us("reached_customer"), p).and(col("reached_lead").is_not_null()));
@@ -70,7 +74,36 @@ pub fn cycle(tables: &Tables, p: &Params) -> Result<DataFrame> {
         let agg = aggregate(part, &keys, aggs.clone());
         out_parts.push(agg.with_column(lit(measure).alias("measure")));
     }
-    let out = concat(out_parts, UnionArgs::default()).expect("same schema");
+    let mut out = concat(out_parts, UnionArgs::default()).expect("same schema");
+    if !keys.is_empty() {
+        // Every group seen by either measure gets both rows (count 0 when empty).
+        let on: Vec<Expr> = keys
+            .iter()
+            .map(|k| col(k.as_str()))
+            .chain([col("measure")])
+            .collect();
+        let measures = df!("measure" => ["lead_to_customer", "sales_cycle"])
+            .expect("one column")
+            .lazy();
+        out = items
+            .clone()
+            .select(keys.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
+            .unique(None, UniqueKeepStrategy::Any)
+            .cross_join(measures, None)
+            .join(
+                out,
+                on.clone(),
+                on,
+                JoinArgs {
+                    nulls_equal: true,
+                    ..JoinArgs::new(JoinType::Left)
+                },
+            )
+            .with_columns([
+                col("count").fill_null(lit(0i64)),
+                col("left_out_negative").fill_null(lit(0i64)),
+            ]);
+    }
     let mut order: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
     order.push(col("measure"));
     order.push(col("count"));

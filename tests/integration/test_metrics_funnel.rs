@@ -619,3 +619,41 @@ fn waterfall_where_matches_like_the_definitions_and_warns_on_a_miss() {
         quiet.stderr
     );
 }
+
+/// `cycle --by segment` left out a segment with no wins; every group that had a deal
+/// closed or a customer now shows both measures, with count 0 when empty.
+#[test]
+fn cycle_shows_a_group_without_wins_with_count_zero() {
+    let wd = crate::workdir::Workdir::new();
+    wd.write(
+        "export/leads.csv",
+        "lead_id,created_at,source,segment\nL1,2025-01-05T00:00:00Z,web,smb\nL2,2025-01-06T00:00:00Z,web,enterprise\n",
+    );
+    wd.write(
+        "export/opportunities.csv",
+        "opportunity_id,lead_id,created_at,closed_at,status,amount\nO1,L1,2025-01-10T00:00:00Z,2025-01-20T00:00:00Z,won,100\nO2,L2,2025-01-11T00:00:00Z,2025-01-21T00:00:00Z,lost,200\n",
+    );
+    wd.run(&["ingest", "export", "-q"]).ok();
+    let doc = crate::fixture::metric(&wd, &["cycle", "--by", "segment", "--as-of", "2025-02-01"]);
+    let got: Vec<(String, String, i64)> = crate::fixture::rows(&doc)
+        .iter()
+        .map(|r| {
+            (
+                r["segment"].as_str().unwrap().to_string(),
+                r["measure"].as_str().unwrap().to_string(),
+                r["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("enterprise", "lead_to_customer", 0),
+        ("enterprise", "sales_cycle", 0),
+        ("smb", "lead_to_customer", 1),
+        ("smb", "sales_cycle", 1),
+    ];
+    let expected: Vec<(String, String, i64)> = expected
+        .iter()
+        .map(|(a, b, n)| (a.to_string(), b.to_string(), *n))
+        .collect();
+    assert_eq!(got, expected);
+}

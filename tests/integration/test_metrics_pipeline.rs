@@ -423,3 +423,47 @@ fn attribution_is_the_same_byte_for_byte_run_after_run() {
         assert_eq!(run(), first);
     }
 }
+
+/// `--rows COL=VALUE` keeps rows of any metric's output, `--sort [-]COL` orders them;
+/// `--where basis=won` names `--rows` in its error.
+#[test]
+fn attribution_rows_and_sort_shape_the_output() {
+    let wd = crate::workdir::Workdir::new();
+    let doc = crate::fixture::metric(
+        &wd,
+        &[
+            "attribution",
+            "--rows",
+            "basis=won",
+            "--rows",
+            "model=w_shaped",
+            "--rows",
+            "model=linear",
+            "--sort",
+            "-credited_amount",
+        ],
+    );
+    let rows = crate::fixture::rows(&doc);
+    assert!(rows.len() >= 4, "{rows:?}");
+    assert!(rows.iter().all(|r| r["basis"] == "won"));
+    assert!(rows
+        .iter()
+        .all(|r| r["model"] == "w_shaped" || r["model"] == "linear"));
+    let amounts: Vec<f64> = rows
+        .iter()
+        .map(|r| r["credited_amount"].as_f64().unwrap())
+        .collect();
+    assert!(amounts.windows(2).all(|w| w[0] >= w[1]), "{amounts:?}");
+    let run = wd
+        .run(&["metrics", "attribution", "--where", "basis=won", "-q"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("use `--rows basis=won`"),
+        "{}",
+        run.stderr
+    );
+    let run = wd
+        .run(&["metrics", "win-rate", "--sort", "nope", "-q"])
+        .expect_code(2);
+    assert!(run.stderr.contains("no column `nope`"), "{}", run.stderr);
+}
