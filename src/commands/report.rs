@@ -55,6 +55,15 @@ pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
             args.out.display()
         )));
     }
+    if let Some(by) = args.query.by {
+        return Err(Error::Usage(format!(
+            "chart `{figure}` draws one group: `--by {}` is not drawn; pick one with --where {}=VALUE, or see every group with `funnel metrics {} --by {}`",
+            by.name(),
+            by.name(),
+            args.name,
+            by.name()
+        )));
+    }
     let prep = prepare_numbers(ctx, &args.query)?;
     let inputs = inputs(&prep);
     let frames = report::frames_for(figure, &inputs)?;

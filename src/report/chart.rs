@@ -486,7 +486,7 @@ fn bars<DB: DrawingBackend>(
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| human(*v, percent));
-            if !label.is_empty() && *v != 0.0 && (!stacked || *v > top * 0.04) {
+            if !label.is_empty() && (!stacked || *v > top * 0.04) {
                 let (y, vpos) = if stacked {
                     ((y0 + y1) / 2.0, VPos::Center)
                 } else {

@@ -22,6 +22,9 @@ pub struct Notes {
     pub since: String,
     /// The close-date window `changes` watches, when a range was given.
     pub window: Option<String>,
+    /// The `--where` filters in words (`owner_id = R0003`), empty when none: every
+    /// chart names them first under its title.
+    pub filters: String,
 }
 
 impl Notes {
@@ -105,7 +108,12 @@ pub fn names() -> Vec<&'static str> {
 /// Builds figure `name`, or None when its metric was not computed.
 pub fn figure(name: &str, frames: &Frames, n: &Notes) -> Option<Chart> {
     let (_, build) = BUILDERS.iter().find(|(f, _)| *f == name)?;
-    build(frames, n)
+    let mut chart = build(frames, n)?;
+    // Named first under the title (the title itself is full at slide size).
+    if !n.filters.is_empty() {
+        chart.subtitle = format!("Only {} · {}", n.filters, chart.subtitle);
+    }
+    Some(chart)
 }
 
 fn waterfall(df: &DataFrame, n: &Notes) -> Option<Chart> {
@@ -361,8 +369,9 @@ fn quota(df: &DataFrame, n: &Notes) -> Option<Chart> {
     Some(Chart {
         title: format!("Quota attainment and pipeline coverage, period from {latest}"),
         subtitle: format!(
-            "{} reps{} · coverage = open pipeline closing in the period ÷ remaining quota",
+            "{} rep{}{} · coverage = open pipeline closing in the period ÷ remaining quota",
             total,
+            if total == 1 { "" } else { "s" },
             if total > 25 {
                 " (25 lowest attainment shown)"
             } else {
@@ -388,7 +397,15 @@ fn quota(df: &DataFrame, n: &Notes) -> Option<Chart> {
 }
 
 fn reverse_funnel(df: &DataFrame, n: &Notes) -> Option<Chart> {
-    let all = filter_eq(df, "owner_id", "all");
+    // One rep's frame (`--where owner_id=…`) is drawn for that rep, not the company.
+    let owners: Vec<String> = strings(df, "owner_id")
+        .into_iter()
+        .filter(|o| o != "all")
+        .collect();
+    let (all, whose) = match owners.as_slice() {
+        [one] => (filter_eq(df, "owner_id", one), format!("{one}'s")),
+        _ => (filter_eq(df, "owner_id", "all"), "the".to_string()),
+    };
     if all.height() == 0 {
         return None;
     }
@@ -407,7 +424,7 @@ fn reverse_funnel(df: &DataFrame, n: &Notes) -> Option<Chart> {
         .unwrap_or_default();
     Some(Chart {
         title: format!(
-            "What closing the gap takes: {} of quota still open",
+            "What closing {whose} gap takes: {} of quota still open",
             human(first(&all, "remaining").unwrap_or(0.0), false)
         ),
         subtitle: if deadline.is_empty() {

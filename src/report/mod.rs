@@ -176,6 +176,12 @@ pub fn notes(inputs: &Inputs<'_>) -> Notes {
         model: metrics::revenue::model_name(inputs.config.attribution.model).to_string(),
         since: format_timestamp(p.since_or_default()),
         window: p.range_given.then(|| format!("{} to {}", p.from, p.to)),
+        filters: p
+            .filters
+            .iter()
+            .map(|(d, v)| format!("{} = {}", d.name(), v.join(" or ")))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 

@@ -479,3 +479,64 @@ fn report_reconciles_numbers_that_look_alike() {
     let html = wd.read("reports/latest/index.html");
     assert!(html.contains("Why these numbers differ"));
 }
+
+/// A chart draws what its flags say: one owner's reverse funnel is that owner's
+/// (named, with that owner's numbers), `--where` is named under the title, and a
+/// `--by` a chart cannot draw is refused instead of piling every group on one axis.
+#[test]
+fn charts_honour_their_flags_or_refuse_them() {
+    let wd = Workdir::new();
+    let rows = crate::fixture::metric(&wd, &["reverse-funnel", "--where", "owner_id=R0003"]);
+    let rep = crate::fixture::row(crate::fixture::rows(&rows), "owner_id", "R0003");
+    let leads = rep["leads_needed"].as_i64().unwrap().to_string();
+    wd.run(&[
+        "chart",
+        "reverse-funnel",
+        "--where",
+        "owner_id=R0003",
+        "--out",
+        "rf.svg",
+        "-q",
+    ])
+    .ok();
+    // The SVG's texts, trimmed.
+    let svg = wd.read("rf.svg");
+    let texts: Vec<String> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = t.split_once('>')?.1.split_once("</text>")?.0;
+            Some(body.trim().replace("&apos;", "'"))
+        })
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("What closing R0003's gap takes")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Only owner_id = R0003 · ")),
+        "{texts:?}"
+    );
+    assert!(texts.contains(&leads), "R0003's {leads} leads: {texts:?}");
+    let run = wd
+        .run(&[
+            "chart",
+            "conversion",
+            "--by",
+            "source",
+            "--out",
+            "c.png",
+            "-q",
+        ])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("draws one group") && run.stderr.contains("--where source=VALUE"),
+        "{}",
+        run.stderr
+    );
+    assert!(!wd.join("c.png").exists());
+}
