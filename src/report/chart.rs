@@ -486,7 +486,10 @@ fn bars<DB: DrawingBackend>(
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| human(*v, percent));
-            if !label.is_empty() && (!stacked || *v > top * 0.04) {
+            // A bar of 0 is labelled where there are few (an empty plot says nothing),
+            // not across many categories, where the zeros would crowd the axis.
+            let shown = *v != 0.0 || (!stacked && n <= 8);
+            if !label.is_empty() && shown && (!stacked || *v > top * 0.04) {
                 let (y, vpos) = if stacked {
                     ((y0 + y1) / 2.0, VPos::Center)
                 } else {

@@ -134,6 +134,40 @@ table.bridge tr.total td { font-weight: 600; border-top: 2px solid var(--ink); }
 }
 "#;
 
+/// Whether a column holds a fraction read as a percentage (`win_rate`,
+/// `within_sla_rate_low`, `win_rate_amount`, `share`, `attainment`).
+fn is_percent(column: &str) -> bool {
+    let base = column
+        .strip_suffix("_low")
+        .or_else(|| column.strip_suffix("_high"))
+        .unwrap_or(column);
+    base.split('_').any(|part| part == "rate") || base == "share" || base == "attainment"
+}
+
+/// A number of a report table as people read it: percentages with one decimal,
+/// thousands separators from 1,000 on, whole numbers without decimals, at most
+/// three decimals below 1,000 (`0`, not `0.000`).
+fn number(v: f64, column: &str) -> String {
+    if is_percent(column) {
+        return format!("{:.1} %", v * 100.0);
+    }
+    let sign = if v < 0.0 { "-" } else { "" };
+    if v.abs() >= 1000.0 || v.fract() == 0.0 {
+        let whole = v.abs().round();
+        if whole == 0.0 {
+            return "0".into();
+        }
+        return format!("{sign}{}", crate::text::thousands(whole as u64));
+    }
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
 fn cell(c: &Cell) -> (String, bool) {
     match c {
         Cell::Null => ("—".into(), false),
@@ -181,7 +215,10 @@ pub fn table(df: &DataFrame, limit: usize) -> Markup {
                     @for row in all.iter().take(limit) {
                         tr {
                             @for i in &visible {
-                                @let (text, num) = cell(&row[*i]);
+                                @let (text, num) = match &row[*i] {
+                                    Cell::Float(v) => (number(*v, &names[*i]), true),
+                                    other => cell(other),
+                                };
                                 td class=[num.then_some("n")] { (text) }
                             }
                         }
@@ -436,5 +473,25 @@ mod tests {
         assert!(out.contains("<th>k</th><td>&lt;v&gt;</td>"));
         assert!(out.contains("plan &lt;h&gt;") && out.contains("&lt;i&gt;promise"));
         assert!(out.starts_with("<!DOCTYPE html><html lang=\"en\">"));
+    }
+
+    /// One rule for the report's table numbers (the tables mixed `0.000`, `19950`
+    /// and `29386.9`, and printed rates as fractions).
+    #[test]
+    fn table_numbers_read_as_people_read_them() {
+        assert_eq!(number(0.0, "amount"), "0");
+        assert_eq!(number(-0.0, "amount"), "0");
+        assert_eq!(number(19950.0, "amount"), "19,950");
+        assert_eq!(number(29386.9, "avg_deal_size"), "29,387");
+        assert_eq!(number(-157450.0, "amount"), "-157,450");
+        assert_eq!(number(14.7, "median_days"), "14.7");
+        assert_eq!(number(0.25, "coverage"), "0.25");
+        assert_eq!(number(4.56789, "mean_days"), "4.568");
+        assert_eq!(number(0.2857142857, "win_rate"), "28.6 %");
+        assert_eq!(number(0.1172, "win_rate_low"), "11.7 %");
+        assert_eq!(number(0.278, "share"), "27.8 %");
+        assert_eq!(number(1.05, "attainment"), "105.0 %");
+        assert_eq!(number(0.166, "win_rate_amount"), "16.6 %");
+        assert_eq!(number(3.75, "required_coverage"), "3.75");
     }
 }
