@@ -74,18 +74,22 @@ fn in_pipeline(t: i64, p: &Params) -> Expr {
             .eq(lit("open"))
             .or(us("closed_at").gt(lit(t)).fill_null(lit(false))),
     );
+    open.and(in_window(col("close_date"), p))
+}
+
+/// Whether a close date lies in the window `--from`..`--to` (always, without a
+/// range; an empty close date never, with one).
+fn in_window(close: Expr, p: &Params) -> Expr {
     if !p.range_given {
-        return open;
+        return lit(true);
     }
     let day = |d: chrono::NaiveDate| lit(d).cast(DataType::Date).cast(DataType::Int32);
-    let close = col("close_date").cast(DataType::Int32);
-    open.and(
-        close
-            .clone()
-            .gt_eq(day(p.from))
-            .and(close.lt_eq(day(p.to)))
-            .fill_null(lit(false)),
-    )
+    let close = close.cast(DataType::Int32);
+    close
+        .clone()
+        .gt_eq(day(p.from))
+        .and(close.lt_eq(day(p.to)))
+        .fill_null(lit(false))
 }
 
 /// `−e`, and 0 (not −0) for 0.
@@ -93,18 +97,6 @@ fn negated(e: Expr) -> Expr {
     when(e.clone().eq(lit(0.0)))
         .then(lit(0.0))
         .otherwise(lit(0.0) - e)
-}
-
-/// Whether the end's close date lies in the window (always, without a range).
-fn end_window(p: &Params) -> Expr {
-    if !p.range_given {
-        return lit(true);
-    }
-    let day = |d: chrono::NaiveDate| lit(d).cast(DataType::Date).cast(DataType::Int32);
-    col("__e_close")
-        .gt_eq(day(p.from))
-        .and(col("__e_close").lt_eq(day(p.to)))
-        .fill_null(lit(false))
 }
 
 /// One side's columns: in the pipeline, amount, status, close date, and its
@@ -216,7 +208,7 @@ pub fn opportunity_moves(tables: &Tables, p: &Params) -> Result<LazyFrame> {
     .otherwise(col("__e_amount"));
     // Created and closed in between, closing in the window: it passed through the
     // pipeline, created and then won or lost.
-    let window_end = end_window(p);
+    let window_end = in_window(col("__e_close"), p);
     let through = col("__s_in")
         .fill_null(lit(false))
         .not()
