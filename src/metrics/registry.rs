@@ -453,7 +453,7 @@ pub const METRICS: &[Metric] = &[
     Metric {
         name: "changes",
         summary:
-            "what moved since --since (default a week before): pipeline bridge, funnel movement",
+            "what moved since --since (in the report: since the previous report): pipeline bridge, funnel movement",
         needs: &["opportunities"],
         dims: Dims::All,
         period: false,
