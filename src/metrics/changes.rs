@@ -296,14 +296,10 @@ pub fn changes(tables: &Tables, p: &Params) -> Result<DataFrame> {
     let (items, keys) = pipeline_items(tables, p)?;
     let pipeline = collect(aggregate(items, &keys), "changes")?;
     let funnel = collect(aggregate(funnel_items(tables, p, &keys)?, &keys), "changes")?;
+    let taken = crate::frame::strings(&pipeline, "step");
     let shown: Vec<&str> = PIPELINE_STEPS
         .iter()
-        .filter(|(name, always)| {
-            *always
-                || crate::frame::strings(&pipeline, "step")
-                    .iter()
-                    .any(|s| s == name)
-        })
+        .filter(|(name, always)| *always || taken.iter().any(|s| s == name))
         .map(|(name, _)| *name)
         .collect();
     complete(pipeline, funnel, &keys, &shown, p.by.is_some())
@@ -315,7 +311,7 @@ fn aggregate(lf: LazyFrame, keys: &[String]) -> LazyFrame {
     by.push(col("step"));
     lf.group_by(by).agg([
         len().cast(DataType::Int64).alias("count"),
-        col("amount").sum().alias("amount"),
+        super::stats::order_free_sum(col("amount"), 1e4).alias("amount"),
     ])
 }
 

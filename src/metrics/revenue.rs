@@ -331,23 +331,6 @@ pub fn credits(
     .expect("same schema"))
 }
 
-/// The sum of `e`, the same whatever the order of the rows: credits come from
-/// partitions joined side by side, and a float sum in another order differed in the
-/// last digits from run to run. Each value is split at `1 / scale` into an integer
-/// part and a remainder counted in billionths of that unit, and both are summed as
-/// integers, which is exact in any order; the result is within 1e-9 / scale of each
-/// value (with `scale` 1e4, a ten-thousandth of a cent of a cent).
-fn order_free_sum(e: Expr, scale: f64) -> Expr {
-    let scaled = e.fill_null(lit(0.0)) * lit(scale);
-    let whole = scaled.clone().floor();
-    let rest = ((scaled - whole.clone()) * lit(1e9))
-        .round(0, RoundMode::HalfToEven)
-        .cast(DataType::Int64);
-    let whole = whole.cast(DataType::Int64);
-    (whole.sum().cast(DataType::Float64) + rest.sum().cast(DataType::Float64) / lit(1e9))
-        / lit(scale)
-}
-
 /// **attribution** — Bases: `won` (won opportunities with `closed_at` in range) and
 /// `pipeline` (opportunities of any status created in range). Each model splits each
 /// opportunity's amount over its path touches (§5.1); opportunities without a path
@@ -400,9 +383,10 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
         let mut aggs = Vec::new();
         for m in &models {
             let w = format!("__w_{}", model_name(*m));
-            aggs.push(order_free_sum(col(w.as_str()), 1e6).alias(format!("{w}_n")));
+            aggs.push(super::stats::order_free_sum(col(w.as_str()), 1e6).alias(format!("{w}_n")));
             aggs.push(
-                order_free_sum(col(w.as_str()) * col("amount_base"), 1e4).alias(format!("{w}_a")),
+                super::stats::order_free_sum(col(w.as_str()) * col("amount_base"), 1e4)
+                    .alias(format!("{w}_a")),
             );
         }
         let wide = credits(tables, p, b, &keys, &models)?
