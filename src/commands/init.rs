@@ -72,4 +72,55 @@ mod tests {
             assert_eq!(written, in_force, "{name}");
         }
     }
+
+    /// The file is read by both VPs: every term of art is explained in a comment
+    /// before a value uses it, and the choices with consequences say them.
+    #[test]
+    fn the_template_explains_each_term_before_it_is_used() {
+        let terms = [
+            "mql",
+            "sal",
+            "sql",
+            "recycled",
+            "disqualified",
+            "backfill",
+            "strict",
+            "cohort",
+            "immature",
+            "SLA",
+            "touch",
+            "first_touch",
+            "last_touch",
+            "linear",
+            "u_shaped",
+            "w_shaped",
+            "time_decay",
+            "half_life_days",
+            "coverage",
+            "reverse funnel",
+            "base",
+        ];
+        for term in terms {
+            let first = TEMPLATE
+                .lines()
+                .find(|l| l.to_lowercase().contains(&term.to_lowercase()))
+                .unwrap_or_else(|| panic!("`{term}` is not in the template"));
+            assert!(
+                first.trim_start().starts_with('#'),
+                "`{term}` is used before it is explained: {first}"
+            );
+        }
+        for consequence in [
+            "These are calendar hours: nights, weekends and holidays count.",
+            "a rep's calls and meetings\n# never earn any",
+            "This decides what \"marketing-sourced\n# revenue\" means",
+            "a deal in a currency without a rate is left out of every sum",
+            "a renamed picklist value makes leads vanish",
+        ] {
+            assert!(
+                TEMPLATE.contains(consequence),
+                "the template no longer says: {consequence}"
+            );
+        }
+    }
 }

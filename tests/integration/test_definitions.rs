@@ -238,7 +238,7 @@ fn approve_keeps_comments_and_layout() {
         "the file was reformatted"
     );
     assert!(
-        after.contains("# Every number funnel prints is computed with these rules"),
+        after.contains("# Read this file together, the VP of Sales and the VP of Marketing"),
         "comments lost"
     );
     assert!(
