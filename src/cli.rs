@@ -286,7 +286,8 @@ deals and activities exports), or a [mapping] section in funnel.toml for any CSV
     #[command(long_about = "\
 Run a SQL query over the warehouse tables (leads, lead_stage_events, touches, \
 campaigns, opportunities, opportunity_stage_events, quotas, owners) and the views the \
-metrics count (lead_funnel, mql_episodes, counted_touches, opportunity_model). \
+metrics count (lead_funnel, mql_episodes, counted_touches, opportunity_stays, \
+opportunity_model). \
 `--tables` lists them all with their columns. Timestamps are UTC. With --as-of, every \
 table and view shows the warehouse as it was exported then. With no warehouse, the \
 query runs on the bundled sample.
@@ -317,6 +318,11 @@ Examples:
         /// add LIMIT or aggregate instead
         #[arg(long, value_name = "N", default_value_t = 10_000_000)]
         max_rows: u64,
+
+        /// On an error, print the engine's whole message with its query plan, not
+        /// only its first line
+        #[arg(short, long)]
+        verbose: bool,
 
         /// Output format
         #[arg(long, value_enum, default_value_t = FormatArg::Table)]
@@ -793,12 +799,14 @@ impl Cli {
                 as_of,
                 as_known_at,
                 max_rows,
+                verbose,
                 format,
             } => Command::Sql(SqlArgs {
                 query,
                 as_of,
                 as_known_at,
                 max_rows,
+                verbose,
                 format: format_of(format),
             }),
             Commands::Metrics(m) => Command::Metrics(MetricsArgs {

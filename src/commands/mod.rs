@@ -96,6 +96,8 @@ pub struct SqlArgs {
     pub as_known_at: Option<String>,
     /// The most rows a result may have.
     pub max_rows: u64,
+    /// Errors with the engine's whole message (its plan), not its first line.
+    pub verbose: bool,
     pub format: Format,
 }
 

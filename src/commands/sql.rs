@@ -112,16 +112,15 @@ pub fn run(args: &SqlArgs, ctx: &Context) -> Result<()> {
     names.extend(VIEWS.iter().map(|(v, _)| v.to_string()));
     let lf = sql
         .execute(query)
-        .map_err(|e| sql_error(&e.to_string(), &names))?;
+        .map_err(|e| sql_error(&e.to_string(), &names, args.verbose))?;
     // Streamed in batches and cut one row past the limit: a cross join of two large
     // tables is counted or refused, never materialised whole (it aborted the
     // process out of memory).
     let cap = args.max_rows.min(u64::from(IdxSize::MAX) - 1);
-    let df = lf
-        .limit(cap as IdxSize + 1)
-        .collect_with_engine(Engine::Streaming)
-        .map(|r| r.unwrap_single())
-        .map_err(|e| sql_error(&e.to_string(), &names))?;
+    let lf = lf.limit(cap as IdxSize + 1);
+    let mut df = collect_streaming_or_in_memory(lf)
+        .map_err(|e| sql_error(&e.to_string(), &names, args.verbose))?;
+    name_counts(&mut df, query);
     if df.height() as u64 > cap {
         return Err(Error::Usage(format!(
             "SQL: the result has more than {} rows; add LIMIT, filter or aggregate (a CROSS JOIN makes every pair of rows), or raise --max-rows",
@@ -131,20 +130,81 @@ pub fn run(args: &SqlArgs, ctx: &Context) -> Result<()> {
     output::write_frame(&df, args.format, &mut std::io::stdout().lock())
 }
 
+/// Runs on the streaming engine (batches, so the row limit bounds the memory); a
+/// plan that engine cannot run (polars 0.55 panics on some cross joins with a
+/// filter) runs again on the in-memory engine instead of aborting the process.
+fn collect_streaming_or_in_memory(lf: LazyFrame) -> PolarsResult<DataFrame> {
+    let streaming = lf.clone();
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        streaming
+            .collect_with_engine(Engine::Streaming)
+            .map(|r| r.unwrap_single())
+    }));
+    std::panic::set_hook(quiet);
+    match attempt {
+        Ok(result) => result,
+        Err(_) => lf.collect(),
+    }
+}
+
+/// `count(*)` comes out of polars as a column named `len`; it is named `count`, as
+/// in other SQL engines, unless the query itself names a column `len`.
+fn name_counts(df: &mut DataFrame, query: &str) {
+    let lower = query.to_lowercase();
+    let counts = lower.contains("count(*)") || lower.contains("count( * )");
+    let names_len = regex::Regex::new(r"\blen\b")
+        .map(|re| re.is_match(&lower))
+        .unwrap_or(true);
+    if counts && !names_len && !df.get_column_names().iter().any(|c| c.as_str() == "count") {
+        let _ = df.rename("len", "count".into());
+    }
+}
+
 /// A query's error on one line, with the fix when the mistake is a common one.
-fn sql_error(message: &str, relations: &[String]) -> Error {
+fn sql_error(message: &str, relations: &[String], verbose: bool) -> Error {
     let first = message.lines().next().unwrap_or(message).trim();
-    let hint = if first.contains("relation") && first.contains("not found") {
+    let hint = sql_hint(first, relations);
+    if verbose {
+        return Error::Usage(format!("SQL error: {}{hint}", message.trim_end()));
+    }
+    Error::Usage(format!(
+        "SQL error: {first}{hint}{}",
+        if message.trim().contains('\n') {
+            " (-v shows the engine's whole message)"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// The fix for the mistakes a newcomer to this dialect makes first
+/// (docs/sql.md, "The dialect, and what trips people up").
+fn sql_hint(first: &str, relations: &[String]) -> String {
+    const TIME: &str = "; compare timestamps with a plain string in UTC, a date or a date and time without T or Z: created_at >= '2026-07-01' or created_at <= '2026-10-01 23:47:22'";
+    if first.contains("relation") && first.contains("not found") {
         format!(
             "; the tables and views are {} (`funnel sql --tables` lists their columns)",
             relations.join(", ")
         )
-    } else if first.contains("TIMESTAMP literal") || first.contains("cannot compare") {
-        "; compare timestamps with a plain string instead: created_at >= '2026-07-01'".into()
+    } else if first.contains("TIMESTAMP literal")
+        || first.contains("cannot compare")
+        || (first.contains("conversion from `str` to `datetime"))
+        || first.contains("with timezone is not (yet) supported")
+    {
+        TIME.into()
+    } else if first.contains("unsupported function 'datediff'")
+        || first.contains("unsupported function 'date_diff'")
+        || first.contains("unsupported function 'epoch'")
+        || first.contains("operation not supported for dtype `duration")
+    {
+        "; for a duration in days write (date_part('epoch', closed_at) - date_part('epoch', created_at)) / 86400.0".into()
+    } else if first.contains("subquery") {
+        "; put the inner query in a WITH clause and JOIN (or CROSS JOIN) it: WITH m AS (SELECT max(created_at) AS latest FROM leads) SELECT … FROM leads CROSS JOIN m WHERE …".into()
     } else {
         String::new()
-    };
-    Error::Usage(format!("SQL error: {first}{hint}"))
+    }
 }
 
 /// `funnel sql --tables`: every table and view with its columns and their types.

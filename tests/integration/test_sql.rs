@@ -318,3 +318,109 @@ fn sql_refuses_a_result_past_the_row_limit_instead_of_aborting() {
         .count() as u64;
     assert_eq!(n, leads + 1);
 }
+
+/// The dialect's usual stumbles end in one line that carries the fix; the engine's
+/// whole message (its plan) only with -v; `count(*)` is named `count`.
+#[test]
+fn sql_hints_carry_the_fix_and_count_is_named_count() {
+    let wd = Workdir::new();
+    wd.write(
+        "e/leads.csv",
+        "lead_id,created_at\nL1,2025-01-01\nL2,2025-03-01\n",
+    );
+    wd.write(
+        "e/opportunities.csv",
+        "opportunity_id,lead_id,created_at,closed_at,stage,status,amount,currency\n\
+         O1,L1,2025-01-10,2025-01-20 12:00,Closed Won,won,10,USD\n",
+    );
+    wd.run(&["ingest", "e", "-q"]).ok();
+    assert_eq!(wd.sql("SELECT count(*) FROM leads"), "count\n2\n");
+    // A query naming `len` keeps it.
+    assert_eq!(wd.sql("SELECT count(*) AS len FROM leads"), "len\n2\n");
+    let first_line = |query: &str| {
+        let run = wd.run(&["sql", query]).expect_code(2);
+        assert_eq!(run.stderr.trim_end().lines().count(), 1, "{}", run.stderr);
+        run.stderr
+    };
+    // An ISO instant with T and Z inside a CASE.
+    let err = first_line(
+        "SELECT sum(CASE WHEN created_at <= '2025-02-01T00:00:00Z' THEN 1 ELSE 0 END) AS n FROM leads",
+    );
+    assert!(
+        err.starts_with("error: SQL error: cannot compare")
+            && err.contains(
+                "without T or Z: created_at >= '2026-07-01' or created_at <= '2026-10-01 23:47:22'"
+            )
+            && err.contains("-v shows"),
+        "{err}"
+    );
+    assert_eq!(
+        wd.sql("SELECT sum(CASE WHEN created_at <= '2025-02-01 00:00:00' THEN 1 ELSE 0 END) AS n FROM leads"),
+        "n\n1\n"
+    );
+    let verbose = wd
+        .run(&[
+            "sql",
+            "-v",
+            "SELECT sum(CASE WHEN created_at <= '2025-02-01T00:00:00Z' THEN 1 ELSE 0 END) AS n FROM leads",
+        ])
+        .expect_code(2);
+    assert!(verbose.stderr.lines().count() > 3, "{}", verbose.stderr);
+    // datediff: the duration in days that works.
+    let err = first_line("SELECT datediff('day', created_at, closed_at) FROM opportunities");
+    assert!(
+        err.contains("(date_part('epoch', closed_at) - date_part('epoch', created_at)) / 86400.0"),
+        "{err}"
+    );
+    assert_eq!(
+        wd.sql("SELECT (date_part('epoch', closed_at) - date_part('epoch', created_at)) / 86400.0 AS days FROM opportunities"),
+        "days\n10.5\n"
+    );
+    // A scalar subquery: the WITH … CROSS JOIN form, which answers.
+    let err = first_line(
+        "SELECT lead_id FROM leads WHERE created_at > (SELECT min(created_at) FROM leads)",
+    );
+    assert!(
+        err.contains("WITH m AS (SELECT max(created_at) AS latest FROM leads)"),
+        "{err}"
+    );
+    let run = wd
+        .run(&[
+            "sql",
+            "WITH m AS (SELECT min(created_at) AS first FROM leads) SELECT lead_id FROM leads CROSS JOIN m WHERE created_at > first",
+            "--format",
+            "csv",
+        ])
+        .ok();
+    assert_eq!(run.stdout, "lead_id\nL2\n");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+/// docs/sql.md's ten worked questions run as printed on the bundled sample (with the
+/// repository's funnel.toml), and print the results the page shows.
+#[test]
+fn the_ten_questions_of_the_sql_docs_print_what_the_page_shows() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let page = std::fs::read_to_string(format!("{root}/docs/sql.md")).unwrap();
+    let worked =
+        &page[page.find("## Ten questions").unwrap()..page.find("## The dialect").unwrap()];
+    let wd = Workdir::new();
+    wd.write(
+        "funnel.toml",
+        std::fs::read(format!("{root}/funnel.toml")).unwrap(),
+    );
+    let blocks: Vec<&str> = worked.split("```").collect();
+    let mut questions = 0;
+    for pair in blocks.windows(3) {
+        let (Some(query), Some(shown)) = (
+            pair[0].strip_prefix("sql\n"),
+            pair[2].strip_prefix("text\n"),
+        ) else {
+            continue;
+        };
+        let printed = wd.run(&["sql", "-q", query.trim()]).ok().stdout;
+        assert_eq!(printed, shown, "{query}");
+        questions += 1;
+    }
+    assert_eq!(questions, 10);
+}
