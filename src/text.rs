@@ -14,6 +14,32 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// A fraction as a percentage with one decimal, `0.4432` as `44.3 %`: the one way a
+/// rate is written in tiles, chart subtitles and tables.
+pub fn percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    // -0.04 % rounds to "-0.0 %": a rate that small is 0.
+    let p = if p.abs() < 0.05 { 0.0 } else { p };
+    format!("{p:.1} %")
+}
+
+/// An amount in a currency as people read it: thousands separators, whole units from
+/// 1,000 on, and the currency code (`1,351,796 USD`).
+pub fn amount(v: f64, currency: &str) -> String {
+    let sign = if v < 0.0 && v.abs() >= 0.5 { "-" } else { "" };
+    let a = v.abs();
+    let digits = if a >= 1000.0 || a.fract() == 0.0 {
+        thousands(a.round() as u64)
+    } else {
+        format!("{a:.2}")
+    };
+    if currency.is_empty() {
+        format!("{sign}{digits}")
+    } else {
+        format!("{sign}{digits} {currency}")
+    }
+}
+
 /// `text` with its control characters shown as escapes (`\u{1b}`), so that a value
 /// from a file can never move the cursor, clear the screen or retitle the window of
 /// the terminal it is printed on. Tabs and line breaks stay.

@@ -157,6 +157,22 @@ pub fn model_name(m: AttributionModel) -> &'static str {
     }
 }
 
+/// The `campaign_id` of credit earned by touches without a campaign.
+pub const NO_CAMPAIGN: &str = "(no campaign)";
+
+/// A model's name in words, for readers of charts and the report ("W-shaped").
+pub fn model_words(name: &str) -> &str {
+    match name {
+        "first_touch" => "first touch",
+        "last_touch" => "last touch",
+        "linear" => "linear",
+        "u_shaped" => "U-shaped",
+        "w_shaped" => "W-shaped",
+        "time_decay" => "time decay",
+        other => other,
+    }
+}
+
 /// The weight of each path touch under `model`, from its position `__i` (0-based) in a
 /// path of `__n` touches, the lead-creation touch position `__lc`, and `__decay`.
 fn weight(model: AttributionModel) -> Expr {
@@ -389,7 +405,12 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
                     .alias(format!("{w}_a")),
             );
         }
-        let wide = credits(tables, p, b, &keys, &models)?
+        let mut credited = credits(tables, p, b, &keys, &models)?;
+        if by_campaign {
+            // A touch without a campaign is credited to one, named, row.
+            credited = credited.with_column(col("campaign_id").fill_null(lit(NO_CAMPAIGN)));
+        }
+        let wide = credited
             .group_by(group.iter().map(|g| col(g.as_str())).collect::<Vec<_>>())
             .agg(aggs)
             .cache();

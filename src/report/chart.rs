@@ -157,8 +157,15 @@ pub fn to_png(chart: &Chart) -> Result<Vec<u8>> {
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<()> {
     root.fill(&BACKGROUND).map_err(err)?;
-    let (header, rest) = root.split_vertically(120);
-    let (body, footer) = rest.split_vertically(HEIGHT as i32 - 120 - 56);
+    // A subtitle wider than the slide wraps onto a second line (the title is one),
+    // and the header grows by that line.
+    let width = WIDTH - 80;
+    let subtitle = wrap(&chart.subtitle, 2, |t| {
+        text_width(root, t, SUBTITLE_SIZE) <= width
+    });
+    let header_height = if subtitle.len() > 1 { 150 } else { 120 };
+    let (header, rest) = root.split_vertically(header_height);
+    let (body, footer) = rest.split_vertically(HEIGHT as i32 - header_height - 56);
     header
         .draw(&Text::new(
             chart.title.clone(),
@@ -166,20 +173,33 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             (FONT, TITLE_SIZE, FontStyle::Bold).into_font().color(&INK),
         ))
         .map_err(err)?;
-    header
-        .draw(&Text::new(
-            chart.subtitle.clone(),
-            (40, 80),
-            font(SUBTITLE_SIZE).color(&MUTED),
-        ))
-        .map_err(err)?;
-    footer
-        .draw(&Text::new(
-            chart.footnote.clone(),
-            (40, 18),
-            font(FOOTNOTE_SIZE).color(&MUTED),
-        ))
-        .map_err(err)?;
+    let tops: &[i32] = if subtitle.len() > 1 {
+        &[80, 112]
+    } else {
+        &[80]
+    };
+    for (line, top) in subtitle.iter().zip(tops) {
+        header
+            .draw(&Text::new(
+                line.clone(),
+                (40, *top),
+                font(SUBTITLE_SIZE).color(&MUTED),
+            ))
+            .map_err(err)?;
+    }
+    let footnote = wrap(&chart.footnote, 2, |t| {
+        text_width(root, t, FOOTNOTE_SIZE) <= width
+    });
+    let tops: &[i32] = if footnote.len() > 1 { &[6, 30] } else { &[18] };
+    for (line, top) in footnote.iter().zip(tops) {
+        footer
+            .draw(&Text::new(
+                line.clone(),
+                (40, *top),
+                font(FOOTNOTE_SIZE).color(&MUTED),
+            ))
+            .map_err(err)?;
+    }
     match &chart.kind {
         Kind::Bars {
             categories,
@@ -202,6 +222,57 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         } => burnup(&body, chart, days, series, forecasts, *target),
         Kind::Bridge { steps } => bridge(&body, chart, steps),
     }
+}
+
+/// The width in pixels of `text` at `size` in the chart's font.
+fn text_width<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, text: &str, size: f64) -> u32 {
+    root.estimate_text_size(text, &font(size))
+        .map(|(w, _)| w)
+        .unwrap_or(u32::MAX)
+}
+
+/// `text` in at most `lines` lines that each `fits`: broken after a ` · ` part where
+/// it can be, else between words; what still does not fit ends with `…`.
+pub fn wrap(text: &str, lines: usize, fits: impl Fn(&str) -> bool) -> Vec<String> {
+    if fits(text) || lines <= 1 {
+        return vec![shorten(text, &fits)];
+    }
+    // The longest head that fits, preferring a break at a part's end.
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut best: Option<usize> = None;
+    let mut best_part: Option<usize> = None;
+    for end in 1..words.len() {
+        let head = words[..end].join(" ");
+        if !fits(&head) {
+            break;
+        }
+        best = Some(end);
+        if words[end] == "·" {
+            best_part = Some(end);
+        }
+    }
+    let Some(end) = best_part.or(best) else {
+        return vec![shorten(text, &fits)];
+    };
+    let head = words[..end].join(" ");
+    let tail = words[end..].join(" ");
+    let tail = tail.strip_prefix("· ").unwrap_or(&tail);
+    let mut out = vec![head];
+    out.extend(wrap(tail, lines - 1, fits));
+    out
+}
+
+/// `text`, cut at a word and ended with `…` until it fits.
+fn shorten(text: &str, fits: &impl Fn(&str) -> bool) -> String {
+    if fits(text) {
+        return text.to_string();
+    }
+    let words: Vec<&str> = text.split(' ').collect();
+    (1..words.len())
+        .rev()
+        .map(|end| format!("{} …", words[..end].join(" ")))
+        .find(|t| fits(t))
+        .unwrap_or_else(|| "…".into())
 }
 
 /// [`Kind::BurnUp`]: day `i` spans x ∈ [i, i+1]; a cumulative value is drawn at the
@@ -751,4 +822,31 @@ fn hbars<DB: DrawingBackend>(
         .map_err(err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn a_long_line_breaks_after_a_part_then_between_words_then_ends_with_an_ellipsis() {
+        let fits = |t: &str| t.chars().count() <= 20;
+        assert_eq!(wrap("short", 2, fits), vec!["short"]);
+        assert_eq!(
+            wrap("one part · another part", 2, fits),
+            vec!["one part", "another part"]
+        );
+        assert_eq!(
+            wrap("a few words more than fit on one line", 2, fits),
+            vec!["a few words more", "than fit on one line"]
+        );
+        assert_eq!(
+            wrap(
+                "a few words more than fit on one line and then some",
+                2,
+                fits
+            ),
+            vec!["a few words more", "than fit on one …"]
+        );
+    }
 }

@@ -18,6 +18,8 @@ pub struct Notes {
     pub window_days: u32,
     pub sla_hours: f64,
     pub model: String,
+    /// The teams whose touches earn attribution credit, in words ("marketing").
+    pub touch_teams: String,
     /// Where `changes` starts.
     pub since: String,
     /// The close-date window `changes` watches, when a range was given.
@@ -505,14 +507,39 @@ fn quarter_label(date: &str) -> String {
     }
 }
 
+/// The most channel groups the attribution chart draws; past that, the channels
+/// the headline model credits least are summed as "other".
+const ATTRIBUTION_GROUPS: usize = 7;
+
+/// Won revenue per channel under each model: channels ranked by the headline model,
+/// the smallest summed as "other", and the share no touch can explain said in words
+/// instead of drawn as a channel (it is the same under every model).
 fn attribution(df: &DataFrame, n: &Notes) -> Option<Chart> {
+    use crate::metrics::revenue::model_words;
     let won = filter_eq(df, "basis", "won");
     let model = strings(&won, "model");
     let channel = strings(&won, "channel");
     let share = floats(&won, "share");
-    let mut channels: Vec<String> = channel.clone();
+    let share_of = |m: &str, c: &str| {
+        (0..won.height())
+            .filter(|i| model[*i] == m && channel[*i] == c)
+            .filter_map(|i| share[i])
+            .sum::<f64>()
+    };
+    let headline = if model.contains(&n.model) {
+        n.model.clone()
+    } else {
+        model.first()?.clone()
+    };
+    let mut channels: Vec<String> = channel.iter().filter(|c| *c != NO_TOUCH).cloned().collect();
     channels.sort();
     channels.dedup();
+    channels.sort_by(|a, b| share_of(&headline, b).total_cmp(&share_of(&headline, a)));
+    let rest = if channels.len() > ATTRIBUTION_GROUPS {
+        channels.split_off(ATTRIBUTION_GROUPS - 1)
+    } else {
+        Vec::new()
+    };
     let models = [
         "first_touch",
         "last_touch",
@@ -525,31 +552,52 @@ fn attribution(df: &DataFrame, n: &Notes) -> Option<Chart> {
         .iter()
         .filter(|m| model.iter().any(|x| x == *m))
         .map(|m| {
-            let values = channels
-                .iter()
-                .map(|c| {
-                    (0..won.height())
-                        .find(|i| &model[*i] == m && &channel[*i] == c)
-                        .and_then(|i| share[i])
-                })
-                .collect();
-            Series::new(*m, values).labelled(vec![String::new(); channels.len()])
+            let mut values: Vec<Option<f64>> =
+                channels.iter().map(|c| Some(share_of(m, c))).collect();
+            if !rest.is_empty() {
+                values.push(Some(rest.iter().map(|c| share_of(m, c)).sum()));
+            }
+            Series::new(model_words(m), values).labelled(vec![
+                String::new();
+                channels.len()
+                    + usize::from(!rest.is_empty())
+            ])
         })
         .collect();
+    let mut categories = channels;
+    if !rest.is_empty() {
+        categories.push(format!("other ({})", rest.len()));
+    }
+    let untouched = share_of(&headline, NO_TOUCH);
+    let untouched = if untouched > 0.0 {
+        format!(
+            " · {} of won revenue had no {} touch before its opportunity (not drawn)",
+            crate::text::percent(untouched),
+            n.touch_teams
+        )
+    } else {
+        String::new()
+    };
     Some(Chart {
         title: "Won revenue credited to channels, by attribution model".into(),
-        subtitle: format!("Share of won amount · headline model: {}", n.model),
+        subtitle: format!(
+            "Share of won revenue · channels ranked by the headline model, {}{untouched}",
+            model_words(&headline)
+        ),
         x_desc: "channel".into(),
         y_desc: "share of won revenue".into(),
         footnote: n.foot("won opportunities closed in range; touches before creation"),
         percent: true,
         kind: Kind::Bars {
-            categories: channels,
+            categories,
             series,
             reference: None,
         },
     })
 }
+
+/// The channel of an opportunity no touch reached (`attribution`'s own row).
+const NO_TOUCH: &str = "(no touch)";
 
 fn campaign_cost(df: &DataFrame, n: &Notes) -> Option<Chart> {
     let channels = strings(df, "channel");
@@ -569,8 +617,8 @@ fn campaign_cost(df: &DataFrame, n: &Notes) -> Option<Chart> {
     Some(Chart {
         title: "Return on campaign spend by channel".into(),
         subtitle: format!(
-            "ROI = won revenue credited by {} ÷ cost; label: cost per MQL",
-            n.model
+            "ROI = won revenue credited by the {} model ÷ cost; label: cost per MQL",
+            crate::metrics::revenue::model_words(&n.model)
         ),
         x_desc: "channel".into(),
         y_desc: "ROI (× cost)".into(),

@@ -174,6 +174,7 @@ pub fn notes(inputs: &Inputs<'_>) -> Notes {
         window_days: inputs.config.funnel.conversion_window_days,
         sla_hours: inputs.config.mql.sla_hours,
         model: metrics::revenue::model_name(inputs.config.attribution.model).to_string(),
+        touch_teams: inputs.config.attribution.touch_teams.join(" or "),
         since: format_timestamp(p.since_or_default()),
         window: p.range_given.then(|| format!("{} to {}", p.from, p.to)),
         filters: p

@@ -499,16 +499,7 @@ fn charts_honour_their_flags_or_refuse_them() {
         "-q",
     ])
     .ok();
-    // The SVG's texts, trimmed.
-    let svg = wd.read("rf.svg");
-    let texts: Vec<String> = svg
-        .split("<text")
-        .skip(1)
-        .filter_map(|t| {
-            let body = t.split_once('>')?.1.split_once("</text>")?.0;
-            Some(body.trim().replace("&apos;", "'"))
-        })
-        .collect();
+    let texts = svg_texts(&wd.read("rf.svg"));
     assert!(
         texts
             .iter()
@@ -539,4 +530,81 @@ fn charts_honour_their_flags_or_refuse_them() {
         run.stderr
     );
     assert!(!wd.join("c.png").exists());
+}
+
+/// The texts of an SVG chart, trimmed, entities of quotes undone.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = t.split_once('>')?.1.split_once("</text>")?.0;
+            Some(body.trim().replace("&apos;", "'").replace("&quot;", "\""))
+        })
+        .collect()
+}
+
+/// The attribution chart names its models in words, ranks channels by the headline
+/// model, and says the share no touch reached in words instead of drawing it as a
+/// channel (it is the same under all six models); a touch without a campaign is
+/// credited to "(no campaign)", not to a blank.
+#[test]
+fn attribution_chart_says_the_untouched_share_and_names_models_in_words() {
+    let wd = Workdir::new();
+    wd.write(
+        "funnel.toml",
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
+    );
+    let doc = crate::fixture::metric(&wd, &["attribution", "--model", "w_shaped"]);
+    let won: Vec<&serde_json::Value> = crate::fixture::rows(&doc)
+        .iter()
+        .filter(|r| r["basis"] == "won")
+        .collect();
+    let untouched = won
+        .iter()
+        .find(|r| r["channel"] == "(no touch)")
+        .and_then(|r| r["share"].as_f64())
+        .unwrap();
+    let mut ranked: Vec<(&str, f64)> = won
+        .iter()
+        .filter(|r| r["channel"] != "(no touch)")
+        .map(|r| (r["channel"].as_str().unwrap(), r["share"].as_f64().unwrap()))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    wd.run(&["chart", "attribution", "--out", "a.svg", "-q"])
+        .ok();
+    let texts = svg_texts(&wd.read("a.svg"));
+    let said = format!(
+        "{:.1} % of won revenue had no marketing touch before its opportunity (not drawn)",
+        untouched * 100.0
+    );
+    assert!(texts.contains(&said), "{said}: {texts:?}");
+    for words in [
+        "first touch",
+        "last touch",
+        "U-shaped",
+        "W-shaped",
+        "time decay",
+    ] {
+        assert!(texts.iter().any(|t| t == words), "{words}: {texts:?}");
+    }
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("w_shaped") || t == "(no touch)"),
+        "{texts:?}"
+    );
+    // The channels along x, in the headline model's order.
+    let axis: Vec<&String> = texts
+        .iter()
+        .filter(|t| ranked.iter().any(|(c, _)| *c == t.as_str()))
+        .collect();
+    let order: Vec<&str> = ranked.iter().map(|(c, _)| *c).collect();
+    assert_eq!(axis, order, "{texts:?}");
+    let doc = crate::fixture::metric(
+        &wd,
+        &["attribution", "--model", "w_shaped", "--by", "campaign_id"],
+    );
+    let rows = crate::fixture::rows(&doc);
+    assert!(rows.iter().any(|r| r["campaign_id"] == "(no campaign)"));
+    assert!(rows.iter().all(|r| !r["campaign_id"].is_null()));
 }
