@@ -31,6 +31,28 @@ impl Series {
     }
 }
 
+/// How a horizontal bar chart draws its bars.
+#[derive(Debug, Clone, Default)]
+pub struct HBarStyle {
+    /// A vertical line across the bars (a pace, a target), named in the legend row.
+    pub reference: Option<Reference>,
+    /// The axis ends here: a longer bar is cut at it, marked `›`, and labelled with
+    /// its whole value, so one outlier does not flatten the others.
+    pub cap: Option<f64>,
+    /// What a missing value says in place of its bar.
+    pub missing: String,
+    /// One colour for every bar (the bars are one measure of many things).
+    pub one_colour: bool,
+}
+
+/// One panel of [`Kind::Panels`].
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub title: String,
+    pub x_desc: String,
+    pub kind: Kind,
+}
+
 /// A reference line across the plot (an SLA, a target).
 #[derive(Debug, Clone)]
 pub struct Reference {
@@ -67,7 +89,11 @@ pub enum Kind {
     HBars {
         categories: Vec<String>,
         series: Series,
+        /// Also how a bar is read: bars in one colour against the line.
+        bars: HBarStyle,
     },
+    /// Small multiples: panels side by side, each with its own title.
+    Panels { panels: Vec<Panel> },
     /// A burn-up over the days of a period: per series the cumulative actual up to
     /// the as-of (None after it) and its forecast at the period's end (drawn dashed
     /// from the last actual), against the plan's straight line from 0 to `target`.
@@ -213,7 +239,12 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             hollow,
         } => lines(&body, chart, categories, series, hollow),
         Kind::Histogram { bins, reference } => histogram(&body, chart, bins, reference.as_ref()),
-        Kind::HBars { categories, series } => hbars(&body, chart, categories, series),
+        Kind::HBars {
+            categories,
+            series,
+            bars,
+        } => hbars(&body, chart, categories, series, bars),
+        Kind::Panels { panels } => panel_grid(&body, chart, panels),
         Kind::BurnUp {
             days,
             series,
@@ -436,19 +467,40 @@ fn y_max(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-fn legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, series: &[Series]) -> Result<()> {
-    if series.len() < 2 {
-        return Ok(());
-    }
+/// The legend row: a swatch and name per series (when there are two or more), then
+/// the reference line's label beside a line swatch, so that no label of the
+/// reference is drawn inside the plot, where bars and their labels are.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    series: &[Series],
+    reference: Option<&Reference>,
+) -> Result<()> {
     let mut x = 150;
-    for (i, s) in series.iter().enumerate() {
-        area.draw(&Rectangle::new([(x, 4), (x + 22, 26)], color(i).filled()))
+    if series.len() >= 2 {
+        for (i, s) in series.iter().enumerate() {
+            area.draw(&Rectangle::new([(x, 4), (x + 22, 26)], color(i).filled()))
+                .map_err(err)?;
+            area.draw(&Text::new(s.name.clone(), (x + 30, 4), font(LEGEND_SIZE)))
+                .map_err(err)?;
+            x += 60 + text_width(area, &s.name, LEGEND_SIZE) as i32;
+        }
+    }
+    if let Some(r) = reference {
+        area.draw(&Rectangle::new([(x, 13), (x + 28, 17)], ALERT.filled()))
             .map_err(err)?;
-        area.draw(&Text::new(s.name.clone(), (x + 30, 4), font(LEGEND_SIZE)))
-            .map_err(err)?;
-        x += 60 + (s.name.chars().count() as i32) * 14;
+        area.draw(&Text::new(
+            r.label.clone(),
+            (x + 36, 4),
+            font(LEGEND_SIZE).color(&ALERT),
+        ))
+        .map_err(err)?;
     }
     Ok(())
+}
+
+/// Whether a legend row is drawn above the plot.
+fn has_legend(series: &[Series], reference: Option<&Reference>) -> bool {
+    series.len() > 1 || reference.is_some()
 }
 
 type Plane =
@@ -459,12 +511,30 @@ fn category_labels<DB: DrawingBackend>(
     chart: &ChartContext<DB, Plane>,
     categories: &[String],
 ) -> Result<()> {
-    let size = if categories.len() > 12 {
-        TICK_SIZE * 0.8
-    } else {
-        TICK_SIZE
+    // The labels shrink until the widest fits its category (down to 60 %); if it
+    // still does not, every second (third, …) category is labelled.
+    let room = {
+        let (a, _) = chart.backend_coord(&(0.0, 0.0));
+        let (b, _) = chart.backend_coord(&(1.0, 0.0));
+        (b - a - 8).max(1) as u32
     };
+    let widest = |size: f64| {
+        categories
+            .iter()
+            .map(|c| text_width(root, c, size))
+            .max()
+            .unwrap_or(0)
+    };
+    let size = [1.0, 0.9, 0.8, 0.7, 0.6]
+        .iter()
+        .map(|f| TICK_SIZE * f)
+        .find(|size| widest(*size) <= room)
+        .unwrap_or(TICK_SIZE * 0.6);
+    let every = widest(size).div_ceil(room).max(1) as usize;
     for (i, c) in categories.iter().enumerate() {
+        if i % every != 0 {
+            continue;
+        }
         let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
         let (ox, oy) = root.get_base_pixel();
         let style = font(size).pos(Pos::new(HPos::Center, VPos::Top));
@@ -515,8 +585,9 @@ fn bars<DB: DrawingBackend>(
     reference: Option<&Reference>,
     stacked: bool,
 ) -> Result<()> {
-    let (legend_area, plot) = area.split_vertically(if series.len() > 1 { 40 } else { 0 });
-    legend(&legend_area, series)?;
+    let (legend_area, plot) =
+        area.split_vertically(if has_legend(series, reference) { 40 } else { 0 });
+    legend(&legend_area, series, reference)?;
     let n = categories.len().max(1);
     let top = if stacked {
         y_max((0..n).map(|i| {
@@ -537,6 +608,13 @@ fn bars<DB: DrawingBackend>(
     let percent = chart.percent;
     let k = if stacked { 1 } else { series.len().max(1) };
     let width = 0.7 / k as f64;
+    // A value label wider than the room of its bar would run into its neighbour's:
+    // it is left out (the table beside the chart has every number).
+    let room = {
+        let (a, _) = ctx.backend_coord(&(0.0, 0.0));
+        let (b, _) = ctx.backend_coord(&(1.0, 0.0));
+        ((b - a) as f64 / k as f64) as u32
+    };
     let mut base = vec![0.0; n];
     for (j, s) in series.iter().enumerate() {
         for (i, v) in s.values.iter().enumerate() {
@@ -559,7 +637,8 @@ fn bars<DB: DrawingBackend>(
                 .unwrap_or_else(|| human(*v, percent));
             // A bar of 0 is labelled where there are few (an empty plot says nothing),
             // not across many categories, where the zeros would crowd the axis.
-            let shown = *v != 0.0 || (!stacked && n <= 8);
+            let shown = (*v != 0.0 || (!stacked && n <= 8))
+                && text_width(area, &label, VALUE_SIZE) + 4 <= room;
             if !label.is_empty() && shown && (!stacked || *v > top * 0.04) {
                 let (y, vpos) = if stacked {
                     ((y0 + y1) / 2.0, VPos::Center)
@@ -584,17 +663,6 @@ fn bars<DB: DrawingBackend>(
             ALERT.stroke_width(3),
         ))
         .map_err(err)?;
-        let (px, py) = ctx.backend_coord(&(n as f64, r.value));
-        let (ox, oy) = area.get_base_pixel();
-        let style = font(VALUE_SIZE)
-            .color(&ALERT)
-            .pos(Pos::new(HPos::Right, VPos::Bottom));
-        area.draw(&Text::new(
-            r.label.clone(),
-            (px - ox - 4, py - oy - 4),
-            style,
-        ))
-        .map_err(err)?;
     }
     category_labels(area, &ctx, categories)
 }
@@ -607,7 +675,7 @@ fn lines<DB: DrawingBackend>(
     hollow: &[bool],
 ) -> Result<()> {
     let (legend_area, plot) = area.split_vertically(if series.len() > 1 { 40 } else { 0 });
-    legend(&legend_area, series)?;
+    legend(&legend_area, series, None)?;
     let n = categories.len().max(1);
     let top = y_max(
         series
@@ -752,27 +820,118 @@ fn histogram<DB: DrawingBackend>(
     Ok(())
 }
 
+/// [`Kind::Panels`]: the panels side by side, each titled, drawn as its own kind
+/// with the chart's units.
+fn panel_grid<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+    panels: &[Panel],
+) -> Result<()> {
+    let cells = area.split_evenly((1, panels.len().max(1)));
+    for (cell, panel) in cells.iter().zip(panels) {
+        let (title, body) = cell.split_vertically(40);
+        // Bold runs about a tenth wider than the regular face measured here.
+        let line = wrap(&panel.title, 1, |t| {
+            text_width(&title, t, LEGEND_SIZE) * 11 / 10 + 50 <= title.dim_in_pixel().0
+        });
+        title
+            .draw(&Text::new(
+                line.concat(),
+                (30, 4),
+                (FONT, LEGEND_SIZE, FontStyle::Bold).into_font().color(&INK),
+            ))
+            .map_err(err)?;
+        let inner = Chart {
+            x_desc: panel.x_desc.clone(),
+            kind: panel.kind.clone(),
+            ..chart.clone()
+        };
+        match &panel.kind {
+            Kind::HBars {
+                categories,
+                series,
+                bars,
+            } => hbars(&body, &inner, categories, series, bars)?,
+            Kind::Bars {
+                categories,
+                series,
+                reference,
+            } => bars(&body, &inner, categories, series, reference.as_ref(), false)?,
+            Kind::Lines {
+                categories,
+                series,
+                hollow,
+            } => lines(&body, &inner, categories, series, hollow)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn hbars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     chart: &Chart,
     categories: &[String],
     series: &Series,
+    style: &HBarStyle,
 ) -> Result<()> {
+    let (legend_area, area) = area.split_vertically(if style.reference.is_some() { 40 } else { 0 });
+    legend(&legend_area, &[], style.reference.as_ref())?;
+    let area = &area;
+    let percent = chart.percent;
     let n = categories.len().max(1);
-    let right = y_max(series.values.iter().flatten().copied()) * 1.1;
+    let label_of = |i: usize, v: f64| {
+        series
+            .labels
+            .get(i)
+            .filter(|l| !l.is_empty())
+            .cloned()
+            .unwrap_or_else(|| human(v, percent))
+    };
+    let widest = |texts: &mut dyn Iterator<Item = String>| {
+        texts
+            .map(|t| text_width(area, &t, VALUE_SIZE))
+            .max()
+            .unwrap_or(0)
+    };
+    let names = categories
+        .iter()
+        .map(|c| text_width(area, c, TICK_SIZE))
+        .max()
+        .unwrap_or(0);
+    let label_area = names + 40;
+    let values = series.values.iter().flatten().copied();
+    let longest = match style.cap {
+        Some(cap) => values.fold(0.0f64, f64::max).min(cap),
+        None => values.fold(0.0f64, f64::max),
+    }
+    .max(style.reference.as_ref().map_or(0.0, |r| r.value));
+    let longest = if longest <= 0.0 { 1.0 } else { longest };
+    // Room right of the longest bar for its label: the axis reaches past it by the
+    // label's width.
+    let plot_width = area.dim_in_pixel().0.saturating_sub(label_area + 90).max(1) as f64;
+    let labels = widest(
+        &mut series
+            .values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| label_of(i, v))),
+    )
+    .max(text_width(area, &style.missing, VALUE_SIZE) / 2) as f64;
+    let right = longest * plot_width / (plot_width - labels - 30.0).max(plot_width * 0.4);
     let mut ctx = ChartBuilder::on(area)
         .margin_left(30)
         .margin_right(60)
         .margin_top(10)
         .x_label_area_size(70)
-        .y_label_area_size(260)
+        .y_label_area_size(label_area)
         .build_cartesian_2d(0f64..right, 0f64..n as f64)
         .map_err(err)?;
     ctx.configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_labels(6)
-        .x_label_formatter(&|v| human(*v, false))
+        .x_labels(if percent { 4 } else { 6 })
+        .x_label_formatter(&|v| human(*v, percent))
         .x_desc(chart.x_desc.clone())
         .axis_desc_style(font(AXIS_DESC_SIZE))
         .label_style(font(TICK_SIZE))
@@ -780,7 +939,34 @@ fn hbars<DB: DrawingBackend>(
         .bold_line_style(GRID)
         .draw()
         .map_err(err)?;
+    // The line first: bars and their labels (on a patch of background) go over it.
+    if let Some(r) = &style.reference {
+        ctx.draw_series(LineSeries::new(
+            [(r.value, 0.0), (r.value, n as f64)],
+            ALERT.stroke_width(3),
+        ))
+        .map_err(err)?;
+    }
     let (ox, oy) = area.get_base_pixel();
+    let on_background = |text: &str, (x, y): (i32, i32), colour: &RGBColor| -> Result<()> {
+        let (w, h) = area
+            .estimate_text_size(text, &font(VALUE_SIZE))
+            .unwrap_or((0, 0));
+        let (w, h) = (w as i32, h as i32);
+        area.draw(&Rectangle::new(
+            [(x - 4, y - h / 2 - 3), (x + w + 4, y + h / 2 + 3)],
+            BACKGROUND.filled(),
+        ))
+        .map_err(err)?;
+        area.draw(&Text::new(
+            text.to_string(),
+            (x, y),
+            font(VALUE_SIZE)
+                .color(colour)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+        ))
+        .map_err(err)
+    };
     for (i, c) in categories.iter().enumerate() {
         // First category at the top.
         let y = (n - 1 - i) as f64;
@@ -793,33 +979,23 @@ fn hbars<DB: DrawingBackend>(
         .map_err(err)?;
         let Some(v) = series.values.get(i).copied().flatten() else {
             let (qx, qy) = ctx.backend_coord(&(0.0, y + 0.5));
-            area.draw(&Text::new(
-                "no rate to compute it",
-                (qx - ox + 10, qy - oy),
-                font(VALUE_SIZE)
-                    .color(&MUTED)
-                    .pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
+            on_background(&style.missing, (qx - ox + 10, qy - oy), &MUTED)?;
             continue;
         };
+        let cut = style.cap.is_some_and(|cap| v > cap);
+        let end = style.cap.map_or(v, |cap| v.min(cap));
+        let fill = if style.one_colour { color(0) } else { color(i) };
         ctx.draw_series(std::iter::once(Rectangle::new(
-            [(0.0, y + 0.18), (v, y + 0.82)],
-            color(i).filled(),
+            [(0.0, y + 0.18), (end, y + 0.82)],
+            fill.filled(),
         )))
         .map_err(err)?;
-        let label = series
-            .labels
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| human(v, false));
-        let (qx, qy) = ctx.backend_coord(&(v, y + 0.5));
-        area.draw(&Text::new(
-            label,
-            (qx - ox + 10, qy - oy),
-            font(VALUE_SIZE).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(err)?;
+        let mut label = label_of(i, v);
+        if cut {
+            label = format!("› {label}");
+        }
+        let (qx, qy) = ctx.backend_coord(&(end, y + 0.5));
+        on_background(&label, (qx - ox + 10, qy - oy), &INK)?;
     }
     Ok(())
 }

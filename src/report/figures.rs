@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use polars::prelude::DataFrame;
 
-use super::chart::{human, Chart, Kind, Reference, Series};
+use super::chart::{human, Chart, HBarStyle, Kind, Panel, Reference, Series};
 use crate::frame::{filter_eq, first, floats, strings};
 use crate::metrics::registry::{Figure, METRICS};
 
@@ -349,53 +349,162 @@ fn sla(hist: &DataFrame, stats: &DataFrame, n: &Notes) -> Option<Chart> {
     })
 }
 
-/// Attainment and coverage per rep in the latest quota period of the range (at most
-/// 25 reps, lowest attainment first).
+/// The most reps the quota chart draws (the lowest attainment first in, so that
+/// the reps who need attention are never the ones left out).
+const QUOTA_REPS: usize = 20;
+
+/// The coverage axis ends here: a rep with 6× the quota still open in pipeline is
+/// labelled, not drawn to scale.
+const COVERAGE_CAP: f64 = 3.0;
+
+/// Three panels over the same reps, sorted by attainment in the current quota
+/// period: that period's attainment against the share of it elapsed (pacing), the
+/// previous period's attainment against quota, and the current coverage (open
+/// pipeline ÷ quota still open) on a capped axis.
 fn quota(df: &DataFrame, n: &Notes) -> Option<Chart> {
     let starts = strings(df, "period_start");
-    let latest = starts.iter().max()?.clone();
-    let cur = filter_eq(df, "period_start", &latest);
+    let current = starts.iter().max()?.clone();
+    let previous = starts.iter().filter(|s| **s < current).max().cloned();
+    let cur = filter_eq(df, "period_start", &current);
+    let end = strings(&cur, "period_end")
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let elapsed = elapsed_share(&current, &end, &n.as_of);
     let owners = strings(&cur, "owner_id");
     let att = floats(&cur, "attainment");
     let cov = floats(&cur, "coverage");
+    let remaining = floats(&cur, "remaining");
     let mut idx: Vec<usize> = (0..cur.height()).collect();
+    // The lowest attainment are kept when there are too many, then drawn highest first.
     idx.sort_by(|a, b| {
-        att[*a]
-            .unwrap_or(f64::MAX)
-            .total_cmp(&att[*b].unwrap_or(f64::MAX))
+        let key = |i: usize| att[i].unwrap_or(f64::MAX);
+        key(*a)
+            .total_cmp(&key(*b))
             .then(owners[*a].cmp(&owners[*b]))
     });
     let total = idx.len();
-    idx.truncate(25);
+    idx.truncate(QUOTA_REPS);
+    idx.reverse();
+    let reps: Vec<String> = idx.iter().map(|i| owners[*i].clone()).collect();
     let pick = |v: &[Option<f64>]| idx.iter().map(|i| v[*i]).collect::<Vec<_>>();
-    Some(Chart {
-        title: format!("Quota attainment and pipeline coverage, period from {latest}"),
-        subtitle: format!(
-            "{} rep{}{} · coverage = open pipeline closing in the period ÷ remaining quota",
-            total,
-            if total == 1 { "" } else { "s" },
-            if total > 25 {
-                " (25 lowest attainment shown)"
+    let earlier: Vec<Option<f64>> = match &previous {
+        Some(p) => {
+            let prev = filter_eq(df, "period_start", p);
+            let (who, a) = (strings(&prev, "owner_id"), floats(&prev, "attainment"));
+            reps.iter()
+                .map(|r| who.iter().position(|w| w == r).and_then(|i| a[i]))
+                .collect()
+        }
+        None => vec![None; reps.len()],
+    };
+    let percents = |v: &[Option<f64>]| -> Vec<String> {
+        v.iter()
+            .map(|x| x.map(crate::text::percent).unwrap_or_default())
+            .collect()
+    };
+    let now = pick(&att);
+    // Coverage is undefined once the quota is met: nothing is left to cover.
+    let coverage: Vec<Option<f64>> = idx
+        .iter()
+        .map(|i| {
+            if remaining[*i] == Some(0.0) {
+                None
             } else {
-                ""
+                cov[*i]
             }
-        ),
-        x_desc: "rep".into(),
-        y_desc: "% of quota / coverage".into(),
-        footnote: n.foot("won deals closed in the quota period; pipeline open at as-of"),
-        percent: true,
-        kind: Kind::Bars {
-            categories: idx.iter().map(|i| owners[*i].clone()).collect(),
-            series: vec![
-                Series::new("attainment", pick(&att)),
-                Series::new("coverage", pick(&cov)),
-            ],
-            reference: Some(Reference {
-                value: 1.0,
-                label: "100% of quota".into(),
-            }),
+        })
+        .collect();
+    let mut panels = vec![Panel {
+        title: format!("This period, from {current}"),
+        x_desc: "attainment (won ÷ quota)".into(),
+        kind: Kind::HBars {
+            categories: reps.clone(),
+            series: Series::new("attainment", now.clone()).labelled(percents(&now)),
+            bars: HBarStyle {
+                reference: elapsed.map(|e| Reference {
+                    value: e,
+                    label: format!("on pace: {} of the period gone", crate::text::percent(e)),
+                }),
+                cap: Some(COVERAGE_CAP),
+                missing: "no quota".into(),
+                one_colour: true,
+            },
         },
+    }];
+    if let Some(p) = &previous {
+        panels.push(Panel {
+            title: format!("Previous period, from {p}"),
+            x_desc: "attainment (won ÷ quota)".into(),
+            kind: Kind::HBars {
+                categories: reps.clone(),
+                series: Series::new("attainment", earlier.clone()).labelled(percents(&earlier)),
+                bars: HBarStyle {
+                    reference: Some(Reference {
+                        value: 1.0,
+                        label: "quota".into(),
+                    }),
+                    cap: Some(COVERAGE_CAP),
+                    missing: "no quota then".into(),
+                    one_colour: true,
+                },
+            },
+        });
+    }
+    panels.push(Panel {
+        title: "Coverage of the quota still open".into(),
+        x_desc: "open pipeline ÷ quota still open".into(),
+        kind: Kind::HBars {
+            categories: reps.clone(),
+            series: Series::new("coverage", coverage.clone()).labelled(percents(&coverage)),
+            bars: HBarStyle {
+                reference: Some(Reference {
+                    value: 1.0,
+                    label: "pipeline = quota open".into(),
+                }),
+                cap: Some(COVERAGE_CAP),
+                missing: "quota met".into(),
+                one_colour: true,
+            },
+        },
+    });
+    let whose = match reps.as_slice() {
+        [one] => format!(", {one}"),
+        _ => String::new(),
+    };
+    Some(Chart {
+        title: format!("Quota attainment, pace and coverage{whose}"),
+        subtitle: format!(
+            "{} rep{}{} · axes end at {:.0} % (a longer bar is marked ›)",
+            total,
+            if total == 1 {
+                ""
+            } else {
+                "s, highest attainment first"
+            },
+            if total > QUOTA_REPS {
+                format!(" ({QUOTA_REPS} lowest attainment shown)")
+            } else {
+                String::new()
+            },
+            COVERAGE_CAP * 100.0,
+        ),
+        x_desc: String::new(),
+        y_desc: String::new(),
+        footnote: n.foot("won deals closed in each quota period; pipeline open at the as-of"),
+        percent: true,
+        kind: Kind::Panels { panels },
     })
+}
+
+/// The share of a quota period's days (`start`..=`end`, dates) up to and including
+/// the as-of's date; None when a date does not parse.
+fn elapsed_share(start: &str, end: &str, as_of: &str) -> Option<f64> {
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok();
+    let (start, end, today) = (date(start)?, date(end)?, date(as_of)?);
+    let days = (end - start).num_days() + 1;
+    let gone = ((today - start).num_days() + 1).clamp(0, days);
+    (days > 0).then(|| gone as f64 / days as f64)
 }
 
 fn reverse_funnel(df: &DataFrame, n: &Notes) -> Option<Chart> {
@@ -448,6 +557,10 @@ fn reverse_funnel(df: &DataFrame, n: &Notes) -> Option<Chart> {
                     .map(|v| v.map(thousands).unwrap_or_default())
                     .collect(),
             ),
+            bars: HBarStyle {
+                missing: "no rate to compute it".into(),
+                ..HBarStyle::default()
+            },
         },
     })
 }

@@ -608,3 +608,180 @@ fn attribution_chart_says_the_untouched_share_and_names_models_in_words() {
     assert!(rows.iter().any(|r| r["campaign_id"] == "(no campaign)"));
     assert!(rows.iter().all(|r| !r["campaign_id"].is_null()));
 }
+
+/// A text box of an SVG chart: (left, top, right, bottom, text), from its position,
+/// anchor, baseline shift and font size; the width estimated at 0.55 em a character
+/// (DejaVu Sans averages a little more on capitals, less on digits and lower case).
+fn text_boxes(svg: &str) -> Vec<(f64, f64, f64, f64, String)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[start..].split('"').next()?.to_string())
+    };
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let (tag, rest) = t.split_once('>')?;
+            if tag.contains("transform") {
+                return None; // a rotated axis description
+            }
+            let body = rest.split_once("</text>")?.0.trim().to_string();
+            let x: f64 = attr(tag, "x")?.parse().ok()?;
+            let y: f64 = attr(tag, "y")?.parse().ok()?;
+            let size: f64 = attr(tag, "font-size")?.parse().ok()?;
+            let width = body.chars().count() as f64 * 0.55 * size;
+            let (left, right) = match attr(tag, "text-anchor").as_deref() {
+                Some("middle") => (x - width / 2.0, x + width / 2.0),
+                Some("end") => (x - width, x),
+                _ => (x, x + width),
+            };
+            let (top, bottom) = match attr(tag, "dy").as_deref() {
+                Some("0.5ex") => (y - size / 2.0, y + size / 2.0),
+                Some("-0.5ex") => (y - size, y),
+                _ => (y, y + size),
+            };
+            Some((left + 1.0, top + 1.0, right - 1.0, bottom - 1.0, body))
+        })
+        .collect()
+}
+
+/// The filled rectangles of an SVG chart (bars, swatches), not the background:
+/// (left, top, right, bottom).
+fn rects(svg: &str) -> Vec<(f64, f64, f64, f64)> {
+    svg.split("<rect")
+        .skip(1)
+        .filter_map(|t| {
+            let tag = t.split_once('>')?.0;
+            let attr = |name: &str| -> Option<f64> {
+                let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+                tag[start..].split('"').next()?.parse().ok()
+            };
+            let (x, y, w, h) = (attr("x")?, attr("y")?, attr("width")?, attr("height")?);
+            (w < 1500.0).then_some((x, y, x + w, y + h))
+        })
+        .collect()
+}
+
+/// No two texts of one chart overlap (value labels, category labels, legend,
+/// reference labels, titles), and no text runs across the edge of a bar (a label
+/// wholly inside its bar is fine), on every chart of the sample's report and on the
+/// quota and reverse-funnel charts of one rep.
+#[test]
+fn no_label_of_a_chart_overlaps_another() {
+    let wd = Workdir::new();
+    wd.write(
+        "funnel.toml",
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
+    );
+    wd.run(&["report", "-q"]).ok();
+    wd.run(&[
+        "chart",
+        "quota",
+        "--where",
+        "owner_id=R0003",
+        "--out",
+        "q3.svg",
+        "-q",
+    ])
+    .ok();
+    let mut charts: Vec<(String, String)> = vec![("quota R0003".into(), wd.read("q3.svg"))];
+    for entry in std::fs::read_dir(wd.join("reports/latest/charts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "svg") {
+            charts.push((
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+        }
+    }
+    assert!(charts.len() >= 12, "{}", charts.len());
+    let mut overlaps = Vec::new();
+    for (name, svg) in &charts {
+        let boxes = text_boxes(svg);
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                if a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3 {
+                    overlaps.push(format!("{name}: `{}` and `{}`", a.4, b.4));
+                }
+            }
+            for r in rects(svg) {
+                let meets = a.0 < r.2 && r.0 < a.2 && a.1 < r.3 && r.1 < a.3;
+                let inside = r.0 <= a.0 && a.2 <= r.2 && r.1 <= a.1 && a.3 <= r.3;
+                if meets && !inside {
+                    overlaps.push(format!("{name}: `{}` across a bar at {r:?}", a.4));
+                }
+            }
+        }
+    }
+    assert!(overlaps.is_empty(), "{}", overlaps.join("\n"));
+}
+
+/// One rep's quota chart is that rep's: named in the title, with the rep's own
+/// attainment this period and last, and coverage, as the metric computes them.
+#[test]
+fn one_reps_quota_chart_names_the_rep_and_shows_the_reps_numbers() {
+    let wd = Workdir::new();
+    let doc = crate::fixture::metric(&wd, &["quota", "--where", "owner_id=R0003"]);
+    let rows = crate::fixture::rows(&doc);
+    let mut starts: Vec<&str> = rows
+        .iter()
+        .map(|r| r["period_start"].as_str().unwrap())
+        .collect();
+    starts.sort();
+    let value = |start: &str, column: &str| {
+        let r = rows.iter().find(|r| r["period_start"] == start).unwrap();
+        format!("{:.1} %", r[column].as_f64().unwrap() * 100.0)
+    };
+    let (current, previous) = (starts[starts.len() - 1], starts[starts.len() - 2]);
+    wd.run(&[
+        "chart",
+        "quota",
+        "--where",
+        "owner_id=R0003",
+        "--out",
+        "q.svg",
+        "-q",
+    ])
+    .ok();
+    let texts = svg_texts(&wd.read("q.svg"));
+    assert!(
+        texts.contains(&"Quota attainment, pace and coverage, R0003".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Only owner_id = R0003 · 1 rep · ")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&format!("This period, from {current}")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&format!("Previous period, from {previous}")),
+        "{texts:?}"
+    );
+    // The value labels: a number and " %".
+    let labels: Vec<&String> = texts
+        .iter()
+        .filter(|t| {
+            t.strip_suffix(" %")
+                .is_some_and(|n| n.parse::<f64>().is_ok())
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        vec![
+            &value(current, "attainment"),
+            &value(previous, "attainment"),
+            &value(current, "coverage"),
+        ],
+        "{texts:?}"
+    );
+    // No other rep is drawn.
+    assert_eq!(
+        texts.iter().filter(|t| t.starts_with("R00")).count(),
+        3,
+        "{texts:?}"
+    );
+}
