@@ -10,7 +10,7 @@ test:
 
 # The report on the bundled sample (the README's main command).
 report:
-    cargo run --release -- report
+    cargo run -- report
 
 # Regenerate the bundled sample export (data/sample).
 regen-sample:
