@@ -156,7 +156,7 @@ fn run_diff(
         .zip(&after)
         .map(|((_, label, a, unit), (_, _, b, _))| {
             let show = |v: &Option<f64>| {
-                v.map(|x| report::format_value(x, *unit))
+                v.map(|x| report::format_value(x, *unit, &new_config.currency.base))
                     .unwrap_or_else(|| "—".into())
             };
             let change = match (a, b) {

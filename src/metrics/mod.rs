@@ -14,6 +14,7 @@ pub mod model;
 pub mod params;
 pub mod pipeline;
 pub mod plan;
+pub mod profile;
 pub mod registry;
 pub mod revenue;
 pub mod stats;

@@ -10,6 +10,7 @@ use polars::prelude::DataFrame;
 
 use super::model::Tables;
 use super::params::{Dim, Params, Period};
+pub use super::profile::Need;
 use super::{changes, cycle, funnel, lint, pipeline, plan, revenue, touches};
 use crate::error::Result;
 use crate::model::warehouse::Manifest;
@@ -106,6 +107,9 @@ pub struct Headline {
     /// A count column of the same row that says what the number leaves out, and
     /// the sentence said beside the number when it is not 0 (`{n}` the count).
     pub caveat: Option<(&'static str, &'static str)>,
+    /// What the number needs the data to hold: without it the tile says "not in
+    /// your data" and why, never a number.
+    pub data: &'static [Need],
 }
 
 /// The sentence beside a duration that leaves out deals closed before they were
@@ -131,6 +135,9 @@ pub struct Metric {
     pub summary: &'static str,
     /// The tables it cannot do without.
     pub needs: &'static [&'static str],
+    /// What its section needs the data to hold (a stage recorded, touches, …):
+    /// without it the report says "not in your data" instead of chart and table.
+    pub data: &'static [Need],
     pub dims: Dims,
     /// Whether it takes `--period`.
     pub period: bool,
@@ -169,12 +176,18 @@ const fn headline(
         unit,
         rank,
         caveat: None,
+        data: &[],
     }
 }
 
 impl Headline {
     const fn with_caveat(mut self, caveat: (&'static str, &'static str)) -> Headline {
         self.caveat = Some(caveat);
+        self
+    }
+
+    const fn needing(mut self, data: &'static [Need]) -> Headline {
+        self.data = data;
         self
     }
 }
@@ -186,6 +199,7 @@ pub const METRICS: &[Metric] = &[
         summary:
             "leads reaching each funnel stage, of leads created in range; step and cumulative rates",
         needs: &["leads"],
+        data: &[],
         dims: Dims::All,
         period: true,
         histogram: false,
@@ -208,7 +222,7 @@ pub const METRICS: &[Metric] = &[
                 "reached",
                 Unit::Count,
                 1,
-            ),
+            ).needing(&[Need::Stage("mql")]),
             headline(
                 "mql_to_sal",
                 "MQL → SAL (accepted by sales)",
@@ -216,7 +230,7 @@ pub const METRICS: &[Metric] = &[
                 "step_rate",
                 Unit::Rate,
                 2,
-            ),
+            ).needing(&[Need::Stage("mql"), Need::Stage("sal")]),
         ],
         cost: Cost::Light,
         section: true,
@@ -225,6 +239,7 @@ pub const METRICS: &[Metric] = &[
         name: "conversion",
         summary: "stage-to-stage conversion by monthly cohort (or --period), with maturity",
         needs: &["leads"],
+        data: &[],
         dims: Dims::All,
         period: true,
         histogram: false,
@@ -239,6 +254,7 @@ pub const METRICS: &[Metric] = &[
         name: "funnel-time",
         summary: "days between consecutive funnel stages, for steps completed in range",
         needs: &["leads"],
+        data: &[],
         dims: Dims::All,
         period: true,
         histogram: true,
@@ -253,6 +269,7 @@ pub const METRICS: &[Metric] = &[
         name: "cycle",
         summary: "sales cycle (won opportunities) and lead-to-customer time, in days",
         needs: &["opportunities"],
+        data: &[],
         dims: Dims::All,
         period: true,
         histogram: true,
@@ -275,6 +292,7 @@ pub const METRICS: &[Metric] = &[
         name: "stage-time",
         summary: "days opportunities spend in each stage; open stays and regressions",
         needs: &["opportunities", "opportunity_stage_events"],
+        data: &[],
         dims: Dims::All,
         period: false,
         histogram: true,
@@ -289,6 +307,7 @@ pub const METRICS: &[Metric] = &[
         name: "touches",
         summary: "marketing touches before becoming a lead, an MQL and an SQL",
         needs: &["leads", "touches"],
+        data: &[Need::Touches],
         dims: Dims::All,
         period: true,
         histogram: true,
@@ -303,6 +322,7 @@ pub const METRICS: &[Metric] = &[
         name: "sla",
         summary: "MQL episodes accepted or rejected within the SLA, and response times",
         needs: &["leads", "lead_stage_events"],
+        data: &[Need::Stage("mql"), Need::Stage("sal")],
         dims: Dims::All,
         period: true,
         histogram: true,
@@ -316,7 +336,7 @@ pub const METRICS: &[Metric] = &[
             "within_sla_rate",
             Unit::Rate,
             3,
-        )],
+        ).needing(&[Need::Stage("mql"), Need::Stage("sal")])],
         cost: Cost::Heavy(5),
         section: true,
     },
@@ -324,6 +344,7 @@ pub const METRICS: &[Metric] = &[
         name: "win-rate",
         summary: "won ÷ (won + lost) of opportunities closed in range, by count and amount",
         needs: &["opportunities"],
+        data: &[],
         dims: Dims::All,
         period: true,
         histogram: false,
@@ -338,7 +359,7 @@ pub const METRICS: &[Metric] = &[
                 "win_rate",
                 Unit::Rate,
                 4,
-            ),
+            ).needing(&[Need::LostDeals]),
             headline(
                 "won_amount",
                 "won revenue",
@@ -346,7 +367,7 @@ pub const METRICS: &[Metric] = &[
                 "won_amount",
                 Unit::Money,
                 6,
-            ),
+            ).needing(&[Need::Amounts]),
         ],
         cost: Cost::Light,
         section: true,
@@ -355,6 +376,7 @@ pub const METRICS: &[Metric] = &[
         name: "quota",
         summary: "per rep and quota period: attainment, open pipeline, coverage vs required",
         needs: &["opportunities", "quotas"],
+        data: &[],
         dims: Dims::OwnerFilterOnly,
         period: false,
         histogram: false,
@@ -369,6 +391,7 @@ pub const METRICS: &[Metric] = &[
         name: "reverse-funnel",
         summary: "wins, opportunities, SQLs, SALs, MQLs and leads each rep still needs",
         needs: &["opportunities", "quotas"],
+        data: &[],
         dims: Dims::OwnerFilterOnly,
         period: false,
         histogram: false,
@@ -383,6 +406,7 @@ pub const METRICS: &[Metric] = &[
         name: "revenue-share",
         summary: "won revenue by source team (marketing, sales, partner, other) and influenced",
         needs: &["opportunities"],
+        data: &[Need::Sources, Need::Amounts],
         dims: Dims::All,
         period: true,
         histogram: false,
@@ -396,7 +420,7 @@ pub const METRICS: &[Metric] = &[
             "share",
             Unit::Rate,
             7,
-        )],
+        ).needing(&[Need::Sources, Need::Amounts])],
         cost: Cost::Light,
         section: true,
     },
@@ -404,6 +428,7 @@ pub const METRICS: &[Metric] = &[
         name: "attribution",
         summary: "won and pipeline amounts credited to channels by six attribution models",
         needs: &["opportunities", "touches"],
+        data: &[Need::Touches, Need::Amounts],
         dims: Dims::All,
         period: true,
         histogram: false,
@@ -418,6 +443,7 @@ pub const METRICS: &[Metric] = &[
         name: "campaign-cost",
         summary: "campaign cost per lead, MQL and customer; attributed revenue and ROI",
         needs: &["campaigns", "leads"],
+        data: &[],
         dims: Dims::ChannelOnly,
         period: false,
         histogram: false,
@@ -432,6 +458,7 @@ pub const METRICS: &[Metric] = &[
         name: "velocity",
         summary: "open opportunities × win rate × average deal ÷ median cycle: revenue per day",
         needs: &["opportunities"],
+        data: &[],
         dims: Dims::All,
         period: false,
         histogram: false,
@@ -445,7 +472,7 @@ pub const METRICS: &[Metric] = &[
             "velocity_per_day",
             Unit::Money,
             8,
-        )
+        ).needing(&[Need::Amounts, Need::LostDeals])
         .with_caveat(NEGATIVE_CYCLES)],
         cost: Cost::Light,
         section: true,
@@ -455,6 +482,7 @@ pub const METRICS: &[Metric] = &[
         summary:
             "what moved since --since (in the report: since the previous report): pipeline bridge, funnel movement",
         needs: &["opportunities"],
+        data: &[],
         dims: Dims::All,
         period: false,
         histogram: false,
@@ -469,6 +497,7 @@ pub const METRICS: &[Metric] = &[
         name: "plan",
         summary: "the shared plan's commitments: actual, pace, forecast and status by now",
         needs: &[],
+        data: &[],
         dims: Dims::None,
         period: false,
         histogram: false,
@@ -484,6 +513,7 @@ pub const METRICS: &[Metric] = &[
         name: "lint",
         summary: "data-quality findings with counts and example ids",
         needs: &[],
+        data: &[],
         dims: Dims::None,
         period: false,
         histogram: false,

@@ -92,7 +92,7 @@ pub enum Kind {
         /// Also how a bar is read: bars in one colour against the line.
         bars: HBarStyle,
     },
-    /// Small multiples: panels side by side, each with its own title.
+    /// Small multiples: panels side by side (three a row), each with its own title.
     Panels { panels: Vec<Panel> },
     /// A burn-up over the days of a period: per series the cumulative actual up to
     /// the as-of (None after it) and its forecast at the period's end (drawn dashed
@@ -827,8 +827,11 @@ fn panel_grid<DB: DrawingBackend>(
     chart: &Chart,
     panels: &[Panel],
 ) -> Result<()> {
-    let cells = area.split_evenly((1, panels.len().max(1)));
-    for (cell, panel) in cells.iter().zip(panels) {
+    // Up to three a row.
+    let columns = panels.len().clamp(1, 3);
+    let rows = panels.len().div_ceil(columns).max(1);
+    let cells = area.split_evenly((rows, columns));
+    for (i, (cell, panel)) in cells.iter().zip(panels).enumerate() {
         let (title, body) = cell.split_vertically(40);
         // Bold runs about a tenth wider than the regular face measured here.
         let line = wrap(&panel.title, 1, |t| {
@@ -841,8 +844,14 @@ fn panel_grid<DB: DrawingBackend>(
                 (FONT, LEGEND_SIZE, FontStyle::Bold).into_font().color(&INK),
             ))
             .map_err(err)?;
+        // The y axis is described once a row, beside its first panel.
         let inner = Chart {
             x_desc: panel.x_desc.clone(),
+            y_desc: if i % columns == 0 {
+                chart.y_desc.clone()
+            } else {
+                String::new()
+            },
             kind: panel.kind.clone(),
             ..chart.clone()
         };

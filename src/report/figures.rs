@@ -54,9 +54,19 @@ impl Notes {
 /// hold the variants figures need.
 pub type Frames = BTreeMap<String, DataFrame>;
 
+/// A rate as tiles and tables write it (`crate::text::percent`), or `—`.
 fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.0}%", v * 100.0))
-        .unwrap_or_else(|| "—".into())
+    v.map(crate::text::percent).unwrap_or_else(|| "—".into())
+}
+
+/// A count as tiles and tables write it (`1,234`), or `—`.
+fn count(v: Option<f64>) -> String {
+    v.map(thousands).unwrap_or_else(|| "—".into())
+}
+
+/// Days as tiles write them (one decimal), or `—`.
+fn days(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into())
 }
 
 fn thousands(v: f64) -> String {
@@ -153,6 +163,8 @@ fn waterfall(df: &DataFrame, n: &Notes) -> Option<Chart> {
     })
 }
 
+/// One panel per stage pair (small multiples on one rate axis each), cohorts along
+/// x; an immature cohort, still converting, is an open marker on a dashed line.
 fn conversion(df: &DataFrame, n: &Notes) -> Option<Chart> {
     let cohorts: Vec<String> = {
         let mut c = strings(df, "cohort");
@@ -164,48 +176,61 @@ fn conversion(df: &DataFrame, n: &Notes) -> Option<Chart> {
     let rate = floats(df, "rate");
     let mature = strings(df, "mature");
     let cohort_col = strings(df, "cohort");
-    let pairs = [
-        ("lead", "mql"),
-        ("mql", "sal"),
-        ("sal", "sql"),
-        ("sql", "opportunity"),
-        ("mql", "customer"),
-    ];
-    let series = pairs
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (a, b) in from.iter().zip(&to) {
+        if !pairs.iter().any(|(x, y)| x == a && y == b) {
+            pairs.push((a.clone(), b.clone()));
+        }
+    }
+    if pairs.is_empty() {
+        return None;
+    }
+    let labels: Vec<String> = cohorts
+        .iter()
+        .map(|c| c.get(..7).unwrap_or(c).to_string())
+        .collect();
+    let row = |c: &str, a: &str, b: &str| {
+        (0..df.height()).find(|i| cohort_col[*i] == c && from[*i] == a && to[*i] == b)
+    };
+    let panels = pairs
         .iter()
         .map(|(a, b)| {
             let values = cohorts
                 .iter()
-                .map(|c| {
-                    (0..df.height())
-                        .find(|i| &cohort_col[*i] == c && from[*i] == *a && to[*i] == *b)
-                        .and_then(|i| rate[i])
-                })
+                .map(|c| row(c, a, b).and_then(|i| rate[i]))
                 .collect();
-            Series::new(format!("{a}→{b}"), values)
+            let hollow = cohorts
+                .iter()
+                .map(|c| row(c, a, b).is_some_and(|i| mature[i] == "false"))
+                .collect();
+            Panel {
+                title: format!("{} → {}", stage_label(a), stage_label(b)),
+                x_desc: String::new(),
+                kind: Kind::Lines {
+                    categories: labels.clone(),
+                    series: vec![Series::new(format!("{a}→{b}"), values)],
+                    hollow,
+                },
+            }
         })
         .collect();
-    let hollow = cohorts
-        .iter()
-        .map(|c| (0..df.height()).any(|i| &cohort_col[i] == c && mature[i] == "false"))
-        .collect();
-    let labels = cohorts
-        .iter()
-        .map(|c| c.get(..7).unwrap_or(c).to_string())
-        .collect();
     Some(Chart {
-        title: "Conversion by monthly cohort".into(),
-        subtitle: "Open markers, dashed lines: immature cohorts, still converting".into(),
-        x_desc: "cohort (month the leads reached the first stage)".into(),
+        title: "Conversion by monthly cohort, one panel per step".into(),
+        subtitle: "Share of each month's cohort that reached the next stage · open markers, dashed: immature cohorts, still converting".into(),
+        x_desc: String::new(),
         y_desc: "converted".into(),
         footnote: n.note("monthly cohorts by reach time of the first stage", true),
         percent: true,
-        kind: Kind::Lines {
-            categories: labels,
-            series,
-            hollow,
-        },
+        kind: Kind::Panels { panels },
     })
+}
+
+/// A funnel stage as people write it (MQL, not mql).
+fn stage_label(stage: &str) -> String {
+    match stage {
+        "mql" | "sal" | "sql" => stage.to_uppercase(),
+        other => other.to_string(),
+    }
 }
 
 fn funnel_time(df: &DataFrame, n: &Notes) -> Option<Chart> {
@@ -249,14 +274,10 @@ fn sales_cycle(hist: &DataFrame, stats: &DataFrame, n: &Notes) -> Option<Chart> 
     Some(Chart {
         title: "Sales cycle: days from opportunity to win".into(),
         subtitle: format!(
-            "{} won opportunities · median {} days · 90% close within {} days",
-            human(first(&s, "count").unwrap_or(0.0), false),
-            first(&s, "median_days")
-                .map(|v| format!("{v:.0}"))
-                .unwrap_or_else(|| "—".into()),
-            first(&s, "p90_days")
-                .map(|v| format!("{v:.0}"))
-                .unwrap_or_else(|| "—".into())
+            "{} won opportunities · median {} days · 90 % close within {} days",
+            count(first(&s, "count")),
+            days(first(&s, "median_days")),
+            days(first(&s, "p90_days")),
         ),
         x_desc: "days from created to won".into(),
         y_desc: "won opportunities".into(),
@@ -305,11 +326,11 @@ fn touches(hist: &DataFrame, stats: &DataFrame, n: &Notes) -> Option<Chart> {
         title: "Marketing touches before becoming an MQL".into(),
         subtitle: format!(
             "{} MQLs · median {} touches · {} with none",
-            human(first(&s, "leads").unwrap_or(0.0), false),
+            count(first(&s, "leads")),
             first(&s, "median_touches")
                 .map(|v| human(v, false))
                 .unwrap_or_else(|| "—".into()),
-            human(first(&s, "zero_touch_leads").unwrap_or(0.0), false)
+            count(first(&s, "zero_touch_leads"))
         ),
         x_desc: "marketing touches up to the MQL".into(),
         y_desc: "MQLs".into(),
@@ -331,9 +352,9 @@ fn sla(hist: &DataFrame, stats: &DataFrame, n: &Notes) -> Option<Chart> {
         subtitle: format!(
             "{} within SLA · {} of {} due episodes breached · {} pending",
             pct(first(stats, "within_sla_rate")),
-            human(first(stats, "breached").unwrap_or(0.0), false),
-            human(first(stats, "due").unwrap_or(0.0), false),
-            human(first(stats, "pending").unwrap_or(0.0), false)
+            count(first(stats, "breached")),
+            count(first(stats, "due")),
+            count(first(stats, "pending")),
         ),
         x_desc: "hours from MQL to acceptance or rejection".into(),
         y_desc: "MQL episodes".into(),

@@ -97,7 +97,7 @@ h2 { font-size: 24px; margin: 48px 0 8px; border-top: 1px solid var(--line); pad
 h3 { font-size: 18px; margin: 20px 0 4px; }
 .sub { color: var(--muted); margin: 0 0 16px; }
 .warn { background:#fff4e5; border-left: 4px solid var(--warn); padding: 8px 12px; margin: 8px 0; }
-.cards { display:grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; margin: 24px 0; }
+.cards { display:grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 12px; margin: 24px 0; }
 .card { border:1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
 .card .v { font-size: 28px; font-weight: 600; }
 .card .l { color: var(--muted); font-size: 14px; }

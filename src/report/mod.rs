@@ -20,6 +20,7 @@ use crate::error::{Error, PolarsContext, Result};
 use crate::metrics;
 use crate::metrics::model::Tables;
 use crate::metrics::params::{local_date, Params};
+use crate::metrics::profile::Profile;
 use crate::metrics::registry::{self, Figure, Metric, Unit, METRICS};
 use crate::model::warehouse::Manifest;
 use crate::observe::{timed, MeterKind, Observer};
@@ -206,12 +207,14 @@ fn public(df: &DataFrame) -> DataFrame {
 }
 
 /// A headline number as people read it.
-pub fn format_value(x: f64, unit: Unit) -> String {
+/// The one way the report writes a number of each unit: tiles, chart subtitles and
+/// tables agree (rates `44.3 %`, counts `1,234`, days `14.7`, amounts `1,351,796 USD`).
+pub fn format_value(x: f64, unit: Unit, currency: &str) -> String {
     match unit {
-        Unit::Rate => format!("{:.1}%", x * 100.0),
+        Unit::Rate => crate::text::percent(x),
         Unit::Count => crate::text::thousands(x.round().max(0.0) as u64),
         Unit::Days => format!("{x:.1}"),
-        Unit::Money => chart::human(x, false),
+        Unit::Money => crate::text::amount(x, currency),
     }
 }
 
@@ -290,18 +293,42 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         params: &with_since,
         ..*inputs
     };
-    let (frames, skipped) = compute_frames(inputs, progress)?;
+    let (mut frames, mut skipped) = compute_frames(inputs, progress)?;
+    // A section or a tile whose number needs what the data does not hold (a stage
+    // never recorded, amounts, lost deals, sources, touches) says so, with no chart,
+    // table or number: it would be made up.
+    let profile = timed("profile", || Profile::of(inputs.tables, inputs.params))?;
+    for m in METRICS.iter() {
+        if let Some(why) = profile.first_lack(m.data) {
+            frames.remove(m.name);
+            if let Some(key) = m.variant_key() {
+                frames.remove(&key);
+            }
+            skipped.insert(m.name.to_string(), format!("Not in your data: {why}."));
+        }
+    }
+    let lacking: BTreeMap<&'static str, String> = registry::headlines()
+        .into_iter()
+        .filter_map(|(_, h)| Some((h.key, profile.first_lack(h.data)?)))
+        .collect();
     let folder = Unpublished::begin(root, &date)?;
     let dir = folder.path();
     let notes = notes(inputs);
     timed("tables", || write_tables(dir, &frames))?;
     let svgs = timed("charts", || write_charts(dir, &frames, &notes, progress))?;
-    let values = headline_values(&frames);
+    let mut values = headline_values(&frames);
+    let mut caveats = headline_caveats(&frames);
+    for (key, _, value, _) in values.iter_mut() {
+        if let Some(why) = lacking.get(key) {
+            *value = None;
+            caveats.insert(key, format!("Not in your data: {why}"));
+        }
+    }
     let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     write_summary(
         dir,
         inputs,
-        (&values, &headline_caveats(&frames)),
+        (&values, &caveats),
         previous.as_ref(),
         &generated_at,
     )?;
@@ -311,7 +338,12 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         crate::contract::glossary::markdown(inputs.config, &hash),
     )?;
     let mut page = html::Page {
-        headlines: headline_tiles(&values, previous.as_ref(), &frames),
+        headlines: headline_tiles(
+            &values,
+            previous.as_ref(),
+            &caveats,
+            &inputs.config.currency.base,
+        ),
         sections: METRICS
             .iter()
             .filter(|m| m.section)
@@ -602,9 +634,9 @@ fn explain_commands(key: &str, p: &Params) -> Vec<String> {
 fn headline_tiles(
     values: &[HeadlineValue],
     previous: Option<&(String, serde_json::Value)>,
-    frames: &Frames,
+    notes: &BTreeMap<&'static str, String>,
+    currency: &str,
 ) -> Vec<html::Headline> {
-    let notes = headline_caveats(frames);
     values
         .iter()
         .map(|(key, label, v, unit)| {
@@ -620,7 +652,7 @@ fn headline_tiles(
             html::Headline {
                 label: label.to_string(),
                 value: v
-                    .map(|x| format_value(x, *unit))
+                    .map(|x| format_value(x, *unit, currency))
                     .unwrap_or_else(|| "—".into()),
                 change,
                 note: notes.get(key).cloned(),

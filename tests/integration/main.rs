@@ -11,6 +11,7 @@ mod test_crash;
 mod test_definitions;
 mod test_derived;
 mod test_explain;
+mod test_fitted;
 mod test_generate;
 mod test_hostile;
 mod test_ingest;

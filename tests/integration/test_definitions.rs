@@ -285,12 +285,12 @@ fn diff_shows_rules_and_their_effect() {
     );
     let l = line("MQL → SAL");
     assert!(
-        l.contains("71.4%") && l.contains("75.0%") && l.contains("+3.6 pts"),
+        l.contains("71.4 %") && l.contains("75.0 %") && l.contains("+3.6 pts"),
         "{l}"
     );
     let l = line("within the SLA");
     assert!(
-        l.contains("55.6%") && l.contains("70.0%") && l.contains("+14.4 pts"),
+        l.contains("55.6 %") && l.contains("70.0 %") && l.contains("+14.4 pts"),
         "{l}"
     );
     let l = line("win rate");
@@ -309,7 +309,7 @@ fn diff_shows_rules_and_their_effect() {
         .ok()
         .stdout;
     assert!(
-        md.contains("| MQLs handled within the SLA | 55.6% | 70.0% | +14.4 pts |"),
+        md.contains("| MQLs handled within the SLA | 55.6 % | 70.0 % | +14.4 pts |"),
         "{md}"
     );
     let html = wd

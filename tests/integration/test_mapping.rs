@@ -11,7 +11,7 @@ use crate::workdir::Workdir;
 /// The real Salesforce Data Export of a developer org, read in place (it is not ours
 /// to copy): `$FUNNEL_SHARED_FIXTURES`, else `../shared/fixtures` beside the checkout,
 /// else `/work/shared/fixtures`.
-fn salesforce_export() -> PathBuf {
+pub fn salesforce_export() -> PathBuf {
     let candidates = [
         std::env::var_os("FUNNEL_SHARED_FIXTURES").map(PathBuf::from),
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")),

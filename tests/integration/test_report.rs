@@ -785,3 +785,48 @@ fn one_reps_quota_chart_names_the_rep_and_shows_the_reps_numbers() {
         "{texts:?}"
     );
 }
+
+/// One formatter: a headline number reads the same in its tile and in its chart's
+/// subtitle (the cycle chart said "median 15 days" beside a tile of 14.7), rates
+/// with one decimal and amounts with thousands separators and the base currency.
+#[test]
+fn tiles_and_chart_subtitles_write_a_number_the_same_way() {
+    let wd = Workdir::new();
+    wd.write(
+        "funnel.toml",
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
+    );
+    wd.run(&["report", "-q"]).ok();
+    let summary: serde_json::Value =
+        serde_json::from_str(&wd.read("reports/latest/summary.json")).unwrap();
+    let html = wd.read("reports/latest/index.html");
+    let h = &summary["headline"];
+    let cycle = format!("{:.1}", h["median_sales_cycle_days"].as_f64().unwrap());
+    let within = format!("{:.1} %", h["within_sla"].as_f64().unwrap() * 100.0);
+    let won = h["won_amount"].as_f64().unwrap().round() as u64;
+    let won = format!(
+        "{} USD",
+        won.to_string()
+            .as_bytes()
+            .rchunks(3)
+            .rev()
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let subtitle =
+        |chart: &str| svg_texts(&wd.read(&format!("reports/latest/charts/{chart}.svg")))[1].clone();
+    assert!(
+        subtitle("sales-cycle").contains(&format!("median {cycle} days")),
+        "{}",
+        subtitle("sales-cycle")
+    );
+    assert!(
+        subtitle("sla").starts_with(&format!("{within} within SLA")),
+        "{}",
+        subtitle("sla")
+    );
+    for tile in [&cycle, &within, &won] {
+        assert!(html.contains(&format!(">{tile}<")), "tile {tile}");
+    }
+}
