@@ -73,9 +73,9 @@ pub fn prepare_numbers(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
 pub fn prepare(ctx: &Context, flags: &QueryFlags) -> Result<Prepared> {
     let (mut config, source) = ctx.config()?;
     let loaded = load(ctx, &config, flags.as_known_at.as_deref())?;
-    // The bundled sample comes with its company's plan, tracked when no funnel.toml
-    // brings one.
-    if loaded.opened.is_sample && config.plan.is_none() && matches!(source, ConfigSource::BuiltIn) {
+    // The bundled sample comes with its company's plan, tracked when the definitions
+    // bring none (the repository's funnel.toml, or one `funnel init` just wrote).
+    if loaded.opened.is_sample && config.plan.is_none() {
         config.plan = crate::sample::plan();
     }
     let tz = config.calendar.tz();
