@@ -14,7 +14,7 @@ use super::params::{Params, Period};
 use crate::error::{Error, Result};
 
 /// The metrics `explain` covers.
-pub const EXPLAINED: [&str; 8] = [
+pub const EXPLAINED: [&str; 9] = [
     "waterfall",
     "conversion",
     "funnel-time",
@@ -23,6 +23,7 @@ pub const EXPLAINED: [&str; 8] = [
     "sla",
     "win-rate",
     "changes",
+    "plan",
 ];
 
 /// The cell to explain: the values of its row's keys (`stage=mql`, `source=webinar`,
@@ -130,6 +131,12 @@ pub fn explain(name: &str, tables: &Tables, p: &Params, cell: &Cell) -> Result<E
         "stage-time" => stage_time(tables, p, &mut cell)?,
         "win-rate" => win_rate(tables, p, &mut cell)?,
         "changes" => changes(tables, p, &mut cell)?,
+        "plan" => {
+            let (lf, column, sum, order) =
+                super::plan::actual_rows(tables, p, &cell.row, cell.column.as_deref())?;
+            let reading = sum.map_or(Reading::Count, Reading::Sum);
+            (lf, column, reading, order)
+        }
         other => {
             return Err(Error::Usage(format!(
                 "explain covers {} so far; `{other}`'s rows are in the views of `funnel sql --tables` (lead_funnel, mql_episodes, counted_touches, opportunity_stays, opportunity_model)",

@@ -523,6 +523,172 @@ pub fn evaluate(tables: &Tables, p: &Params) -> Result<Status> {
     })
 }
 
+/// The rows behind one commitment's `actual` (for `funnel explain plan`): the
+/// commitment whose row keys (`measure`, and `team`, `split` when several share a
+/// measure) are given, in the plan's period and slice at the as-of. A volume is the
+/// number of rows, an amount the sum of `value`; a rate is explained by its
+/// numerator (`--column converted`, `won`, `breached`) or its denominator
+/// (`entered`, `closed`, `due`), flagged per row.
+pub fn actual_rows(
+    tables: &Tables,
+    p: &Params,
+    row: &[(String, String)],
+    column: Option<&str>,
+) -> Result<(LazyFrame, String, Option<String>, String)> {
+    let plan = p.config.plan.as_ref().ok_or_else(no_plan)?;
+    let fiscal = p.config.calendar.fiscal_year_start_month;
+    let period = plan.period(fiscal).map_err(Error::Usage)?;
+    let key = |k: &str| row.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
+    let usage = |what: String| Error::Usage(format!("explain plan: {what}"));
+    let lines = plan.lines();
+    let measures: Vec<&str> = lines.iter().map(|c| c.measure.name()).collect();
+    let measure = key("measure").ok_or_else(|| {
+        usage(format!(
+            "name the commitment with --row measure=NAME ({})",
+            measures.join(", ")
+        ))
+    })?;
+    let chosen: Vec<&Commitment> = lines
+        .iter()
+        .filter(|c| c.measure.name() == measure)
+        .filter(|c| key("team").is_none_or(|t| c.team.name() == t))
+        .filter(|c| key("split").is_none_or(|s| split_text(c).as_deref().unwrap_or("") == s))
+        .collect();
+    let c = match chosen.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(usage(format!(
+                "no commitment matches; the plan's measures are {}",
+                measures.join(", ")
+            )))
+        }
+        _ => {
+            return Err(usage(format!(
+                "{} commitments track {measure}: add --row team=… or --row split=…",
+                chosen.len()
+            )))
+        }
+    };
+    let q = line_params(p, &period, c, p.as_of)?;
+    if let Some((lf, t, value)) = items(tables, &q, c.measure) {
+        let column = column.unwrap_or("actual").to_string();
+        if column != "actual" {
+            return Err(usage(format!(
+                "--column {column}: a volume or an amount has one column, actual"
+            )));
+        }
+        let amount = !matches!(c.measure, Measure::WonDeals) && c.measure.stage().is_none();
+        let lf = shown(lf.with_column(value.alias("value")), &[t.as_str(), "value"])?;
+        return Ok((lf, column, amount.then(|| "value".to_string()), t));
+    }
+    let opps = || apply_filters(opportunities(tables, &q), &q);
+    let (lf, flag, numerator, denominator, t) = match c.measure {
+        Measure::WinRate => (
+            opps().filter(closed().and(in_range(us("closed_at"), &q))),
+            col("status").eq(lit("won")),
+            "won",
+            "closed",
+            "closed_at",
+        ),
+        Measure::SlaWithinRate => {
+            let eps = super::touches::episode_outcomes(tables, &q, true);
+            let (eps, _) = super::model::split(eps, Some("__start_ts"), &q)?;
+            let counts = super::touches::episode_counts();
+            let count = |name: &str| {
+                counts
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, e)| e.clone())
+                    .expect("sla counts due and breached")
+            };
+            let shown: Vec<Expr> = super::touches::episode_columns()
+                .into_iter()
+                .map(|(name, e)| e.alias(name))
+                .collect();
+            let eps = eps
+                .filter(count("due"))
+                .with_column(count("breached").alias("__breached"))
+                .select(
+                    shown
+                        .into_iter()
+                        .chain([col("__breached")])
+                        .collect::<Vec<_>>(),
+                )
+                .rename(["__breached"], ["breached_flag"], true);
+            (eps, col("breached_flag"), "breached", "due", "started_at")
+        }
+        _ => {
+            let (from, to) = match c.measure {
+                Measure::MqlToSqlRate => ("mql", "sql"),
+                _ => ("sql", "customer"),
+            };
+            let (rf, rt) = (format!("reached_{from}"), format!("reached_{to}"));
+            let window = q.config.funnel.conversion_window_days;
+            let mut conv = col(rt.as_str()).is_not_null();
+            if window > 0 {
+                conv = conv.and(us(&rt).lt_eq(us(&rf) + lit(i64::from(window) * MICROS_PER_DAY)));
+            }
+            let lf = apply_filters(lead_funnel(tables, &q), &q).filter(in_range(us(&rf), &q));
+            // Placed by the first stage's reach time.
+            (
+                lf,
+                conv,
+                "converted",
+                "entered",
+                if from == "mql" {
+                    "reached_mql"
+                } else {
+                    "reached_sql"
+                },
+            )
+        }
+    };
+    let column = column.unwrap_or(denominator).to_string();
+    let lf = shown(lf.with_column(flag.alias(numerator)), &[numerator, t])?;
+    let lf = if column == numerator {
+        lf.filter(col(numerator))
+    } else if column == denominator {
+        lf
+    } else {
+        return Err(usage(format!(
+            "--column {column}: a rate is explained by its numerator ({numerator}) or its denominator ({denominator})"
+        )));
+    };
+    Ok((lf, column, None, t.to_string()))
+}
+
+/// The columns explain shows of a lead's or an opportunity's row (those the frame
+/// has), then `last`.
+fn shown(lf: LazyFrame, last: &[&str]) -> Result<LazyFrame> {
+    let mut lf = lf;
+    let schema = lf
+        .collect_schema()
+        .map_err(|e| Error::Data(format!("explain plan: {e}")))?;
+    let mut names: Vec<&str> = [
+        "opportunity_id",
+        "lead_id",
+        "owner_id",
+        "source",
+        "source_team",
+        "segment",
+        "status",
+        "started_at",
+        "outcome",
+        "decided_at",
+        "response_hours",
+        "created_at",
+        "closed_at",
+        "amount",
+        "currency",
+        "amount_base",
+    ]
+    .into_iter()
+    .filter(|n| schema.contains(n) && !last.contains(n))
+    .collect();
+    names.extend(last.iter().filter(|n| schema.contains(n)));
+    Ok(lf.select(names.into_iter().map(col).collect::<Vec<_>>()))
+}
+
 /// The split of a commitment as written (`source_team=marketing`), or null.
 pub fn split_text(c: &Commitment) -> Option<String> {
     (!c.split.is_empty()).then(|| {

@@ -328,3 +328,52 @@ fn explain_commands_in_the_report_reproduce_the_headlines() {
     let csv = wd.read("reports/latest/tables/headlines.csv");
     assert!(csv.contains("funnel explain win-rate"), "{csv}");
 }
+
+/// `funnel explain plan`: the rows behind each commitment's actual on the bundled
+/// sample (its company's plan) number or sum to it; a rate's numerator and
+/// denominator make it.
+#[test]
+fn explain_plan_reproduces_every_commitments_actual() {
+    let wd = Workdir::new();
+    let lines = metric(&wd, "plan", &[]);
+    assert!(lines.len() >= 5);
+    for line in &lines {
+        let measure = line["measure"].as_str().unwrap();
+        let actual = line["actual"].as_f64().unwrap();
+        let row = [("measure", measure.to_string())];
+        let of = |column: &str| explained(&wd, "plan", &[], &row, column);
+        let got = match measure {
+            "bookings" | "pipeline_created" => of("actual")
+                .iter()
+                .map(|r| r["value"].as_f64().unwrap())
+                .sum::<f64>(),
+            "sla_within_rate" => {
+                let (due, breached) = (of("due").len(), of("breached").len());
+                (due - breached) as f64 / due as f64
+            }
+            "win_rate" => of("won").len() as f64 / of("closed").len() as f64,
+            "mql_to_sql_rate" | "sql_to_win_rate" => {
+                of("converted").len() as f64 / of("entered").len() as f64
+            }
+            _ => of("actual").len() as f64,
+        };
+        assert!(
+            (got - actual).abs() <= 1e-9 * actual.abs().max(1.0),
+            "{measure}: {got} from the rows, {actual} in the plan"
+        );
+    }
+    let run = wd.run(&["explain", "plan", "-q"]).expect_code(2);
+    assert!(run.stderr.contains("--row measure=NAME"), "{}", run.stderr);
+    let run = wd
+        .run(&[
+            "explain",
+            "plan",
+            "--row",
+            "measure=mqls",
+            "--column",
+            "due",
+            "-q",
+        ])
+        .expect_code(2);
+    assert!(run.stderr.contains("one column, actual"), "{}", run.stderr);
+}
