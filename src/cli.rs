@@ -354,8 +354,10 @@ warehouse it reports on the bundled sample.")]
     #[command(long_about = "\
 Draw one of the report's charts into FILE (.svg or .png, 1600×900): waterfall, \
 conversion, funnel-time, sales-cycle, stage-time, touches-to-mql, sla, quota, \
-reverse-funnel, revenue-share, attribution, campaign-cost. A metric name selects its \
-chart (cycle → sales-cycle, touches → touches-to-mql). The metric flags apply.")]
+reverse-funnel, revenue-share, attribution, campaign-cost, pipeline-bridge. A metric \
+name selects its chart (cycle → sales-cycle, touches → touches-to-mql, changes → \
+pipeline-bridge). The metric flags apply; a chart draws one group, so `--by` is \
+refused (use `--where DIM=VALUE` to pick the group, named under the title).")]
     Chart {
         /// The chart (or its metric)
         #[arg(value_name = "NAME")]
@@ -916,5 +918,16 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// `funnel chart --help` names every chart of the metric registry.
+    #[test]
+    fn chart_help_names_every_chart() {
+        let cli = Cli::command();
+        let chart = cli.find_subcommand("chart").expect("chart");
+        let help = chart.get_long_about().expect("long about").to_string();
+        for name in crate::report::figures::names() {
+            assert!(help.contains(name), "`funnel chart --help` lacks {name}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 use super::query::{prepare_numbers, Prepared, QueryFlags};
 use super::{ChartArgs, Context, IngestArgs, ReportArgs, RunArgs};
 use crate::error::{Error, Result};
-use crate::metrics::registry::{Figure, METRICS};
+use crate::metrics::registry::{Dims, Figure, METRICS};
 use crate::report::{self, chart, figures, Inputs};
 
 fn inputs(prep: &Prepared) -> Inputs<'_> {
@@ -56,12 +56,23 @@ pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
         )));
     }
     if let Some(by) = args.query.by {
+        let metric = METRICS
+            .iter()
+            .find(|m| matches!(m.figure, Figure::Chart(f) if f == figure));
+        let how = match metric.map(|m| (m.name, m.dims)) {
+            Some((_, Dims::OwnerFilterOnly)) => "pick one rep with --where owner_id=VALUE".into(),
+            Some((name, Dims::ChannelOnly)) => {
+                format!("see every channel with `funnel metrics {name} --by channel`")
+            }
+            Some((name, Dims::All)) => format!(
+                "pick one with --where {by}=VALUE, or see every group with `funnel metrics {name} --by {by}`",
+                by = by.name()
+            ),
+            _ => "it draws the whole company".into(),
+        };
         return Err(Error::Usage(format!(
-            "chart `{figure}` draws one group: `--by {}` is not drawn; pick one with --where {}=VALUE, or see every group with `funnel metrics {} --by {}`",
+            "chart `{figure}` draws one group: `--by {}` is not drawn; {how}",
             by.name(),
-            by.name(),
-            args.name,
-            by.name()
         )));
     }
     let prep = prepare_numbers(ctx, &args.query)?;

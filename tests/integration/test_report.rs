@@ -830,3 +830,39 @@ fn tiles_and_chart_subtitles_write_a_number_the_same_way() {
         assert!(html.contains(&format!(">{tile}<")), "tile {tile}");
     }
 }
+
+/// Every chart with no flag, with `--where` and with `--by`: what its title and
+/// subtitle say (the `--where` named first), or the refusal (exit 2) of a flag it
+/// cannot honour. One snapshot holds all of them, so a chart that starts ignoring a
+/// flag changes it.
+#[test]
+fn every_chart_with_and_without_where_and_by() {
+    let wd = Workdir::new();
+    wd.write(
+        "funnel.toml",
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
+    );
+    let mut out = String::new();
+    for name in funnel::report::figures::names() {
+        let filter = match name {
+            "quota" | "reverse-funnel" => "owner_id=R0003",
+            _ => "source_team=marketing",
+        };
+        for flags in [vec![], vec!["--where", filter], vec!["--by", "source"]] {
+            let mut args = vec!["chart", name, "--out", "c.svg", "-q"];
+            args.extend(&flags);
+            let run = wd.run(&args);
+            out.push_str(&format!("{name} {}\n", flags.join(" ")));
+            if run.code == 0 {
+                let texts = svg_texts(&wd.read("c.svg"));
+                out.push_str(&format!("  {}\n  {}\n", texts[0], texts[1]));
+                std::fs::remove_file(wd.join("c.svg")).unwrap();
+            } else {
+                assert_eq!(run.code, 2, "{name} {flags:?}: {}", run.stderr);
+                assert!(!wd.join("c.svg").exists());
+                out.push_str(&format!("  exit 2: {}\n", run.stderr.trim()));
+            }
+        }
+    }
+    insta::assert_snapshot!("every_chart_and_flag", out);
+}
