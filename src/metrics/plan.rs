@@ -538,42 +538,13 @@ pub fn actual_rows(
     let plan = p.config.plan.as_ref().ok_or_else(no_plan)?;
     let fiscal = p.config.calendar.fiscal_year_start_month;
     let period = plan.period(fiscal).map_err(Error::Usage)?;
-    let key = |k: &str| row.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
-    let usage = |what: String| Error::Usage(format!("explain plan: {what}"));
     let lines = plan.lines();
-    let measures: Vec<&str> = lines.iter().map(|c| c.measure.name()).collect();
-    let measure = key("measure").ok_or_else(|| {
-        usage(format!(
-            "name the commitment with --row measure=NAME ({})",
-            measures.join(", ")
-        ))
-    })?;
-    let chosen: Vec<&Commitment> = lines
-        .iter()
-        .filter(|c| c.measure.name() == measure)
-        .filter(|c| key("team").is_none_or(|t| c.team.name() == t))
-        .filter(|c| key("split").is_none_or(|s| split_text(c).as_deref().unwrap_or("") == s))
-        .collect();
-    let c = match chosen.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(usage(format!(
-                "no commitment matches; the plan's measures are {}",
-                measures.join(", ")
-            )))
-        }
-        _ => {
-            return Err(usage(format!(
-                "{} commitments track {measure}: add --row team=… or --row split=…",
-                chosen.len()
-            )))
-        }
-    };
+    let c = chosen(&lines, row)?;
     let q = line_params(p, &period, c, p.as_of)?;
     if let Some((lf, t, value)) = items(tables, &q, c.measure) {
         let column = column.unwrap_or("actual").to_string();
         if column != "actual" {
-            return Err(usage(format!(
+            return Err(explain_usage(format!(
                 "--column {column}: a volume or an amount has one column, actual"
             )));
         }
@@ -581,18 +552,73 @@ pub fn actual_rows(
         let lf = shown(lf.with_column(value.alias("value")), &[t.as_str(), "value"])?;
         return Ok((lf, column, amount.then(|| "value".to_string()), t));
     }
-    let opps = || apply_filters(opportunities(tables, &q), &q);
-    let (lf, flag, numerator, denominator, t) = match c.measure {
+    let (lf, flag, numerator, denominator, t) = rate_rows(tables, &q, c.measure)?;
+    let column = column.unwrap_or(denominator).to_string();
+    let lf = shown(lf.with_column(flag.alias(numerator)), &[numerator, t])?;
+    let lf = if column == numerator {
+        lf.filter(col(numerator))
+    } else if column == denominator {
+        lf
+    } else {
+        return Err(explain_usage(format!(
+            "--column {column}: a rate is explained by its numerator ({numerator}) or its denominator ({denominator})"
+        )));
+    };
+    Ok((lf, column, None, t.to_string()))
+}
+
+fn explain_usage(what: String) -> Error {
+    Error::Usage(format!("explain plan: {what}"))
+}
+
+/// The one commitment `row` names: by `measure`, and `team` and `split` when given.
+fn chosen<'a>(lines: &'a [Commitment], row: &[(String, String)]) -> Result<&'a Commitment> {
+    let key = |k: &str| row.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
+    let measures: Vec<&str> = lines.iter().map(|c| c.measure.name()).collect();
+    let measure = key("measure").ok_or_else(|| {
+        explain_usage(format!(
+            "name the commitment with --row measure=NAME ({})",
+            measures.join(", ")
+        ))
+    })?;
+    let matching: Vec<&Commitment> = lines
+        .iter()
+        .filter(|c| c.measure.name() == measure)
+        .filter(|c| key("team").is_none_or(|t| c.team.name() == t))
+        .filter(|c| key("split").is_none_or(|s| split_text(c).as_deref().unwrap_or("") == s))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(one),
+        [] => Err(explain_usage(format!(
+            "no commitment matches; the plan's measures are {}",
+            measures.join(", ")
+        ))),
+        _ => Err(explain_usage(format!(
+            "{} commitments track {measure}: add --row team=… or --row split=…",
+            matching.len()
+        ))),
+    }
+}
+
+/// A rate's rows in the range of `q`: the frame of its denominator, the flag of its
+/// numerator, their names, and the timestamp that places a row.
+fn rate_rows(
+    tables: &Tables,
+    q: &Params,
+    m: Measure,
+) -> Result<(LazyFrame, Expr, &'static str, &'static str, &'static str)> {
+    Ok(match m {
         Measure::WinRate => (
-            opps().filter(closed().and(in_range(us("closed_at"), &q))),
+            apply_filters(opportunities(tables, q), q)
+                .filter(closed().and(in_range(us("closed_at"), q))),
             col("status").eq(lit("won")),
             "won",
             "closed",
             "closed_at",
         ),
         Measure::SlaWithinRate => {
-            let eps = super::touches::episode_outcomes(tables, &q, true);
-            let (eps, _) = super::model::split(eps, Some("__start_ts"), &q)?;
+            let eps = super::touches::episode_outcomes(tables, q, true);
+            let (eps, _) = super::model::split(eps, Some("__start_ts"), q)?;
             let counts = super::touches::episode_counts();
             let count = |name: &str| {
                 counts
@@ -604,23 +630,15 @@ pub fn actual_rows(
             let shown: Vec<Expr> = super::touches::episode_columns()
                 .into_iter()
                 .map(|(name, e)| e.alias(name))
+                .chain([count("breached").alias("breached_flag")])
                 .collect();
-            let eps = eps
-                .filter(count("due"))
-                .with_column(count("breached").alias("__breached"))
-                .select(
-                    shown
-                        .into_iter()
-                        .chain([col("__breached")])
-                        .collect::<Vec<_>>(),
-                )
-                .rename(["__breached"], ["breached_flag"], true);
+            let eps = eps.filter(count("due")).select(shown);
             (eps, col("breached_flag"), "breached", "due", "started_at")
         }
         _ => {
-            let (from, to) = match c.measure {
-                Measure::MqlToSqlRate => ("mql", "sql"),
-                _ => ("sql", "customer"),
+            let (from, to, t) = match m {
+                Measure::MqlToSqlRate => ("mql", "sql", "reached_mql"),
+                _ => ("sql", "customer", "reached_sql"),
             };
             let (rf, rt) = (format!("reached_{from}"), format!("reached_{to}"));
             let window = q.config.funnel.conversion_window_days;
@@ -628,33 +646,10 @@ pub fn actual_rows(
             if window > 0 {
                 conv = conv.and(us(&rt).lt_eq(us(&rf) + lit(i64::from(window) * MICROS_PER_DAY)));
             }
-            let lf = apply_filters(lead_funnel(tables, &q), &q).filter(in_range(us(&rf), &q));
-            // Placed by the first stage's reach time.
-            (
-                lf,
-                conv,
-                "converted",
-                "entered",
-                if from == "mql" {
-                    "reached_mql"
-                } else {
-                    "reached_sql"
-                },
-            )
+            let lf = apply_filters(lead_funnel(tables, q), q).filter(in_range(us(&rf), q));
+            (lf, conv, "converted", "entered", t)
         }
-    };
-    let column = column.unwrap_or(denominator).to_string();
-    let lf = shown(lf.with_column(flag.alias(numerator)), &[numerator, t])?;
-    let lf = if column == numerator {
-        lf.filter(col(numerator))
-    } else if column == denominator {
-        lf
-    } else {
-        return Err(usage(format!(
-            "--column {column}: a rate is explained by its numerator ({numerator}) or its denominator ({denominator})"
-        )));
-    };
-    Ok((lf, column, None, t.to_string()))
+    })
 }
 
 /// The columns explain shows of a lead's or an opportunity's row (those the frame

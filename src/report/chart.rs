@@ -890,44 +890,18 @@ fn hbars<DB: DrawingBackend>(
     let percent = chart.percent;
     let n = categories.len().max(1);
     let label_of = |i: usize, v: f64| {
-        series
+        let label = series
             .labels
             .get(i)
             .filter(|l| !l.is_empty())
             .cloned()
-            .unwrap_or_else(|| human(v, percent))
+            .unwrap_or_else(|| human(v, percent));
+        match style.cap {
+            Some(cap) if v > cap => format!("› {label}"),
+            _ => label,
+        }
     };
-    let widest = |texts: &mut dyn Iterator<Item = String>| {
-        texts
-            .map(|t| text_width(area, &t, VALUE_SIZE))
-            .max()
-            .unwrap_or(0)
-    };
-    let names = categories
-        .iter()
-        .map(|c| text_width(area, c, TICK_SIZE))
-        .max()
-        .unwrap_or(0);
-    let label_area = names + 40;
-    let values = series.values.iter().flatten().copied();
-    let longest = match style.cap {
-        Some(cap) => values.fold(0.0f64, f64::max).min(cap),
-        None => values.fold(0.0f64, f64::max),
-    }
-    .max(style.reference.as_ref().map_or(0.0, |r| r.value));
-    let longest = if longest <= 0.0 { 1.0 } else { longest };
-    // Room right of the longest bar for its label: the axis reaches past it by the
-    // label's width.
-    let plot_width = area.dim_in_pixel().0.saturating_sub(label_area + 90).max(1) as f64;
-    let labels = widest(
-        &mut series
-            .values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.map(|v| label_of(i, v))),
-    )
-    .max(text_width(area, &style.missing, VALUE_SIZE) / 2) as f64;
-    let right = longest * plot_width / (plot_width - labels - 30.0).max(plot_width * 0.4);
+    let (label_area, right) = hbar_extent(area, categories, series, style, &label_of);
     let mut ctx = ChartBuilder::on(area)
         .margin_left(30)
         .margin_right(60)
@@ -957,25 +931,6 @@ fn hbars<DB: DrawingBackend>(
         .map_err(err)?;
     }
     let (ox, oy) = area.get_base_pixel();
-    let on_background = |text: &str, (x, y): (i32, i32), colour: &RGBColor| -> Result<()> {
-        let (w, h) = area
-            .estimate_text_size(text, &font(VALUE_SIZE))
-            .unwrap_or((0, 0));
-        let (w, h) = (w as i32, h as i32);
-        area.draw(&Rectangle::new(
-            [(x - 4, y - h / 2 - 3), (x + w + 4, y + h / 2 + 3)],
-            BACKGROUND.filled(),
-        ))
-        .map_err(err)?;
-        area.draw(&Text::new(
-            text.to_string(),
-            (x, y),
-            font(VALUE_SIZE)
-                .color(colour)
-                .pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(err)
-    };
     for (i, c) in categories.iter().enumerate() {
         // First category at the top.
         let y = (n - 1 - i) as f64;
@@ -987,11 +942,9 @@ fn hbars<DB: DrawingBackend>(
         ))
         .map_err(err)?;
         let Some(v) = series.values.get(i).copied().flatten() else {
-            let (qx, qy) = ctx.backend_coord(&(0.0, y + 0.5));
-            on_background(&style.missing, (qx - ox + 10, qy - oy), &MUTED)?;
+            label_on_background(area, &style.missing, (px - ox + 10, py - oy), &MUTED)?;
             continue;
         };
-        let cut = style.cap.is_some_and(|cap| v > cap);
         let end = style.cap.map_or(v, |cap| v.min(cap));
         let fill = if style.one_colour { color(0) } else { color(i) };
         ctx.draw_series(std::iter::once(Rectangle::new(
@@ -999,14 +952,73 @@ fn hbars<DB: DrawingBackend>(
             fill.filled(),
         )))
         .map_err(err)?;
-        let mut label = label_of(i, v);
-        if cut {
-            label = format!("› {label}");
-        }
         let (qx, qy) = ctx.backend_coord(&(end, y + 0.5));
-        on_background(&label, (qx - ox + 10, qy - oy), &INK)?;
+        label_on_background(area, &label_of(i, v), (qx - ox + 10, qy - oy), &INK)?;
     }
     Ok(())
+}
+
+/// The width of the category labels' area, and where the value axis ends: past the
+/// longest bar (cut at the cap) and the reference by the widest value label, so that
+/// no label runs off the plot.
+fn hbar_extent<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    categories: &[String],
+    series: &Series,
+    style: &HBarStyle,
+    label_of: &dyn Fn(usize, f64) -> String,
+) -> (u32, f64) {
+    let names = categories
+        .iter()
+        .map(|c| text_width(area, c, TICK_SIZE))
+        .max()
+        .unwrap_or(0);
+    let label_area = names + 40;
+    let values = series.values.iter().flatten().copied();
+    let longest = match style.cap {
+        Some(cap) => values.fold(0.0f64, f64::max).min(cap),
+        None => values.fold(0.0f64, f64::max),
+    }
+    .max(style.reference.as_ref().map_or(0.0, |r| r.value));
+    let longest = if longest <= 0.0 { 1.0 } else { longest };
+    let plot_width = area.dim_in_pixel().0.saturating_sub(label_area + 90).max(1) as f64;
+    let labels = series
+        .values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| text_width(area, &label_of(i, v), VALUE_SIZE)))
+        .max()
+        .unwrap_or(0)
+        .max(text_width(area, &style.missing, VALUE_SIZE) / 2) as f64;
+    let right = longest * plot_width / (plot_width - labels - 30.0).max(plot_width * 0.4);
+    (label_area, right)
+}
+
+/// A value label, left-aligned at `(x, y)` on a patch of the background, so that a
+/// reference line behind it does not run through its digits.
+fn label_on_background<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    (x, y): (i32, i32),
+    colour: &RGBColor,
+) -> Result<()> {
+    let (w, h) = area
+        .estimate_text_size(text, &font(VALUE_SIZE))
+        .unwrap_or((0, 0));
+    let (w, h) = (w as i32, h as i32);
+    area.draw(&Rectangle::new(
+        [(x - 4, y - h / 2 - 3), (x + w + 4, y + h / 2 + 3)],
+        BACKGROUND.filled(),
+    ))
+    .map_err(err)?;
+    area.draw(&Text::new(
+        text.to_string(),
+        (x, y),
+        font(VALUE_SIZE)
+            .color(colour)
+            .pos(Pos::new(HPos::Left, VPos::Center)),
+    ))
+    .map_err(err)
 }
 
 #[cfg(test)]

@@ -391,13 +391,84 @@ fn quota(df: &DataFrame, n: &Notes) -> Option<Chart> {
         .first()
         .cloned()
         .unwrap_or_default();
-    let elapsed = elapsed_share(&current, &end, &n.as_of);
-    let owners = strings(&cur, "owner_id");
-    let att = floats(&cur, "attainment");
-    let cov = floats(&cur, "coverage");
-    let remaining = floats(&cur, "remaining");
+    let (idx, total) = quota_reps(&cur);
+    let reps: Vec<String> = {
+        let owners = strings(&cur, "owner_id");
+        idx.iter().map(|i| owners[*i].clone()).collect()
+    };
+    let pick = |v: Vec<Option<f64>>| idx.iter().map(|i| v[*i]).collect::<Vec<_>>();
+    let now = pick(floats(&cur, "attainment"));
+    // Coverage is undefined once the quota is met: nothing is left to cover.
+    let remaining = pick(floats(&cur, "remaining"));
+    let coverage: Vec<Option<f64>> = pick(floats(&cur, "coverage"))
+        .into_iter()
+        .zip(remaining)
+        .map(|(c, r)| if r == Some(0.0) { None } else { c })
+        .collect();
+    let pace = elapsed_share(&current, &end, &n.as_of).map(|e| Reference {
+        value: e,
+        label: format!("on pace: {} of the period gone", crate::text::percent(e)),
+    });
+    let mut panels = vec![rep_panel(
+        format!("This period, from {current}"),
+        "attainment (won ÷ quota)",
+        &reps,
+        now,
+        pace,
+        "no quota",
+    )];
+    if let Some(p) = &previous {
+        let prev = filter_eq(df, "period_start", p);
+        let (who, a) = (strings(&prev, "owner_id"), floats(&prev, "attainment"));
+        let earlier = reps
+            .iter()
+            .map(|r| who.iter().position(|w| w == r).and_then(|i| a[i]))
+            .collect();
+        let quota = Reference {
+            value: 1.0,
+            label: "quota".into(),
+        };
+        panels.push(rep_panel(
+            format!("Previous period, from {p}"),
+            "attainment (won ÷ quota)",
+            &reps,
+            earlier,
+            Some(quota),
+            "no quota then",
+        ));
+    }
+    let open = Reference {
+        value: 1.0,
+        label: "pipeline = quota open".into(),
+    };
+    panels.push(rep_panel(
+        "Coverage of the quota still open".into(),
+        "open pipeline ÷ quota still open",
+        &reps,
+        coverage,
+        Some(open),
+        "quota met",
+    ));
+    Some(Chart {
+        title: match reps.as_slice() {
+            [one] => format!("Quota attainment, pace and coverage, {one}"),
+            _ => "Quota attainment, pace and coverage".into(),
+        },
+        subtitle: quota_subtitle(total),
+        x_desc: String::new(),
+        y_desc: String::new(),
+        footnote: n.foot("won deals closed in each quota period; pipeline open at the as-of"),
+        percent: true,
+        kind: Kind::Panels { panels },
+    })
+}
+
+/// The rows of the reps drawn, highest attainment first (the lowest
+/// [`QUOTA_REPS`] when there are more), and how many reps there are.
+fn quota_reps(cur: &DataFrame) -> (Vec<usize>, usize) {
+    let owners = strings(cur, "owner_id");
+    let att = floats(cur, "attainment");
     let mut idx: Vec<usize> = (0..cur.height()).collect();
-    // The lowest attainment are kept when there are too many, then drawn highest first.
     idx.sort_by(|a, b| {
         let key = |i: usize| att[i].unwrap_or(f64::MAX);
         key(*a)
@@ -407,115 +478,54 @@ fn quota(df: &DataFrame, n: &Notes) -> Option<Chart> {
     let total = idx.len();
     idx.truncate(QUOTA_REPS);
     idx.reverse();
-    let reps: Vec<String> = idx.iter().map(|i| owners[*i].clone()).collect();
-    let pick = |v: &[Option<f64>]| idx.iter().map(|i| v[*i]).collect::<Vec<_>>();
-    let earlier: Vec<Option<f64>> = match &previous {
-        Some(p) => {
-            let prev = filter_eq(df, "period_start", p);
-            let (who, a) = (strings(&prev, "owner_id"), floats(&prev, "attainment"));
-            reps.iter()
-                .map(|r| who.iter().position(|w| w == r).and_then(|i| a[i]))
-                .collect()
-        }
-        None => vec![None; reps.len()],
-    };
-    let percents = |v: &[Option<f64>]| -> Vec<String> {
-        v.iter()
-            .map(|x| x.map(crate::text::percent).unwrap_or_default())
-            .collect()
-    };
-    let now = pick(&att);
-    // Coverage is undefined once the quota is met: nothing is left to cover.
-    let coverage: Vec<Option<f64>> = idx
+    (idx, total)
+}
+
+fn quota_subtitle(total: usize) -> String {
+    format!(
+        "{total} rep{}{} · axes end at {:.0} % (a longer bar is marked ›)",
+        if total == 1 {
+            ""
+        } else {
+            "s, highest attainment first"
+        },
+        if total > QUOTA_REPS {
+            format!(" ({QUOTA_REPS} lowest attainment shown)")
+        } else {
+            String::new()
+        },
+        COVERAGE_CAP * 100.0,
+    )
+}
+
+/// One panel of the quota chart: a rate per rep, in percent, on an axis capped at
+/// [`COVERAGE_CAP`], against `line`.
+fn rep_panel(
+    title: String,
+    x_desc: &str,
+    reps: &[String],
+    values: Vec<Option<f64>>,
+    line: Option<Reference>,
+    missing: &str,
+) -> Panel {
+    let labels = values
         .iter()
-        .map(|i| {
-            if remaining[*i] == Some(0.0) {
-                None
-            } else {
-                cov[*i]
-            }
-        })
+        .map(|x| x.map(crate::text::percent).unwrap_or_default())
         .collect();
-    let mut panels = vec![Panel {
-        title: format!("This period, from {current}"),
-        x_desc: "attainment (won ÷ quota)".into(),
+    Panel {
+        title,
+        x_desc: x_desc.into(),
         kind: Kind::HBars {
-            categories: reps.clone(),
-            series: Series::new("attainment", now.clone()).labelled(percents(&now)),
+            categories: reps.to_vec(),
+            series: Series::new("value", values).labelled(labels),
             bars: HBarStyle {
-                reference: elapsed.map(|e| Reference {
-                    value: e,
-                    label: format!("on pace: {} of the period gone", crate::text::percent(e)),
-                }),
+                reference: line,
                 cap: Some(COVERAGE_CAP),
-                missing: "no quota".into(),
+                missing: missing.into(),
                 one_colour: true,
             },
         },
-    }];
-    if let Some(p) = &previous {
-        panels.push(Panel {
-            title: format!("Previous period, from {p}"),
-            x_desc: "attainment (won ÷ quota)".into(),
-            kind: Kind::HBars {
-                categories: reps.clone(),
-                series: Series::new("attainment", earlier.clone()).labelled(percents(&earlier)),
-                bars: HBarStyle {
-                    reference: Some(Reference {
-                        value: 1.0,
-                        label: "quota".into(),
-                    }),
-                    cap: Some(COVERAGE_CAP),
-                    missing: "no quota then".into(),
-                    one_colour: true,
-                },
-            },
-        });
     }
-    panels.push(Panel {
-        title: "Coverage of the quota still open".into(),
-        x_desc: "open pipeline ÷ quota still open".into(),
-        kind: Kind::HBars {
-            categories: reps.clone(),
-            series: Series::new("coverage", coverage.clone()).labelled(percents(&coverage)),
-            bars: HBarStyle {
-                reference: Some(Reference {
-                    value: 1.0,
-                    label: "pipeline = quota open".into(),
-                }),
-                cap: Some(COVERAGE_CAP),
-                missing: "quota met".into(),
-                one_colour: true,
-            },
-        },
-    });
-    let whose = match reps.as_slice() {
-        [one] => format!(", {one}"),
-        _ => String::new(),
-    };
-    Some(Chart {
-        title: format!("Quota attainment, pace and coverage{whose}"),
-        subtitle: format!(
-            "{} rep{}{} · axes end at {:.0} % (a longer bar is marked ›)",
-            total,
-            if total == 1 {
-                ""
-            } else {
-                "s, highest attainment first"
-            },
-            if total > QUOTA_REPS {
-                format!(" ({QUOTA_REPS} lowest attainment shown)")
-            } else {
-                String::new()
-            },
-            COVERAGE_CAP * 100.0,
-        ),
-        x_desc: String::new(),
-        y_desc: String::new(),
-        footnote: n.foot("won deals closed in each quota period; pipeline open at the as-of"),
-        percent: true,
-        kind: Kind::Panels { panels },
-    })
 }
 
 /// The share of a quota period's days (`start`..=`end`, dates) up to and including

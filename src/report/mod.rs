@@ -294,23 +294,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         ..*inputs
     };
     let (mut frames, mut skipped) = compute_frames(inputs, progress)?;
-    // A section or a tile whose number needs what the data does not hold (a stage
-    // never recorded, amounts, lost deals, sources, touches) says so, with no chart,
-    // table or number: it would be made up.
-    let profile = timed("profile", || Profile::of(inputs.tables, inputs.params))?;
-    for m in METRICS.iter() {
-        if let Some(why) = profile.first_lack(m.data) {
-            frames.remove(m.name);
-            if let Some(key) = m.variant_key() {
-                frames.remove(&key);
-            }
-            skipped.insert(m.name.to_string(), format!("Not in your data: {why}."));
-        }
-    }
-    let lacking: BTreeMap<&'static str, String> = registry::headlines()
-        .into_iter()
-        .filter_map(|(_, h)| Some((h.key, profile.first_lack(h.data)?)))
-        .collect();
+    let lacking = fit_to_data(inputs, &mut frames, &mut skipped)?;
     let folder = Unpublished::begin(root, &date)?;
     let dir = folder.path();
     let notes = notes(inputs);
@@ -375,6 +359,31 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
     let dir = folder.publish()?;
     point_latest(root, &date)?;
     Ok(dir)
+}
+
+/// A section or a tile whose number needs what the data does not hold (a stage
+/// never recorded, amounts, lost deals, sources, touches) says so, with no chart,
+/// table or number: it would be made up. Removes those sections' frames, says why
+/// in `skipped`, and returns the headline keys that lack their data, with why.
+fn fit_to_data(
+    inputs: &Inputs<'_>,
+    frames: &mut Frames,
+    skipped: &mut BTreeMap<String, String>,
+) -> Result<BTreeMap<&'static str, String>> {
+    let profile = timed("profile", || Profile::of(inputs.tables, inputs.params))?;
+    for m in METRICS.iter() {
+        if let Some(why) = profile.first_lack(m.data) {
+            frames.remove(m.name);
+            if let Some(key) = m.variant_key() {
+                frames.remove(&key);
+            }
+            skipped.insert(m.name.to_string(), format!("Not in your data: {why}."));
+        }
+    }
+    Ok(registry::headlines()
+        .into_iter()
+        .filter_map(|(_, h)| Some((h.key, profile.first_lack(h.data)?)))
+        .collect())
 }
 
 /// `tables/reconciliation.csv`: each bridge's start, steps and end.
@@ -770,7 +779,7 @@ fn manifest_rows(inputs: &Inputs<'_>, hash: &str, notes: &Notes) -> Vec<(String,
                 format!(
                     "{} · {} rows · blake3 {}",
                     input.path,
-                    input.rows,
+                    crate::text::thousands(input.rows),
                     &input.blake3[..16]
                 ),
             ));
