@@ -439,16 +439,7 @@ fn backtests(
             as_of: at,
             ..p.clone()
         };
-        let mut seen_then = super::visible::cut(tables, &then);
-        if tables.has("opportunities") {
-            // From the later moment's model when there is one (no second join of
-            // the leads), else from the cut tables.
-            let model = match &tables.opportunity_model {
-                Some(m) => super::visible::opportunity_model_at(tables, &then, m.clone())?,
-                None => opportunities(&seen_then, &then),
-            };
-            seen_then.opportunity_model = Some(collect(model, "plan backtest")?.lazy());
-        }
+        let seen_then = super::visible::tables_at(tables, &then)?;
         let memo = Expectations::default();
         lines
             .iter()

@@ -35,6 +35,8 @@ pub struct Profile {
     pub lost_deals: bool,
     pub sources: bool,
     pub touches: bool,
+    /// The first lead's or opportunity's creation instant.
+    pub earliest: Option<i64>,
 }
 
 impl Profile {
@@ -44,6 +46,7 @@ impl Profile {
         let stages = &STAGES[..FUNNEL];
         let mut recorded = vec![false; stages.len()];
         let mut lead_sources = false;
+        let mut earliest: Option<i64> = None;
         if tables.has(LEADS.name) {
             let mut counts: Vec<Expr> = stages
                 .iter()
@@ -55,11 +58,13 @@ impl Profile {
                 })
                 .collect();
             counts.push(non_empty("source").any(true).alias("__sources"));
+            counts.push(first_instant("created_at"));
             let df = collect(lead_funnel(tables, p).select(counts), "profile")?;
             for (i, s) in stages.iter().enumerate() {
                 recorded[i] = flag(&df, s);
             }
             lead_sources = flag(&df, "__sources");
+            earliest = instant(&df);
         }
         let (mut amounts, mut lost_deals, mut opportunity_sources) = (false, false, false);
         if tables.has("opportunities") {
@@ -68,9 +73,14 @@ impl Profile {
                     col("amount").is_not_null().any(true).alias("amounts"),
                     col("status").eq(lit("lost")).any(true).alias("lost"),
                     non_empty("source").any(true).alias("sources"),
+                    first_instant("created_at"),
                 ]),
                 "profile",
             )?;
+            earliest = match (earliest, instant(&df)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             amounts = flag(&df, "amounts");
             lost_deals = flag(&df, "lost");
             opportunity_sources = flag(&df, "sources");
@@ -89,6 +99,7 @@ impl Profile {
             lost_deals,
             sources: lead_sources || opportunity_sources,
             touches,
+            earliest,
         })
     }
 
@@ -143,6 +154,15 @@ fn non_empty(column: &str) -> Expr {
         .fill_null(lit(false))
 }
 
+/// The smallest instant of a timestamp column, in microseconds, as `__first`.
+fn first_instant(column: &str) -> Expr {
+    col(column).min().cast(DataType::Int64).alias("__first")
+}
+
+fn instant(df: &DataFrame) -> Option<i64> {
+    df.column("__first").ok()?.i64().ok()?.get(0)
+}
+
 fn flag(df: &DataFrame, column: &str) -> bool {
     df.column(column)
         .ok()
@@ -162,6 +182,7 @@ mod tests {
             lost_deals: true,
             sources: true,
             touches: false,
+            earliest: None,
         };
         assert_eq!(profile.lacks(Need::Stage("mql")), None);
         assert_eq!(

@@ -89,6 +89,21 @@ pub fn cut(tables: &Tables, p: &Params) -> Tables {
     out
 }
 
+/// The tables as the metrics saw them at `then.as_of` ([`cut`]), with the
+/// opportunity model of that moment computed once (from the later moment's model
+/// when there is one, so that the leads are not joined again).
+pub fn tables_at(tables: &Tables, then: &Params) -> crate::error::Result<Tables> {
+    let mut seen = cut(tables, then);
+    if tables.has(OPPORTUNITIES.name) {
+        let model = match &tables.opportunity_model {
+            Some(m) => opportunity_model_at(tables, then, m.clone())?,
+            None => super::model::opportunities(&seen, then),
+        };
+        seen.opportunity_model = Some(super::model::collect(model, "point in time")?.lazy());
+    }
+    Ok(seen)
+}
+
 /// The modelled opportunities ([`super::model::opportunities`]: amounts in the base
 /// currency, the lead's dimensions) of a later moment, at `p.as_of`, without joining
 /// the leads again: the same cut as [`cut`] gives the opportunities table, then the

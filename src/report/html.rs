@@ -19,6 +19,10 @@ pub struct Headline {
     pub change: Option<String>,
     /// What was left out of the number, and why (imported history, …).
     pub note: Option<String>,
+    /// The value the period before and a year earlier, in words.
+    pub earlier: Option<String>,
+    /// The value over the last periods, oldest first (None: not reached).
+    pub spark: Vec<Option<f64>>,
 }
 
 /// One metric section.
@@ -103,6 +107,7 @@ h3 { font-size: 18px; margin: 20px 0 4px; }
 .card .l { color: var(--muted); font-size: 14px; }
 .card .d { font-size: 13px; color: var(--muted); }
 .card .n { font-size: 13px; color: #b35900; margin-top: 4px; }
+.card svg.spark { display: block; margin-top: 6px; }
 nav a { margin-right: 12px; color: var(--accent); text-decoration: none; font-size: 14px; }
 .def { color: #343a40; background:#f8f9fa; padding: 8px 12px; border-radius: 6px; }
 figure { margin: 16px 0; }
@@ -270,6 +275,8 @@ pub fn render(page: &Page<'_>) -> String {
                             div.card {
                                 div.v { (c.value) }
                                 div.l { (c.label) }
+                                @if let Some(e) = &c.earlier { div.d { (e) } }
+                                @if let Some(svg) = sparkline(&c.spark) { (svg) }
                                 @if let Some(d) = &c.change { div.d { (d) } }
                                 @if let Some(n) = &c.note { div.n { (n) } }
                             }
@@ -365,6 +372,59 @@ fn bridges(bridges: &[crate::report::reconcile::Bridge]) -> Markup {
 
 /// One metric's section: its definition, then why it is missing, or its charts and
 /// table.
+/// A tile's sparkline: the value over the last periods, oldest first, as a small
+/// inline SVG line (gaps where a period was not reached; the last point marked).
+/// None when fewer than two periods have a value.
+fn sparkline(values: &[Option<f64>]) -> Option<Markup> {
+    let known: Vec<f64> = values.iter().flatten().copied().collect();
+    if known.len() < 2 {
+        return None;
+    }
+    let (w, h, pad) = (140.0, 30.0, 3.0);
+    let (lo, hi) = known
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let step = (w - 2.0 * pad) / (values.len().max(2) - 1) as f64;
+    let point = |i: usize, v: f64| {
+        (
+            pad + i as f64 * step,
+            h - pad - (v - lo) / span * (h - 2.0 * pad),
+        )
+    };
+    let mut runs: Vec<String> = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) => {
+                let (x, y) = point(i, *v);
+                run.push(format!("{x:.1},{y:.1}"));
+            }
+            None if !run.is_empty() => runs.push(std::mem::take(&mut run).join(" ")),
+            None => {}
+        }
+    }
+    if !run.is_empty() {
+        runs.push(run.join(" "));
+    }
+    let last = values
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(i, v)| v.map(|v| point(i, v)));
+    Some(html! {
+        svg.spark width=(w) height=(h) viewBox={ "0 0 " (w) " " (h) } role="img"
+            aria-label={ "the last " (values.len()) " periods" } {
+            @for r in &runs {
+                polyline points=(r) fill="none" stroke="#0072B2" stroke-width="2" {}
+            }
+            @if let Some((x, y)) = last {
+                circle cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="3" fill="#0072B2" {}
+            }
+        }
+    })
+}
+
 fn section(s: &Section) -> Markup {
     html! {
         section id=(s.id) {

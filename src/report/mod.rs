@@ -9,6 +9,7 @@ pub mod html;
 pub mod plan;
 pub mod reconcile;
 pub mod theme;
+pub mod trend;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -294,7 +295,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         ..*inputs
     };
     let (mut frames, mut skipped) = compute_frames(inputs, progress)?;
-    let lacking = fit_to_data(inputs, &mut frames, &mut skipped)?;
+    let (lacking, earliest) = fit_to_data(inputs, &mut frames, &mut skipped)?;
     let folder = Unpublished::begin(root, &date)?;
     let dir = folder.path();
     let notes = notes(inputs);
@@ -308,11 +309,13 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
             caveats.insert(key, format!("Not in your data: {why}"));
         }
     }
+    let mut trend = timed("trend", || trend::trend(inputs, &values, earliest))?;
+    trend.forget(&values, &lacking);
     let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     write_summary(
         dir,
         inputs,
-        (&values, &caveats),
+        (&values, &caveats, &trend),
         previous.as_ref(),
         &generated_at,
     )?;
@@ -326,6 +329,7 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
             &values,
             previous.as_ref(),
             &caveats,
+            &trend,
             &inputs.config.currency.base,
         ),
         sections: METRICS
@@ -369,7 +373,7 @@ fn fit_to_data(
     inputs: &Inputs<'_>,
     frames: &mut Frames,
     skipped: &mut BTreeMap<String, String>,
-) -> Result<BTreeMap<&'static str, String>> {
+) -> Result<(BTreeMap<&'static str, String>, Option<chrono::NaiveDate>)> {
     let profile = timed("profile", || Profile::of(inputs.tables, inputs.params))?;
     for m in METRICS.iter() {
         if let Some(why) = profile.first_lack(m.data) {
@@ -380,10 +384,12 @@ fn fit_to_data(
             skipped.insert(m.name.to_string(), format!("Not in your data: {why}."));
         }
     }
-    Ok(registry::headlines()
+    let lacking = registry::headlines()
         .into_iter()
         .filter_map(|(_, h)| Some((h.key, profile.first_lack(h.data)?)))
-        .collect())
+        .collect();
+    let earliest = profile.earliest.map(|t| local_date(t, inputs.params.tz));
+    Ok((lacking, earliest))
 }
 
 /// `tables/reconciliation.csv`: each bridge's start, steps and end.
@@ -560,7 +566,11 @@ fn write_charts(
 fn write_summary(
     dir: &Path,
     inputs: &Inputs<'_>,
-    (values, caveats): (&[HeadlineValue], &BTreeMap<&'static str, String>),
+    (values, caveats, trend): (
+        &[HeadlineValue],
+        &BTreeMap<&'static str, String>,
+        &trend::Trend,
+    ),
     previous: Option<&(String, serde_json::Value)>,
     generated_at: &str,
 ) -> Result<()> {
@@ -596,6 +606,7 @@ fn write_summary(
         "definitions_hash": inputs.config.definitions_hash(),
         "headline": headline,
         "caveats": caveats,
+        "trend": trend_json(values, trend),
         "explain": explain,
         "previous_report": previous.map(|(d, _)| d.clone()),
         "changes_since": format_timestamp(p.since_or_default()),
@@ -605,6 +616,26 @@ fn write_summary(
         &dir.join("summary.json"),
         serde_json::to_string_pretty(&summary).expect("json") + "\n",
     )
+}
+
+/// Per headline key, its value in each of the last periods of the report's length
+/// (oldest first, the report's own last; null where the data does not reach back),
+/// the previous period's and the year-earlier period's.
+fn trend_json(values: &[HeadlineValue], trend: &trend::Trend) -> serde_json::Value {
+    let starts: Vec<String> = trend.periods.iter().map(|(d, _)| d.to_string()).collect();
+    let mut out = serde_json::Map::new();
+    out.insert("period_starts".into(), serde_json::json!(starts));
+    for (i, (key, ..)) in values.iter().enumerate() {
+        out.insert(
+            key.to_string(),
+            serde_json::json!({
+                "periods": trend.series(i),
+                "previous_period": trend.previous(i),
+                "year_earlier": trend.year_earlier(i),
+            }),
+        );
+    }
+    serde_json::Value::Object(out)
 }
 
 /// The `funnel explain` command lines that list the rows behind a headline number
@@ -644,11 +675,23 @@ fn headline_tiles(
     values: &[HeadlineValue],
     previous: Option<&(String, serde_json::Value)>,
     notes: &BTreeMap<&'static str, String>,
+    trend: &trend::Trend,
     currency: &str,
 ) -> Vec<html::Headline> {
     values
         .iter()
-        .map(|(key, label, v, unit)| {
+        .enumerate()
+        .map(|(i, (key, label, v, unit))| {
+            let then = |value: Option<f64>, when: &str| {
+                value.map(|x| format!("{} {when}", format_value(x, *unit, currency)))
+            };
+            let earlier: Vec<String> = [
+                then(trend.previous(i), "the period before"),
+                then(trend.year_earlier(i), "a year earlier"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
             let change = previous.and_then(|(d, prev)| {
                 let before = prev["headline"][*key].as_f64()?;
                 let now = (*v)?;
@@ -665,6 +708,8 @@ fn headline_tiles(
                     .unwrap_or_else(|| "—".into()),
                 change,
                 note: notes.get(key).cloned(),
+                earlier: (!earlier.is_empty()).then(|| earlier.join(" · ")),
+                spark: trend.series(i),
             }
         })
         .collect()

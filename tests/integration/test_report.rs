@@ -866,3 +866,68 @@ fn every_chart_with_and_without_where_and_by() {
     }
     insta::assert_snapshot!("every_chart_and_flag", out);
 }
+
+/// Each tile beside its value the period before and a year earlier, and a sparkline
+/// of the last eight periods: an earlier period is computed on the data as it stood
+/// at its own end (a lead that became an MQL only later does not count then), and a
+/// period the data does not reach back to is null, not 0.
+#[test]
+fn tiles_carry_the_previous_periods_as_they_stood_then() {
+    let wd = Workdir::new();
+    wd.write(
+        "e/leads.csv",
+        "lead_id,created_at,source\n\
+         L1,2025-01-01,webinar\nL2,2025-02-02,webinar\n\
+         L3,2025-04-01,webinar\nL4,2025-04-02,webinar\nL5,2025-05-03,webinar\n\
+         L6,2025-07-01,webinar\nL7,2025-07-02,webinar\nL8,2025-08-03,webinar\nL9,2025-09-04,webinar\n",
+    );
+    wd.write(
+        "e/lead_stage_events.csv",
+        "lead_id,stage,entered_at\n\
+         L4,mql,2025-05-10\nL5,mql,2025-07-05\nL6,mql,2025-07-10\nL8,mql,2025-08-10\n",
+    );
+    wd.run(&["ingest", "e", "-q"]).ok();
+    wd.run(&[
+        "report",
+        "-q",
+        "--from",
+        "2025-07-01",
+        "--to",
+        "2025-09-30",
+        "--as-of",
+        "2025-09-30",
+    ])
+    .ok();
+    let summary: serde_json::Value =
+        serde_json::from_str(&wd.read("reports/latest/summary.json")).unwrap();
+    let t = &summary["trend"];
+    assert_eq!(
+        t["period_starts"],
+        serde_json::json!([
+            "2023-10-01",
+            "2024-01-01",
+            "2024-04-01",
+            "2024-07-01",
+            "2024-10-01",
+            "2025-01-01",
+            "2025-04-01",
+            "2025-07-01"
+        ])
+    );
+    let n = serde_json::Value::Null;
+    assert_eq!(
+        t["leads"]["periods"],
+        serde_json::json!([n, n, n, n, n, 2.0, 3.0, 4.0])
+    );
+    assert_eq!(t["leads"]["previous_period"], 3.0);
+    assert_eq!(t["leads"]["year_earlier"], n);
+    // Q2's cohort at the end of Q2: L4 only (L5 became an MQL in July).
+    assert_eq!(t["mqls"]["previous_period"], 1.0);
+    assert_eq!(summary["headline"]["mqls"], 2);
+    let html = wd.read("reports/latest/index.html");
+    assert!(
+        html.contains(">3 the period before<"),
+        "previous period in the tile"
+    );
+    assert!(html.contains("<svg class=\"spark\""), "sparkline");
+}
