@@ -40,6 +40,15 @@ pub fn amount(v: f64, currency: &str) -> String {
     }
 }
 
+/// A funnel stage as people write it: `MQL`, `SAL`, `SQL` in capitals, the others
+/// as they are (`lead`, `opportunity`, `customer`).
+pub fn stage_label(stage: &str) -> String {
+    match stage {
+        "mql" | "sal" | "sql" => stage.to_uppercase(),
+        other => other.to_string(),
+    }
+}
+
 /// `text` with its control characters shown as escapes (`\u{1b}`), so that a value
 /// from a file can never move the cursor, clear the screen or retitle the window of
 /// the terminal it is printed on. Tabs and line breaks stay.

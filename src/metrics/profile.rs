@@ -128,19 +128,12 @@ fn reason(need: Need) -> String {
     match need {
         Need::Stage(stage) => format!(
             "no lead is recorded at the {} stage (it is reached only by backfill)",
-            stage_name(stage)
+            crate::text::stage_label(stage)
         ),
         Need::Amounts => "the opportunities carry no amount".into(),
         Need::LostDeals => "no lost opportunity is in the export".into(),
         Need::Sources => "no lead or opportunity carries a source".into(),
         Need::Touches => "the export holds no touches".into(),
-    }
-}
-
-fn stage_name(stage: &str) -> String {
-    match stage {
-        "mql" | "sal" | "sql" => stage.to_uppercase(),
-        other => other.to_string(),
     }
 }
 

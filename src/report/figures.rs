@@ -204,7 +204,11 @@ fn conversion(df: &DataFrame, n: &Notes) -> Option<Chart> {
                 .map(|c| row(c, a, b).is_some_and(|i| mature[i] == "false"))
                 .collect();
             Panel {
-                title: format!("{} → {}", stage_label(a), stage_label(b)),
+                title: format!(
+                    "{} → {}",
+                    crate::text::stage_label(a),
+                    crate::text::stage_label(b)
+                ),
                 x_desc: String::new(),
                 kind: Kind::Lines {
                     categories: labels.clone(),
@@ -223,14 +227,6 @@ fn conversion(df: &DataFrame, n: &Notes) -> Option<Chart> {
         percent: true,
         kind: Kind::Panels { panels },
     })
-}
-
-/// A funnel stage as people write it (MQL, not mql).
-fn stage_label(stage: &str) -> String {
-    match stage {
-        "mql" | "sal" | "sql" => stage.to_uppercase(),
-        other => other.to_string(),
-    }
 }
 
 fn funnel_time(df: &DataFrame, n: &Notes) -> Option<Chart> {

@@ -28,6 +28,17 @@ pub fn copy_fixture(wd: &Workdir, name: &str) {
 }
 
 /// A workdir with `tests/fixtures/<name>` ingested (its `funnel.toml`, if any, in place).
+/// A folder holding the repository's funnel.toml (the sample's definitions: the
+/// defaults and the EUR rate), with no warehouse: commands run on the bundled sample.
+pub fn sample_with_repo_definitions() -> Workdir {
+    let wd = Workdir::new();
+    wd.write(
+        "funnel.toml",
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
+    );
+    wd
+}
+
 pub fn ingested(name: &str) -> Workdir {
     let wd = Workdir::new();
     copy_fixture(&wd, name);

@@ -46,11 +46,7 @@ fn said(summary: &Value, key: &str) -> String {
 
 #[test]
 fn the_full_lifecycle_has_every_headline() {
-    let wd = Workdir::new();
-    wd.write(
-        "funnel.toml",
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
-    );
+    let wd = crate::fixture::sample_with_repo_definitions();
     let (summary, html) = report(&wd);
     no_made_up_number(&summary);
     for (key, value) in summary["headline"].as_object().unwrap() {

@@ -549,11 +549,7 @@ fn svg_texts(svg: &str) -> Vec<String> {
 /// credited to "(no campaign)", not to a blank.
 #[test]
 fn attribution_chart_says_the_untouched_share_and_names_models_in_words() {
-    let wd = Workdir::new();
-    wd.write(
-        "funnel.toml",
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
-    );
+    let wd = crate::fixture::sample_with_repo_definitions();
     let doc = crate::fixture::metric(&wd, &["attribution", "--model", "w_shaped"]);
     let won: Vec<&serde_json::Value> = crate::fixture::rows(&doc)
         .iter()
@@ -667,11 +663,7 @@ fn rects(svg: &str) -> Vec<(f64, f64, f64, f64)> {
 /// quota and reverse-funnel charts of one rep.
 #[test]
 fn no_label_of_a_chart_overlaps_another() {
-    let wd = Workdir::new();
-    wd.write(
-        "funnel.toml",
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
-    );
+    let wd = crate::fixture::sample_with_repo_definitions();
     wd.run(&["report", "-q"]).ok();
     wd.run(&[
         "chart",
@@ -791,11 +783,7 @@ fn one_reps_quota_chart_names_the_rep_and_shows_the_reps_numbers() {
 /// with one decimal and amounts with thousands separators and the base currency.
 #[test]
 fn tiles_and_chart_subtitles_write_a_number_the_same_way() {
-    let wd = Workdir::new();
-    wd.write(
-        "funnel.toml",
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
-    );
+    let wd = crate::fixture::sample_with_repo_definitions();
     wd.run(&["report", "-q"]).ok();
     let summary: serde_json::Value =
         serde_json::from_str(&wd.read("reports/latest/summary.json")).unwrap();
@@ -837,11 +825,7 @@ fn tiles_and_chart_subtitles_write_a_number_the_same_way() {
 /// flag changes it.
 #[test]
 fn every_chart_with_and_without_where_and_by() {
-    let wd = Workdir::new();
-    wd.write(
-        "funnel.toml",
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/funnel.toml")).unwrap(),
-    );
+    let wd = crate::fixture::sample_with_repo_definitions();
     let mut out = String::new();
     for name in funnel::report::figures::names() {
         let filter = match name {

@@ -404,11 +404,7 @@ fn the_ten_questions_of_the_sql_docs_print_what_the_page_shows() {
     let page = std::fs::read_to_string(format!("{root}/docs/sql.md")).unwrap();
     let worked =
         &page[page.find("## Ten questions").unwrap()..page.find("## The dialect").unwrap()];
-    let wd = Workdir::new();
-    wd.write(
-        "funnel.toml",
-        std::fs::read(format!("{root}/funnel.toml")).unwrap(),
-    );
+    let wd = crate::fixture::sample_with_repo_definitions();
     let blocks: Vec<&str> = worked.split("```").collect();
     let mut questions = 0;
     for pair in blocks.windows(3) {
