@@ -64,7 +64,7 @@ pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
             Some((name, Dims::ChannelOnly)) => {
                 format!("see every channel with `funnel metrics {name} --by channel`")
             }
-            Some((name, Dims::All)) => format!(
+            Some((name, Dims::All | Dims::ByOnly)) => format!(
                 "pick one with --where {by}=VALUE, or see every group with `funnel metrics {name} --by {by}`",
                 by = by.name()
             ),

@@ -56,6 +56,11 @@ pub fn check(metric: &Metric, tables: &Tables, p: &Params) -> Result<()> {
                 return bad("takes no --where filter".into());
             }
         }
+        Dims::ByOnly => {
+            if !p.filters.is_empty() {
+                return bad("takes no --where: a commitment's split is its slice".into());
+            }
+        }
         Dims::None => {
             if p.by.is_some() || !p.filters.is_empty() {
                 return bad("takes no --by or --where".into());

@@ -514,6 +514,102 @@ pub fn evaluate(tables: &Tables, p: &Params) -> Result<Status> {
     })
 }
 
+/// **plan --by DIM** — each commitment's actual split by a dimension: one row per
+/// commitment (in the plan's order) and group, `team, measure, split, <DIM>, actual,
+/// share`, where a volume or an amount is the group's sum and `share` its part of
+/// the commitment's actual, and a rate is the group's own rate (`share` empty). The
+/// plan sets no target per group, so none is shown; `funnel metrics plan` has the
+/// targets, pace and forecast.
+fn by_group(tables: &Tables, p: &Params, dim: Dim) -> Result<DataFrame> {
+    let plan = p.config.plan.as_ref().ok_or_else(no_plan)?;
+    let period = plan
+        .period(p.config.calendar.fiscal_year_start_month)
+        .map_err(Error::Usage)?;
+    let key = dim.name();
+    let mut parts = Vec::new();
+    for (order, c) in plan.lines().iter().enumerate() {
+        let q = line_params(p, &period, c, p.as_of)?;
+        let grouped = match items(tables, &q, c.measure) {
+            // The value a column first: a literal 1 summed per group counts 1.
+            Some((lf, _, value)) => with_dim(lf.with_column(value.alias("__v")), key)?
+                .group_by([col(key)])
+                .agg([col("__v").sum().alias("actual")])
+                .with_column(
+                    (col("actual") / col("actual").sum())
+                        .fill_nan(lit(NULL))
+                        .alias("share"),
+                ),
+            None => {
+                let (lf, flag, ..) = rate_rows(tables, &q, c.measure)?;
+                let rate = col("__k") / col("__n");
+                let actual = if c.measure == Measure::SlaWithinRate {
+                    lit(1.0) - rate
+                } else {
+                    rate
+                };
+                with_dim(lf, key)?
+                    .with_column(flag.cast(DataType::Float64).alias("__f"))
+                    .group_by([col(key)])
+                    .agg([
+                        len().cast(DataType::Float64).alias("__n"),
+                        col("__f").sum().alias("__k"),
+                    ])
+                    .select([
+                        col(key),
+                        actual.alias("actual"),
+                        lit(NULL).cast(DataType::Float64).alias("share"),
+                    ])
+            }
+        };
+        parts.push(
+            grouped.select([
+                lit(order as u32).alias("__order"),
+                lit(c.team.name()).alias("team"),
+                lit(c.measure.name()).alias("measure"),
+                match split_text(c) {
+                    Some(text) => lit(text),
+                    None => lit(NULL).cast(DataType::String),
+                }
+                .alias("split"),
+                col(key).cast(DataType::String),
+                col("actual"),
+                col("share"),
+            ]),
+        );
+    }
+    let all = concat(parts, UnionArgs::default())
+        .map_err(|e| Error::Data(format!("plan --by: {e}")))?
+        .sort(
+            ["__order", key],
+            SortMultipleOptions::default().with_nulls_last(true),
+        )
+        .select(
+            ["team", "measure", "split", key, "actual", "share"]
+                .into_iter()
+                .map(col)
+                .collect::<Vec<_>>(),
+        );
+    collect(all, "plan")
+}
+
+/// `lf` with the dimension `key` as a column of that name: the opportunity model
+/// carries a lead's dimensions as `__dim_<key>`, the other frames as `<key>`.
+fn with_dim(mut lf: LazyFrame, key: &str) -> Result<LazyFrame> {
+    let schema = lf
+        .collect_schema()
+        .map_err(|e| Error::Data(format!("plan --by: {e}")))?;
+    let hidden = format!("__dim_{key}");
+    if schema.contains(&hidden) {
+        return Ok(lf.with_column(col(hidden.as_str()).alias(key)));
+    }
+    if schema.contains(key) {
+        return Ok(lf);
+    }
+    Err(Error::Usage(format!(
+        "plan --by {key}: these rows carry no {key}"
+    )))
+}
+
 /// The rows behind one commitment's `actual` (for `funnel explain plan`): the
 /// commitment whose row keys (`measure`, and `team`, `split` when several share a
 /// measure) are given, in the plan's period and slice at the as-of. A volume is the
@@ -618,12 +714,13 @@ fn rate_rows(
                     .map(|(_, e)| e.clone())
                     .expect("sla counts due and breached")
             };
-            let shown: Vec<Expr> = super::touches::episode_columns()
+            // Every column kept (the dimensions too), the readable ones added.
+            let readable: Vec<Expr> = super::touches::episode_columns()
                 .into_iter()
                 .map(|(name, e)| e.alias(name))
                 .chain([count("breached").alias("breached_flag")])
                 .collect();
-            let eps = eps.filter(count("due")).select(shown);
+            let eps = eps.filter(count("due")).with_columns(readable);
             (eps, col("breached_flag"), "breached", "due", "started_at")
         }
         _ => {
@@ -691,6 +788,9 @@ pub fn split_text(c: &Commitment) -> Option<String> {
 /// expected_by_now, pace, forecast, forecast_method, status, result, period_start,
 /// period_end, elapsed`, and with `--backtest N` `backtest_periods, backtest_mape`.
 pub fn plan(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    if let Some(dim) = p.by {
+        return by_group(tables, p, dim);
+    }
     let status = evaluate(tables, p)?;
     let ls = &status.lines;
     let n = ls.len();

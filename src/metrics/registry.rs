@@ -21,6 +21,9 @@ pub enum Dims {
     All,
     OwnerFilterOnly,
     ChannelOnly,
+    /// `--by` splits the result; no `--where` (the plan: a commitment's slice is
+    /// its filter).
+    ByOnly,
     None,
 }
 
@@ -498,7 +501,7 @@ pub const METRICS: &[Metric] = &[
         summary: "the shared plan's commitments: actual, pace, forecast and status by now",
         needs: &[],
         data: &[],
-        dims: Dims::None,
+        dims: Dims::ByOnly,
         period: false,
         histogram: false,
         compute: Compute::Tables(plan::plan),

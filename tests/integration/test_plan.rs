@@ -637,3 +637,73 @@ fn plan_backtest_on_a_seasonal_generated_export_matches_the_error_worked_out() {
         l["backtest_mape"]
     );
 }
+
+/// `plan --by DIM`: each commitment's actual split by a dimension. By hand on the
+/// January fixture (as of its end): MQLs L1, L2, L4 (webinar) and L3 (outbound); the
+/// one won deal O1 (1,000) is L1's, webinar. On the sample, a volume's groups add up
+/// to its actual in `plan`. `--where` is refused: a commitment's split is its slice.
+#[test]
+fn plan_by_splits_each_commitments_actual() {
+    let wd = fixture();
+    wd.write("funnel.toml", PLAN);
+    let run = wd
+        .run(&[
+            "metrics",
+            "plan",
+            "--by",
+            "source",
+            "--as-of",
+            "2025-01-31",
+            "--format",
+            "json",
+            "-q",
+        ])
+        .ok();
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let cell = |measure: &str, source: &str| {
+        rows(&doc)
+            .iter()
+            .find(|r| r["measure"] == measure && r["split"].is_null() && r["source"] == source)
+            .unwrap_or_else(|| panic!("{measure} {source}: {doc}"))
+            .clone()
+    };
+    approx(&cell("mqls", "webinar")["actual"], Some(3.0));
+    approx(&cell("mqls", "webinar")["share"], Some(0.75));
+    approx(&cell("mqls", "outbound")["actual"], Some(1.0));
+    approx(&cell("bookings", "webinar")["actual"], Some(1000.0));
+    approx(&cell("won_deals", "webinar")["share"], Some(1.0));
+    approx(&cell("win_rate", "webinar")["actual"], Some(1.0));
+    assert!(cell("win_rate", "webinar")["share"].is_null());
+    // The webinar-only MQL commitment has only webinar rows.
+    let sliced: Vec<&Value> = rows(&doc)
+        .iter()
+        .filter(|r| r["measure"] == "mqls" && r["split"] == "source=webinar")
+        .collect();
+    assert_eq!(sliced.len(), 1);
+    approx(&sliced[0]["actual"], Some(3.0));
+    let run = wd
+        .run(&["metrics", "plan", "--where", "source=webinar"])
+        .expect_code(2);
+    assert!(
+        run.stderr.contains("a commitment's split is its slice"),
+        "{}",
+        run.stderr
+    );
+
+    // The sample: groups add up to the actual.
+    let wd = Workdir::new();
+    let whole = crate::fixture::metric(&wd, &["plan"]);
+    let split = crate::fixture::metric(&wd, &["plan", "--by", "source_team"]);
+    for line in rows(&whole) {
+        let measure = line["measure"].as_str().unwrap();
+        if measure.ends_with("rate") {
+            continue;
+        }
+        let sum: f64 = rows(&split)
+            .iter()
+            .filter(|r| r["measure"] == measure)
+            .map(|r| r["actual"].as_f64().unwrap())
+            .sum();
+        approx(&line["actual"], Some(sum));
+    }
+}
