@@ -77,6 +77,19 @@ pub fn chart(args: &ChartArgs, ctx: &Context) -> Result<()> {
     }
     let prep = prepare_numbers(ctx, &args.query)?;
     let inputs = inputs(&prep);
+    // A chart of what the data does not hold would draw made-up numbers (a breached
+    // SLA where no lead is ever recorded as accepted): refused, with the reason.
+    let metric = METRICS
+        .iter()
+        .find(|m| matches!(m.figure, Figure::Chart(f) if f == figure));
+    if let Some(m) = metric.filter(|m| !m.data.is_empty()) {
+        let profile = crate::metrics::profile::Profile::of(inputs.tables, inputs.params)?;
+        if let Some(why) = profile.first_lack(m.data) {
+            return Err(Error::Data(format!(
+                "chart `{figure}`: not in your data: {why}"
+            )));
+        }
+    }
     let frames = report::frames_for(figure, &inputs)?;
     let c = figures::figure(figure, &frames, &report::notes(&inputs))
         .ok_or_else(|| Error::Data(format!("chart `{figure}` has no data to draw")))?;

@@ -97,6 +97,16 @@ fn a_marketing_funnel_without_sal_amounts_or_lost_deals_says_so() {
     assert!(html.contains("Not in your data: the opportunities carry no amount."));
     assert!(!wd.join("reports/latest/charts/sla.svg").exists());
     assert!(!wd.join("reports/latest/charts/attribution.svg").exists());
+    // `funnel chart` refuses the same charts, with the same reason.
+    let run = wd.run(&["chart", "sla", "--out", "sla.svg"]).expect_code(3);
+    assert!(
+        run.stderr
+            .contains("chart `sla`: not in your data: no lead is recorded at the SAL stage"),
+        "{}",
+        run.stderr
+    );
+    assert!(!wd.join("sla.svg").exists());
+    wd.run(&["chart", "waterfall", "--out", "w.svg", "-q"]).ok();
 }
 
 #[test]
