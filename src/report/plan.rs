@@ -33,7 +33,7 @@ fn str_at(df: &DataFrame, column: &str, i: usize) -> Option<String> {
 fn show(x: Option<f64>, kind: MeasureKind) -> String {
     match (x, kind) {
         (None, _) => "—".into(),
-        (Some(v), MeasureKind::Rate) => format!("{:.1} %", v * 100.0),
+        (Some(v), MeasureKind::Rate) => crate::text::percent(v),
         (Some(v), MeasureKind::Amount) => crate::text::thousands(v.round().max(0.0) as u64),
         (Some(v), MeasureKind::Volume) if v.fract() == 0.0 => {
             crate::text::thousands(v.max(0.0) as u64)
@@ -72,7 +72,7 @@ pub fn view(
             target: show(Some(c.target), kind),
             actual: show(f64_at(df, "actual", i), kind),
             pace: f64_at(df, "pace", i)
-                .map(|x| format!("{:.0} %", x * 100.0))
+                .map(crate::text::percent)
                 .unwrap_or_else(|| "—".into()),
             forecast: show(f64_at(df, "forecast", i), kind),
             status: str_at(df, "status", i).unwrap_or_default(),
