@@ -6,7 +6,7 @@
 //! young. A period the data does not reach back to (it starts before the earliest
 //! lead or opportunity) is left out, never drawn as 0.
 
-use chrono::{Duration, Months, NaiveDate};
+use chrono::{Datelike, Duration, Months, NaiveDate};
 
 use super::{headline, HeadlineValue, Inputs};
 use crate::error::Result;
@@ -72,8 +72,7 @@ impl Trend {
 /// A range moved back: by whole months when it is whole months (a quarter stays
 /// a calendar quarter), else by days; None before the calendar's start.
 fn back(from: NaiveDate, to: NaiveDate, months: u32, days: i64) -> Option<(NaiveDate, NaiveDate)> {
-    let whole_months = from.format("%d").to_string() == "01"
-        && (to + Duration::days(1)).format("%d").to_string() == "01";
+    let whole_months = from.day() == 1 && (to + Duration::days(1)).day() == 1;
     if months > 0 || whole_months {
         let span = if months > 0 {
             months
@@ -88,10 +87,7 @@ fn back(from: NaiveDate, to: NaiveDate, months: u32, days: i64) -> Option<(Naive
 }
 
 fn month_count(from: NaiveDate, end: NaiveDate) -> u32 {
-    let months = |d: NaiveDate| {
-        d.format("%Y").to_string().parse::<i64>().unwrap_or(0) * 12
-            + d.format("%m").to_string().parse::<i64>().unwrap_or(1)
-    };
+    let months = |d: NaiveDate| i64::from(d.year()) * 12 + i64::from(d.month0());
     (months(end) - months(from)).max(1) as u32
 }
 
