@@ -26,6 +26,19 @@ pub const EXPLAINED: [&str; 9] = [
     "plan",
 ];
 
+/// The columns explain shows of an opportunity (win-rate's rows, the plan's).
+pub const OPPORTUNITY_COLUMNS: [&str; 9] = [
+    "opportunity_id",
+    "lead_id",
+    "owner_id",
+    "status",
+    "created_at",
+    "closed_at",
+    "amount",
+    "currency",
+    "amount_base",
+];
+
 /// The cell to explain: the values of its row's keys (`stage=mql`, `source=webinar`,
 /// `period=2026-07-01`, …) and its column.
 #[derive(Debug, Clone, Default)]
@@ -308,23 +321,7 @@ fn win_rate(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
         "lost_amount" => (status("lost"), Reading::Sum("amount_base".into())),
         _ => (lit(true), Reading::Count),
     };
-    let show = shown(
-        &keys,
-        [
-            "opportunity_id",
-            "lead_id",
-            "owner_id",
-            "status",
-            "created_at",
-            "closed_at",
-            "amount",
-            "currency",
-            "amount_base",
-        ]
-        .into_iter()
-        .map(c)
-        .collect(),
-    );
+    let show = shown(&keys, OPPORTUNITY_COLUMNS.into_iter().map(c).collect());
     Ok((
         opps.filter(keep).select(show),
         column,

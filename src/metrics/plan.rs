@@ -747,27 +747,20 @@ fn shown(lf: LazyFrame, last: &[&str]) -> Result<LazyFrame> {
     let schema = lf
         .collect_schema()
         .map_err(|e| Error::Data(format!("explain plan: {e}")))?;
-    let mut names: Vec<&str> = [
-        "opportunity_id",
-        "lead_id",
-        "owner_id",
-        "source",
-        "source_team",
-        "segment",
-        "status",
-        "started_at",
-        "outcome",
-        "decided_at",
-        "response_hours",
-        "created_at",
-        "closed_at",
-        "amount",
-        "currency",
-        "amount_base",
-    ]
-    .into_iter()
-    .filter(|n| schema.contains(n) && !last.contains(n))
-    .collect();
+    // An opportunity's columns, then a lead's or an MQL episode's.
+    let mut names: Vec<&str> = super::explain::OPPORTUNITY_COLUMNS
+        .into_iter()
+        .chain([
+            "source",
+            "source_team",
+            "segment",
+            "started_at",
+            "outcome",
+            "decided_at",
+            "response_hours",
+        ])
+        .filter(|n| schema.contains(n) && !last.contains(n))
+        .collect();
     names.extend(last.iter().filter(|n| schema.contains(n)));
     Ok(lf.select(names.into_iter().map(col).collect::<Vec<_>>()))
 }
