@@ -138,19 +138,31 @@ impl Gauge for Bar {
 }
 
 /// With `FUNNEL_TIMINGS` set in the environment, every timed piece of work prints how
-/// long it took and the CPU time the process used meanwhile (`timing: <label> 1.234 s
-/// (cpu 2.10 s)`) on stderr, whatever `--quiet` says: what the benchmark and a
+/// long it took, the CPU time the process used meanwhile and when it ended, counted
+/// from the start of the command (`timing: <label> 1.234 s (cpu 2.10 s) @3.456 s`) on
+/// stderr, whatever `--quiet` says: what the benchmark and a
 /// profile-minded user read to see where a run spends its time, and whether it kept
 /// every core busy.
 pub fn install_timings_from_env() {
     if std::env::var_os("FUNNEL_TIMINGS").is_some() {
+        let _ = STARTED.set(std::time::Instant::now());
         crate::observe::install_timer(print_timing);
     }
 }
 
+/// When the timer was installed: the start of the command, for the `@` offsets.
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn print_timing(t: &Timing<'_>) {
+    let at = STARTED
+        .get()
+        .map(|s| format!(" @{:.3} s", s.elapsed().as_secs_f64()))
+        .unwrap_or_default();
     match t.cpu_seconds {
-        Some(cpu) => eprintln!("timing: {} {:.3} s (cpu {cpu:.2} s)", t.label, t.seconds),
-        None => eprintln!("timing: {} {:.3} s", t.label, t.seconds),
+        Some(cpu) => eprintln!(
+            "timing: {} {:.3} s (cpu {cpu:.2} s){at}",
+            t.label, t.seconds
+        ),
+        None => eprintln!("timing: {} {:.3} s{at}", t.label, t.seconds),
     }
 }
