@@ -68,6 +68,10 @@ pub struct Tables {
     /// (cut at that version's own as-of); none when the earlier moment is read from
     /// these tables cut at `--since`.
     pub earlier: Option<std::sync::Arc<Tables>>,
+    /// Frames computed once from these tables and kept for every later reader (the
+    /// opportunity stage history each point-in-time cut reads): shared by clones,
+    /// replaced by a fresh one whenever a table is ([`Tables::replace`]).
+    kept: Memo,
 }
 
 /// Per-item frames computed once for a report, keyed by metric and parameters.
@@ -113,10 +117,35 @@ impl Tables {
         }
     }
 
-    /// Replaces table `t` by `f(t)`, when the warehouse has it.
+    /// Replaces table `t` by `f(t)`, when the warehouse has it. The frames kept from
+    /// the tables before ([`Tables::kept`]) are forgotten.
     pub fn replace(&mut self, t: &TableSchema, f: impl FnOnce(LazyFrame) -> LazyFrame) {
         if let Some(lf) = self.raw.remove(t.name) {
             self.raw.insert(t.name, f(lf));
+            self.kept = Memo::default();
+        }
+    }
+
+    /// Keeps `frame`, computed from these tables, under `key` ([`Tables::kept`]).
+    pub fn keep(&self, key: &str, frame: DataFrame) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.insert(key.to_string(), frame);
+    }
+
+    /// `frame` (computed from these tables), collected the first time `key` is asked
+    /// for and kept in memory for every later reader of these tables or their
+    /// clones. On an error it is returned lazy, for the reader to meet the error.
+    pub fn kept(&self, key: &str, frame: LazyFrame) -> LazyFrame {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(df) = kept.get(key) {
+            return df.clone().lazy();
+        }
+        match frame.clone().collect() {
+            Ok(df) => {
+                kept.insert(key.to_string(), df.clone());
+                df.lazy()
+            }
+            Err(_) => frame,
         }
     }
 

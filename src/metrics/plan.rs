@@ -13,7 +13,6 @@ use super::params::{local_midnight, Dim, Params, MICROS_PER_DAY};
 use super::pipeline::{closed, f64_at, i64_at, RateBook};
 use crate::config::plan::{Commitment, Kind, Measure, PlanPeriod};
 use crate::error::{Error, Result};
-use crate::model::columns::OPPORTUNITY_STAGE_EVENTS;
 
 /// The error of a plan command or metric without a `[plan]`.
 pub fn no_plan() -> Error {
@@ -287,10 +286,9 @@ fn open_pipeline_expectation(tables: &Tables, q: &Params) -> Result<(f64, f64)> 
             .str()
             .to_lowercase()
     };
-    let history = tables
-        .or_empty(&OPPORTUNITY_STAGE_EVENTS)
+    let history = super::visible::stage_history(tables, q)
         .filter(in_lookback(us("entered_at"), q, lookback))
-        .select([col("opportunity_id"), skey().alias("__skey")])
+        .select([col("opportunity_id"), col("stage_key").alias("__skey")])
         .unique(None, UniqueKeepStrategy::Any)
         .join(
             opportunities(tables, q)

@@ -95,6 +95,24 @@ pub fn cut(tables: &Tables, p: &Params) -> Tables {
 pub fn tables_at(tables: &Tables, then: &Params) -> crate::error::Result<Tables> {
     let mut seen = cut(tables, then);
     if tables.has(OPPORTUNITIES.name) {
+        // The history as it was then: the events by then, of the opportunities
+        // created by then (what the cut tables would give, without reading and
+        // ordering the events again).
+        let t = then.as_of;
+        let history = stage_history(tables, then)
+            .filter(us("entered_at").lt_eq(lit(t)))
+            .semi_join(
+                tables
+                    .or_empty(&OPPORTUNITIES)
+                    .filter(us("created_at").lt_eq(lit(t)))
+                    .select([col("opportunity_id")]),
+                col("opportunity_id"),
+                col("opportunity_id"),
+            );
+        seen.keep(
+            &history_key(then),
+            super::model::collect(history, "point in time")?,
+        );
         let model = match &tables.opportunity_model {
             Some(m) => opportunity_model_at(tables, then, m.clone())?,
             None => super::model::opportunities(&seen, then),
@@ -194,9 +212,13 @@ fn episodes_at(episodes: LazyFrame, funnel_at_t: LazyFrame, t: i64) -> LazyFrame
 
 /// The opportunities of `base` (the table, or the model with its extra columns
 /// `names`) as they stood at `p.as_of`.
-fn opportunities_at(tables: &Tables, p: &Params, base: LazyFrame, names: &[String]) -> LazyFrame {
-    let t = p.as_of;
-    let events = tables
+/// Every opportunity stage event (of an opportunity in the table) with its stage's
+/// index in its pipeline and its trimmed, lowercase `stage_key`, ordered as the events of one instant are (by time, then
+/// stage index, unmapped stages first): computed once per set of tables and
+/// definitions, and kept for each moment a report or a backtest cuts them at.
+pub(super) fn stage_history(tables: &Tables, p: &Params) -> LazyFrame {
+    let (stage_df, _) = super::cycle::stage_table(p);
+    let history = tables
         .or_empty(&OPPORTUNITY_STAGE_EVENTS)
         .join(
             tables
@@ -207,17 +229,15 @@ fn opportunities_at(tables: &Tables, p: &Params, base: LazyFrame, names: &[Strin
             JoinArgs::new(JoinType::Inner),
         )
         .with_column(super::cycle::pipeline_key(p).alias("__pkey"))
-        .with_column(col("stage").str().to_lowercase().alias("__skey"));
-    let (stage_df, _) = super::cycle::stage_table(p);
-    let moved = events
-        .clone()
-        .filter(us("entered_at").gt(lit(t)))
-        .select([col("opportunity_id")])
-        .unique(None, UniqueKeepStrategy::Any)
-        .with_column(lit(true).alias("__moved"));
-    // At one instant, events are ordered by stage index (unmapped stages first).
-    let at = events
-        .filter(us("entered_at").lt_eq(lit(t)))
+        .with_column(col("stage").str().to_lowercase().alias("__skey"))
+        .with_column(
+            col("stage")
+                .str()
+                .strip_chars(lit(NULL))
+                .str()
+                .to_lowercase()
+                .alias("stage_key"),
+        )
         .join(
             stage_df
                 .lazy()
@@ -226,16 +246,41 @@ fn opportunities_at(tables: &Tables, p: &Params, base: LazyFrame, names: &[Strin
             [col("__pkey"), col("__skey")],
             JoinArgs::new(JoinType::Left),
         )
+        .select([
+            col("opportunity_id"),
+            col("entered_at"),
+            col("stage"),
+            col("amount"),
+            col("stage_idx"),
+            col("stage_key"),
+        ])
         .sort(
             ["opportunity_id", "entered_at", "stage_idx"],
             SortMultipleOptions::default()
                 .with_nulls_last(false)
                 .with_maintain_order(true),
-        )
+        );
+    tables.kept(&history_key(p), history)
+}
+
+fn history_key(p: &Params) -> String {
+    format!("opportunity stage history {}", p.config.frames_hash())
+}
+
+fn opportunities_at(tables: &Tables, p: &Params, base: LazyFrame, names: &[String]) -> LazyFrame {
+    let t = p.as_of;
+    let then = us("entered_at").lt_eq(lit(t));
+    // Per opportunity: whether a stage event came after the instant, and the stage
+    // and the amount of its last event at or before it.
+    let at = stage_history(tables, p)
         .group_by([col("opportunity_id")])
         .agg([
-            col("stage").last().alias("__stage_at"),
-            col("amount").drop_nulls().last().alias("__amount_at"),
+            us("entered_at").gt(lit(t)).any(true).alias("__moved"),
+            col("stage").filter(then.clone()).last().alias("__stage_at"),
+            col("amount")
+                .filter(then.and(col("amount").is_not_null()))
+                .last()
+                .alias("__amount_at"),
         ]);
     let names: Vec<Expr> = names.iter().map(|n| col(n.as_str())).collect();
     let closed_later = us("closed_at").gt(lit(t)).fill_null(lit(false));
@@ -243,12 +288,6 @@ fn opportunities_at(tables: &Tables, p: &Params, base: LazyFrame, names: &[Strin
         .clone()
         .or(col("__moved").fill_null(lit(false)));
     base.filter(us("created_at").lt_eq(lit(t)))
-        .join(
-            moved,
-            [col("opportunity_id")],
-            [col("opportunity_id")],
-            JoinArgs::new(JoinType::Left),
-        )
         .join(
             at,
             [col("opportunity_id")],
