@@ -16,7 +16,7 @@ use super::model::{lead_funnel, with_lead_column_dims, without_lead_column_dims,
 use super::params::Params;
 use crate::config::Config;
 use crate::error::Result;
-use crate::model::columns::TOUCHES;
+use crate::model::columns::{LEADS, TOUCHES};
 use crate::model::warehouse::{Built, Derived, Manifest, VersionWriter, Warehouse};
 use crate::observe::timed;
 
@@ -28,6 +28,10 @@ pub const LEAD_TOUCHES: &str = "lead_touches";
 
 /// Every MQL episode with its decision sightings ([`super::touches::mql_episodes`]).
 pub const MQL_EPISODES: &str = "mql_episodes";
+
+/// The touches whose lead the leads table lacks (`touch_id`, `lead_id`;
+/// [`super::lint::unknown_lead_touches`]): what lint's `touch_unknown_lead` counts.
+pub const UNKNOWN_LEAD_TOUCHES: &str = "unknown_lead_touches";
 
 /// Opportunities with amounts in the base currency and their lead's dimensions
 /// ([`super::model::opportunities`]).
@@ -98,6 +102,12 @@ pub fn build(
             funnel_tables.funnel = Some(funnel);
             let episodes = super::touches::mql_episodes(&funnel_tables, p, false);
             derive(&mut names, MQL_EPISODES, episodes)?;
+        }
+        // This chain ends first: it also compares the touches' leads with the leads.
+        if tables.has("touches") {
+            let known = tables.or_empty(&LEADS).select([col("lead_id")]);
+            let unknown = super::lint::unknown_lead_touches(tables, known)?;
+            derive(&mut names, UNKNOWN_LEAD_TOUCHES, unknown)?;
         }
         Ok(names)
     };
@@ -173,6 +183,8 @@ pub fn attach(
     // Opportunities do not need the lead funnel.
     tables.opportunity_model =
         warehouse.scan_derived(manifest, definitions_hash, OPPORTUNITY_MODEL)?;
+    tables.unknown_lead_touches =
+        warehouse.scan_derived(manifest, definitions_hash, UNKNOWN_LEAD_TOUCHES)?;
     tables.opportunity_touches = match tables.opportunity_model {
         Some(_) => warehouse.scan_derived(manifest, definitions_hash, OPPORTUNITY_TOUCHES)?,
         None => None,

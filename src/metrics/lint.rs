@@ -66,16 +66,16 @@ fn finding(check: &'static str, lf: Option<LazyFrame>, id: &str) -> Result<Findi
     })
 }
 
-/// The touches whose lead is not in `known` (its one column `lead_id`). The lead ids
-/// are compared first on their own, and the few unknown ones then pick their touches:
-/// reading every touch's `touch_id` (one distinct string per row) to keep a handful
-/// cost more than the comparison. None when every touch's lead is known (the touches
-/// are then not read a second time).
-fn unknown_lead_touches(
-    tables: &Tables,
-    touches: &LazyFrame,
-    known: &LazyFrame,
-) -> Result<Option<LazyFrame>> {
+/// The touches (`touch_id`, `lead_id`) whose lead is not in `known` (its one column
+/// `lead_id`), as a plan: stored at ingest with the derived tables
+/// ([`super::derived`]) and read from there when the tables carry them. The lead
+/// ids are compared first on their own, and the few unknown ones then pick their
+/// touches: reading every touch's `touch_id` (one distinct string per row) to keep
+/// a handful cost more than the comparison.
+pub fn unknown_lead_touches(tables: &Tables, known: LazyFrame) -> Result<LazyFrame> {
+    if let Some(lf) = &tables.unknown_lead_touches {
+        return Ok(lf.clone());
+    }
     let start = std::time::Instant::now();
     let unknown_of = |touches: LazyFrame, known: LazyFrame| {
         touches
@@ -83,35 +83,41 @@ fn unknown_lead_touches(
             .anti_join(known, col("lead_id"), col("lead_id"))
             .unique(None, UniqueKeepStrategy::Any)
     };
+    let touches = tables.or_empty(&TOUCHES);
     let unknown = match tables.by_lead_partition(known.clone(), "lint", unknown_of)? {
         Some(lf) => lf,
-        None => unknown_of(touches.clone(), known.clone()),
+        None => unknown_of(touches.clone(), known),
     };
     let unknown = super::model::collect_streaming(unknown, "lint")?;
     crate::observe::timing("lint touch_unknown_lead ids", start);
+    let columns = [col("touch_id"), col("lead_id")];
     if unknown.height() == 0 {
-        return Ok(None);
+        return Ok(touches.select(columns).limit(0));
     }
     // A null lead id is unknown too (nulls never match in the anti join), so it
     // matches a null among the ids.
     if unknown.height() > super::model::NARROW_SET_MAX {
         // Many unknown leads (touches of leads created after an earlier as-of, say):
         // a join, where a set test would cost per touch as the set grows.
-        return Ok(Some(touches.clone().join(
-            unknown.lazy(),
-            [col("lead_id")],
-            [col("lead_id")],
-            JoinArgs {
-                nulls_equal: true,
-                ..JoinArgs::new(JoinType::Semi)
-            },
-        )));
+        return Ok(touches
+            .join(
+                unknown.lazy(),
+                [col("lead_id")],
+                [col("lead_id")],
+                JoinArgs {
+                    nulls_equal: true,
+                    ..JoinArgs::new(JoinType::Semi)
+                },
+            )
+            .select(columns));
     }
     let ids = unknown.column("lead_id").context(|| "lint".to_string())?;
-    Ok(Some(touches.clone().filter(col("lead_id").is_in(
-        lit(ids.as_materialized_series().clone()).implode(false),
-        true,
-    ))))
+    Ok(touches
+        .filter(col("lead_id").is_in(
+            lit(ids.as_materialized_series().clone()).implode(false),
+            true,
+        ))
+        .select(columns))
 }
 
 /// The lifecycle events (`mapped_events`) with what the event checks ask of their
@@ -369,9 +375,8 @@ fn opportunity_without_lead(input: &Input<'_>) -> Result<Finding> {
 }
 
 fn touch_unknown_lead(input: &Input<'_>) -> Result<Finding> {
-    let touches = input.tables.or_empty(&TOUCHES);
-    let unknown = unknown_lead_touches(input.tables, &touches, &input.known_leads)?;
-    finding("touch_unknown_lead", unknown, "touch_id")
+    let unknown = unknown_lead_touches(input.tables, input.known_leads.clone())?;
+    finding("touch_unknown_lead", Some(unknown), "touch_id")
 }
 
 fn event_unknown_lead(input: &Input<'_>) -> Result<Finding> {

@@ -54,6 +54,10 @@ pub struct Tables {
     /// Counted touches of the leads that opportunities link to (all columns),
     /// computed ahead the same way: what attribution reads.
     pub opportunity_touches: Option<LazyFrame>,
+    /// The touches whose lead the leads table lacks, `touch_id` and `lead_id`
+    /// ([`super::lint::unknown_lead_touches`]), computed ahead the same way; none at
+    /// an earlier moment (a lead created later is unknown then).
+    pub unknown_lead_touches: Option<LazyFrame>,
     /// The touches' partitions when they are stored by lead (part `i` holds the
     /// touches of the leads whose id hashes to `i` among as many partitions), so that
     /// joins onto leads run one partition at a time with a cache-sized table; empty
@@ -164,6 +168,7 @@ impl Tables {
         self.mql_episodes = None;
         self.opportunity_model = None;
         self.opportunity_touches = None;
+        self.unknown_lead_touches = None;
     }
 
     /// The table `t`, or no rows (with its canonical columns) when the warehouse

@@ -69,6 +69,7 @@ pub fn cut(tables: &Tables, p: &Params) -> Tables {
     };
     out.lead_touches = out.funnel.as_ref().and(tables.lead_touches.clone());
     out.opportunity_model = None;
+    out.unknown_lead_touches = None;
     for (table, column) in DATED {
         out.replace(table, |lf| lf.filter(us(column).lt_eq(lit(t))));
     }

@@ -122,6 +122,7 @@ fn ingest(fixture: &str) -> Workdir {
         "mql_episodes",
         "opportunity_model",
         "opportunity_touches",
+        "unknown_lead_touches",
     ] {
         assert!(
             wd.join(&format!("data/warehouse/current/_derived/{table}.parquet"))
