@@ -755,16 +755,7 @@ struct MetricsCmd {
 impl Cli {
     /// Converts parsed arguments into the library's plain invocation.
     pub fn into_invocation(self) -> Invocation {
-        let global = GlobalOptions {
-            config: self.global.config,
-            warehouse: self.global.warehouse,
-            quiet: self.global.quiet,
-            progress: match self.global.progress {
-                ProgressArg::Auto => ProgressMode::Auto,
-                ProgressArg::On => ProgressMode::On,
-                ProgressArg::Off => ProgressMode::Off,
-            },
-        };
+        let global = global_options(self.global);
         let command = match self.command {
             Commands::Init { dir, force, preset } => Command::Init(InitArgs {
                 dir,
@@ -846,29 +837,9 @@ impl Cli {
                 out,
                 preset: preset.map(PresetArg::name),
             }),
-            Commands::Definitions { action } => Command::Definitions(action.map(|a| match a {
-                DefinitionsCmd::Check { range } => DefinitionsAction::Check {
-                    query: range.flags(),
-                },
-                DefinitionsCmd::Diff {
-                    old,
-                    new,
-                    format,
-                    range,
-                } => DefinitionsAction::Diff {
-                    old,
-                    new,
-                    format: match format {
-                        DiffFormatArg::Table => DiffFormat::Table,
-                        DiffFormatArg::Markdown => DiffFormat::Markdown,
-                        DiffFormatArg::Html => DiffFormat::Html,
-                    },
-                    query: range.flags(),
-                },
-                DefinitionsCmd::Approve { team, by, on } => {
-                    DefinitionsAction::Approve { team, by, on }
-                }
-            })),
+            Commands::Definitions { action } => {
+                Command::Definitions(action.map(definitions_action))
+            }
             Commands::Explain(cmd) => Command::Explain(crate::commands::explain::ExplainArgs {
                 metric: cmd.metric,
                 query: cmd.query.flags(false),
@@ -878,28 +849,7 @@ impl Cli {
                 },
                 format: format_of(cmd.format),
             }),
-            Commands::Plan(cmd) => Command::Plan(crate::commands::plan::PlanArgs {
-                query: QueryFlags {
-                    backtest: cmd.backtest,
-                    ..cmd.range.flags()
-                },
-                format: format_of(cmd.format),
-                draft: cmd.action.map(|a| match a {
-                    PlanAction::Draft {
-                        period,
-                        bookings,
-                        by,
-                        lookback_days,
-                        force,
-                    } => crate::commands::plan::DraftArgs {
-                        period,
-                        bookings,
-                        by_source_team: by.is_some(),
-                        lookback_days,
-                        force,
-                    },
-                }),
-            }),
+            Commands::Plan(cmd) => Command::Plan(plan_args(cmd)),
             Commands::Warehouse { action } => Command::Warehouse(match action {
                 WarehouseCmd::Verify { all } => WarehouseAction::Verify { all },
                 WarehouseCmd::Versions => WarehouseAction::Versions,
@@ -907,6 +857,68 @@ impl Cli {
             }),
         };
         Invocation { global, command }
+    }
+}
+
+fn global_options(g: GlobalArgs) -> GlobalOptions {
+    GlobalOptions {
+        config: g.config,
+        warehouse: g.warehouse,
+        quiet: g.quiet,
+        progress: match g.progress {
+            ProgressArg::Auto => ProgressMode::Auto,
+            ProgressArg::On => ProgressMode::On,
+            ProgressArg::Off => ProgressMode::Off,
+        },
+    }
+}
+
+fn definitions_action(a: DefinitionsCmd) -> DefinitionsAction {
+    match a {
+        DefinitionsCmd::Check { range } => DefinitionsAction::Check {
+            query: range.flags(),
+        },
+        DefinitionsCmd::Diff {
+            old,
+            new,
+            format,
+            range,
+        } => DefinitionsAction::Diff {
+            old,
+            new,
+            format: match format {
+                DiffFormatArg::Table => DiffFormat::Table,
+                DiffFormatArg::Markdown => DiffFormat::Markdown,
+                DiffFormatArg::Html => DiffFormat::Html,
+            },
+            query: range.flags(),
+        },
+        DefinitionsCmd::Approve { team, by, on } => DefinitionsAction::Approve { team, by, on },
+    }
+}
+
+fn plan_args(cmd: PlanCmd) -> crate::commands::plan::PlanArgs {
+    crate::commands::plan::PlanArgs {
+        query: QueryFlags {
+            backtest: cmd.backtest,
+            ..cmd.range.flags()
+        },
+        format: format_of(cmd.format),
+        draft: cmd.action.map(|a| match a {
+            PlanAction::Draft {
+                period,
+                bookings,
+                by,
+                lookback_days,
+                force,
+            } => crate::commands::plan::DraftArgs {
+                period,
+                bookings,
+                by_source_team: by.is_some(),
+                lookback_days,
+                force,
+            },
+        }),
     }
 }
 

@@ -151,12 +151,42 @@ fn run_diff(
     };
     let before = headline_under(&old_config)?;
     let after = headline_under(&new_config)?;
-    let rows: Vec<[String; 4]> = before
+    let rows = compared(&before, &after, &new_config.currency.base);
+    let scope = format!(
+        "on the same warehouse{}, range {} to {}, as of {}",
+        if prep.opened.is_sample {
+            " (bundled sample)"
+        } else {
+            ""
+        },
+        prep.params.from,
+        prep.params.to,
+        crate::time::format_timestamp(prep.params.as_of)
+    );
+    let names = (old_name.as_str(), new_name.as_str());
+    let text = match format {
+        DiffFormat::Table => diff_table(names, &changes, &scope, &rows),
+        DiffFormat::Markdown => diff_markdown(names, &changes, &scope, &rows),
+        DiffFormat::Html => {
+            crate::report::html::definitions_change(&old_name, &new_name, &changes, &scope, &rows)
+        }
+    };
+    crate::output::print(&text)
+}
+
+/// Each headline number before and after: label, before, after, change (points for
+/// a rate, the difference otherwise, `=` when equal).
+fn compared(
+    before: &[report::HeadlineValue],
+    after: &[report::HeadlineValue],
+    base: &str,
+) -> Vec<[String; 4]> {
+    before
         .iter()
-        .zip(&after)
+        .zip(after)
         .map(|((_, label, a, unit), (_, _, b, _))| {
             let show = |v: &Option<f64>| {
-                v.map(|x| report::format_value(x, *unit, &new_config.currency.base))
+                v.map(|x| report::format_value(x, *unit, base))
                     .unwrap_or_else(|| "—".into())
             };
             let change = match (a, b) {
@@ -170,64 +200,60 @@ fn run_diff(
             };
             [label.to_string(), show(a), show(b), change]
         })
-        .collect();
-    let scope = format!(
-        "on the same warehouse{}, range {} to {}, as of {}",
-        if prep.opened.is_sample {
-            " (bundled sample)"
-        } else {
-            ""
-        },
-        prep.params.from,
-        prep.params.to,
-        crate::time::format_timestamp(prep.params.as_of)
-    );
-    let text = match format {
-        DiffFormat::Table => {
-            let mut t = format!("Definitions {old_name} → {new_name}\n\nChanged rules:\n");
-            if changes.is_empty() {
-                t.push_str("  (none)\n");
-            }
-            for c in &changes {
-                t.push_str(&format!("  - {c}\n"));
-            }
-            t.push_str(&format!("\nHeadline numbers {scope}:\n"));
-            let w = rows
-                .iter()
-                .map(|r| r[0].chars().count())
-                .max()
-                .unwrap_or(10);
-            t.push_str(&format!(
-                "  {:<w$}  {:>12}  {:>12}  {:>10}\n",
-                "", "before", "after", "change"
-            ));
-            for r in &rows {
-                t.push_str(&format!(
-                    "  {:<w$}  {:>12}  {:>12}  {:>10}\n",
-                    r[0], r[1], r[2], r[3]
-                ));
-            }
-            t
-        }
-        DiffFormat::Markdown => {
-            let mut t = format!(
-                "## Definitions change: `{old_name}` → `{new_name}`\n\n### Changed rules\n\n"
-            );
-            if changes.is_empty() {
-                t.push_str("- (none)\n");
-            }
-            for c in &changes {
-                t.push_str(&format!("- {c}\n"));
-            }
-            t.push_str(&format!("\n### Headline numbers {scope}\n\n| metric | before | after | change |\n|---|---:|---:|---:|\n"));
-            for r in &rows {
-                t.push_str(&format!("| {} | {} | {} | {} |\n", r[0], r[1], r[2], r[3]));
-            }
-            t
-        }
-        DiffFormat::Html => {
-            crate::report::html::definitions_change(&old_name, &new_name, &changes, &scope, &rows)
-        }
-    };
-    crate::output::print(&text)
+        .collect()
+}
+
+/// The diff as plain text: the changed rules, then the headline numbers.
+fn diff_table(
+    (old_name, new_name): (&str, &str),
+    changes: &[String],
+    scope: &str,
+    rows: &[[String; 4]],
+) -> String {
+    let mut t = format!("Definitions {old_name} → {new_name}\n\nChanged rules:\n");
+    if changes.is_empty() {
+        t.push_str("  (none)\n");
+    }
+    for c in changes {
+        t.push_str(&format!("  - {c}\n"));
+    }
+    t.push_str(&format!("\nHeadline numbers {scope}:\n"));
+    let w = rows
+        .iter()
+        .map(|r| r[0].chars().count())
+        .max()
+        .unwrap_or(10);
+    t.push_str(&format!(
+        "  {:<w$}  {:>12}  {:>12}  {:>10}\n",
+        "", "before", "after", "change"
+    ));
+    for r in rows {
+        t.push_str(&format!(
+            "  {:<w$}  {:>12}  {:>12}  {:>10}\n",
+            r[0], r[1], r[2], r[3]
+        ));
+    }
+    t
+}
+
+/// The diff as Markdown, for a pull request or a wiki page.
+fn diff_markdown(
+    (old_name, new_name): (&str, &str),
+    changes: &[String],
+    scope: &str,
+    rows: &[[String; 4]],
+) -> String {
+    let mut t =
+        format!("## Definitions change: `{old_name}` → `{new_name}`\n\n### Changed rules\n\n");
+    if changes.is_empty() {
+        t.push_str("- (none)\n");
+    }
+    for c in changes {
+        t.push_str(&format!("- {c}\n"));
+    }
+    t.push_str(&format!("\n### Headline numbers {scope}\n\n| metric | before | after | change |\n|---|---:|---:|---:|\n"));
+    for r in rows {
+        t.push_str(&format!("| {} | {} | {} | {} |\n", r[0], r[1], r[2], r[3]));
+    }
+    t
 }

@@ -22,6 +22,19 @@ fn num(v: f64) -> String {
 /// The rule changes from `old` to `new`, one sentence each.
 pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
+    calendar_changes(old, new, &mut out);
+    stage_changes(old, new, &mut out);
+    funnel_changes(old, new, &mut out);
+    opportunity_changes(old, new, &mut out);
+    attribution_changes(old, new, &mut out);
+    currency_changes(old, new, &mut out);
+    out.extend(plan_changes(old, new));
+    wording_changes(old, new, &mut out);
+    out
+}
+
+/// The time zone, the fiscal year and the week.
+fn calendar_changes(old: &Config, new: &Config, out: &mut Vec<String>) {
     if old.calendar.timezone != new.calendar.timezone {
         out.push(format!(
             "Time zone: {} → {} (naive timestamps are read in it: this change needs a re-ingest)",
@@ -40,6 +53,10 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             old.calendar.week_start, new.calendar.week_start
         ));
     }
+}
+
+/// Each stage value that maps elsewhere, newly or no more, and the rule for unmapped ones.
+fn stage_changes(old: &Config, new: &Config, out: &mut Vec<String>) {
     let (before, after) = (old.stages.lists(), new.stages.lists());
     fn find(list: &[(&'static str, &Vec<String>)], value: &str) -> Option<&'static str> {
         list.iter()
@@ -68,6 +85,10 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             old.stages.unknown_values, new.stages.unknown_values
         ));
     }
+}
+
+/// The funnel's windows, the MQL rules, which touches count and which sources count for a team.
+fn funnel_changes(old: &Config, new: &Config, out: &mut Vec<String>) {
     let f = (&old.funnel, &new.funnel);
     if f.0.skipped_stages != f.1.skipped_stages {
         out.push(format!(
@@ -130,6 +151,10 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("Source '{x}' no longer counts for {team}"));
         }
     }
+}
+
+/// The opportunity stages, won and lost stages and pipelines.
+fn opportunity_changes(old: &Config, new: &Config, out: &mut Vec<String>) {
     let (o, n) = (&old.opportunity, &new.opportunity);
     if o.stages != n.stages {
         out.push(format!(
@@ -150,6 +175,10 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     if o.pipelines != n.pipelines {
         out.push("Pipeline stage lists changed".into());
     }
+}
+
+/// The attribution model, teams, lookback and half-life.
+fn attribution_changes(old: &Config, new: &Config, out: &mut Vec<String>) {
     let (a, b) = (&old.attribution, &new.attribution);
     if a.model != b.model {
         out.push(format!(
@@ -178,6 +207,10 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             num(b.half_life_days)
         ));
     }
+}
+
+/// The base currency, each rate, and the quota lookback.
+fn currency_changes(old: &Config, new: &Config, out: &mut Vec<String>) {
     if old.currency.base != new.currency.base {
         out.push(format!(
             "Base currency: {} → {}",
@@ -202,7 +235,10 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             old.quota.lookback_days, new.quota.lookback_days
         ));
     }
-    out.extend(plan_changes(old, new));
+}
+
+/// Each definition whose prose changed.
+fn wording_changes(old: &Config, new: &Config, out: &mut Vec<String>) {
     let (x, y) = (
         crate::contract::glossary::entries(old),
         crate::contract::glossary::entries(new),
@@ -212,7 +248,6 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("The {} definition was reworded", e.term));
         }
     }
-    out
 }
 
 /// The plan's changes, one sentence each: its period, each promise made or

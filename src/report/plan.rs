@@ -9,7 +9,7 @@ use polars::prelude::DataFrame;
 use super::chart::{self, Chart, Kind, Series};
 use super::html::{PlanRow, PlanView};
 use super::Inputs;
-use crate::config::plan::{Kind as MeasureKind, Measure, Team};
+use crate::config::plan::{Commitment, Kind as MeasureKind, Measure, PlanPeriod, Team};
 use crate::error::Result;
 use crate::metrics::plan::daily;
 
@@ -62,81 +62,141 @@ pub fn view(
     let period = plan.period(fiscal).map_err(crate::error::Error::Usage)?;
     let lines = plan.lines();
     let elapsed = f64_at(df, "elapsed", 0).unwrap_or(0.0);
-    let mut rows = Vec::new();
-    for (i, c) in lines.iter().enumerate() {
-        let kind = c.measure.kind();
-        rows.push(PlanRow {
-            team: c.team.name().to_string(),
-            measure: c.measure.name().to_string(),
-            split: crate::metrics::plan::split_text(c).unwrap_or_default(),
-            target: show(Some(c.target), kind),
-            actual: show(f64_at(df, "actual", i), kind),
-            pace: f64_at(df, "pace", i)
-                .map(crate::text::percent)
-                .unwrap_or_else(|| "—".into()),
-            forecast: show(f64_at(df, "forecast", i), kind),
-            status: str_at(df, "status", i).unwrap_or_default(),
-            result: str_at(df, "result", i).unwrap_or_default(),
-        });
-    }
     let label = plan.label(fiscal);
     let hash = config.definitions_hash();
     let as_of_day = crate::time::local_date(inputs.params.as_of, inputs.params.tz);
-    let foot = format!(
-        "plan {label}: {} to {} · {:.0} % of the period elapsed · as of {as_of_day} · definitions {}",
-        period.start,
-        period.end,
-        elapsed * 100.0,
-        &hash[..12]
-    );
-    let days: Vec<String> = (0..period.days())
-        .map(|k| {
-            (period.start + chrono::Duration::days(k))
-                .format("%b %d")
-                .to_string()
-        })
-        .collect();
-    let mut charts = Vec::new();
-    // Bookings in the base currency.
-    if let Some(i) = lines
-        .iter()
-        .position(|c| c.measure == Measure::Bookings && c.split.is_empty())
-    {
-        if let Some(values) = daily(inputs.tables, inputs.params, &period, &lines[i])? {
-            let c = Chart {
-                title: format!("Bookings against the plan, {label}"),
-                subtitle: format!(
-                    "won amount in {} to date, the plan's straight line to {}, and the forecast",
-                    config.currency.base,
-                    chart::human(lines[i].target, false)
-                ),
-                x_desc: String::new(),
-                y_desc: format!("bookings ({})", config.currency.base),
-                footnote: foot.clone(),
-                percent: false,
-                kind: Kind::BurnUp {
-                    days: days.clone(),
-                    series: vec![Series::new(
-                        "bookings",
-                        values.into_iter().map(Some).collect(),
-                    )],
-                    forecasts: vec![f64_at(df, "forecast", i)],
-                    target: lines[i].target,
-                },
-            };
-            charts.push(write_chart(dir, "plan-bookings", &c)?);
-        }
-    }
-    // Each team's volume commitments, in % of their targets.
+    let burn = BurnUps {
+        inputs,
+        df,
+        lines: &lines,
+        days: (0..period.days())
+            .map(|k| {
+                (period.start + chrono::Duration::days(k))
+                    .format("%b %d")
+                    .to_string()
+            })
+            .collect(),
+        foot: format!(
+            "plan {label}: {} to {} · {:.0} % of the period elapsed · as of {as_of_day} · definitions {}",
+            period.start,
+            period.end,
+            elapsed * 100.0,
+            &hash[..12]
+        ),
+        period,
+        label: label.clone(),
+        dir,
+    };
+    let mut charts: Vec<String> = burn.bookings()?.into_iter().collect();
     for team in [Team::Marketing, Team::Sales, Team::Both] {
+        charts.extend(burn.team(team)?);
+    }
+    Ok(PlanView {
+        heading: format!(
+            "The plan for {label} — {:.0} % of the period behind us",
+            elapsed * 100.0
+        ),
+        sentences: plan.sentences(config),
+        rows: rows(&lines, df),
+        charts,
+        backtest: backtest_sentence(inputs, &lines)?,
+        missing: None,
+    })
+}
+
+/// The commitment table's rows, in the plan's order.
+fn rows(lines: &[Commitment], df: &DataFrame) -> Vec<PlanRow> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let kind = c.measure.kind();
+            PlanRow {
+                team: c.team.name().to_string(),
+                measure: c.measure.name().to_string(),
+                split: crate::metrics::plan::split_text(c).unwrap_or_default(),
+                target: show(Some(c.target), kind),
+                actual: show(f64_at(df, "actual", i), kind),
+                pace: f64_at(df, "pace", i)
+                    .map(crate::text::percent)
+                    .unwrap_or_else(|| "—".into()),
+                forecast: show(f64_at(df, "forecast", i), kind),
+                status: str_at(df, "status", i).unwrap_or_default(),
+                result: str_at(df, "result", i).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// What the plan's burn-up charts share: the plan metric's frame, the period's
+/// days, and the footnote.
+struct BurnUps<'a> {
+    inputs: &'a Inputs<'a>,
+    df: &'a DataFrame,
+    lines: &'a [Commitment],
+    period: PlanPeriod,
+    label: String,
+    days: Vec<String>,
+    foot: String,
+    dir: &'a Path,
+}
+
+impl BurnUps<'_> {
+    /// Bookings in the base currency against the plan line and the forecast (the
+    /// unsplit bookings commitment; None without one).
+    fn bookings(&self) -> Result<Option<String>> {
+        let config = self.inputs.config;
+        let Some(i) = self
+            .lines
+            .iter()
+            .position(|c| c.measure == Measure::Bookings && c.split.is_empty())
+        else {
+            return Ok(None);
+        };
+        let Some(values) = daily(
+            self.inputs.tables,
+            self.inputs.params,
+            &self.period,
+            &self.lines[i],
+        )?
+        else {
+            return Ok(None);
+        };
+        let c = Chart {
+            title: format!("Bookings against the plan, {}", self.label),
+            subtitle: format!(
+                "won amount in {} to date, the plan's straight line to {}, and the forecast",
+                config.currency.base,
+                chart::human(self.lines[i].target, false)
+            ),
+            x_desc: String::new(),
+            y_desc: format!("bookings ({})", config.currency.base),
+            footnote: self.foot.clone(),
+            percent: false,
+            kind: Kind::BurnUp {
+                days: self.days.clone(),
+                series: vec![Series::new(
+                    "bookings",
+                    values.into_iter().map(Some).collect(),
+                )],
+                forecasts: vec![f64_at(self.df, "forecast", i)],
+                target: self.lines[i].target,
+            },
+        };
+        Ok(Some(write_chart(self.dir, "plan-bookings", &c)?))
+    }
+
+    /// One team's volume commitments, in % of their targets (None when it has none).
+    fn team(&self, team: Team) -> Result<Option<String>> {
         let mut series = Vec::new();
         let mut forecasts = Vec::new();
-        for (i, c) in lines.iter().enumerate() {
+        for (i, c) in self.lines.iter().enumerate() {
             let volume = c.measure.kind() != MeasureKind::Rate && c.measure != Measure::Bookings;
             if c.team != team || !volume || c.target <= 0.0 {
                 continue;
             }
-            let Some(values) = daily(inputs.tables, inputs.params, &period, c)? else {
+            let Some(values) = daily(self.inputs.tables, self.inputs.params, &self.period, c)?
+            else {
                 continue;
             };
             let name = match crate::metrics::plan::split_text(c) {
@@ -147,10 +207,10 @@ pub fn view(
                 name,
                 values.into_iter().map(|v| Some(v / c.target)).collect(),
             ));
-            forecasts.push(f64_at(df, "forecast", i).map(|f| f / c.target));
+            forecasts.push(f64_at(self.df, "forecast", i).map(|f| f / c.target));
         }
         if series.is_empty() {
-            continue;
+            return Ok(None);
         }
         let who = match team {
             Team::Marketing => "Marketing's",
@@ -158,41 +218,31 @@ pub fn view(
             Team::Both => "Shared",
         };
         let c = Chart {
-            title: format!("{who} commitments against the plan, {label}"),
+            title: format!("{who} commitments against the plan, {}", self.label),
             subtitle: "each volume to date in % of its target, the plan's straight line to 100 %, and the forecast".into(),
             x_desc: String::new(),
             y_desc: "% of target".into(),
-            footnote: foot.clone(),
+            footnote: self.foot.clone(),
             percent: true,
             kind: Kind::BurnUp {
-                days: days.clone(),
+                days: self.days.clone(),
                 series,
                 forecasts,
                 target: 1.0,
             },
         };
-        charts.push(write_chart(dir, &format!("plan-{}", team.name()), &c)?);
+        Ok(Some(write_chart(
+            self.dir,
+            &format!("plan-{}", team.name()),
+            &c,
+        )?))
     }
-    Ok(PlanView {
-        heading: format!(
-            "The plan for {label} — {:.0} % of the period behind us",
-            elapsed * 100.0
-        ),
-        sentences: plan.sentences(config),
-        rows,
-        charts,
-        backtest: backtest_sentence(inputs, &lines)?,
-        missing: None,
-    })
 }
 
 /// The backtest of the bookings forecast in one sentence: the same forecast made at
 /// this point of each of the last [`BACKTEST_PERIODS`] periods, on the data as it was
 /// then, against what they finally booked.
-fn backtest_sentence(
-    inputs: &Inputs<'_>,
-    lines: &[crate::config::plan::Commitment],
-) -> Result<Option<String>> {
+fn backtest_sentence(inputs: &Inputs<'_>, lines: &[Commitment]) -> Result<Option<String>> {
     let Some(c) = lines.iter().find(|c| c.measure == Measure::Bookings) else {
         return Ok(None);
     };

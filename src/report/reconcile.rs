@@ -78,13 +78,24 @@ fn cell(frames: &Frames, metric: &str, key: (&str, &str), column: &str) -> Optio
 /// Customers by cohort (waterfall) → reached in range (cycle's lead_to_customer) →
 /// won opportunities closed in range (win-rate).
 fn customers(inputs: &Inputs<'_>, frames: &Frames) -> Result<Option<Vec<Bridge>>> {
-    let p = inputs.params;
     let (Some(cohort), Some(reached)) = (
         cell(frames, "waterfall", ("stage", "customer"), "reached"),
         cell(frames, "cycle", ("measure", "lead_to_customer"), "count"),
     ) else {
         return Ok(None);
     };
+    let mut out = vec![cohort_and_reached(inputs, cohort, reached)?];
+    if let Some(won) = cell_first(frames, "win-rate", "won") {
+        out.push(reached_and_won(inputs, reached, won)?);
+    }
+    Ok(Some(out))
+}
+
+/// Customers by cohort (the waterfall's, leads created in range) against customers
+/// reached in range (the cycle's): leads created before the range, the conversion
+/// window, and cohort customers reached after the range.
+fn cohort_and_reached(inputs: &Inputs<'_>, cohort: i64, reached: i64) -> Result<Bridge> {
+    let p = inputs.params;
     let funnel = lead_funnel(inputs.tables, p);
     let created_in = in_range(us("reached_lead"), p);
     let customer_in = in_range(us("reached_customer"), p);
@@ -135,7 +146,7 @@ fn customers(inputs: &Inputs<'_>, frames: &Frames) -> Result<Option<Vec<Bridge>>
         -later,
         "leads of the cohort that became customers after the range".to_string(),
     ));
-    let mut out = vec![Bridge {
+    Ok(Bridge {
         title: "Customers".into(),
         from: (
             "customers from leads created in range (waterfall)".into(),
@@ -146,10 +157,16 @@ fn customers(inputs: &Inputs<'_>, frames: &Frames) -> Result<Option<Vec<Bridge>>
             reached,
         ),
         steps,
-    }];
-    let Some(won) = cell_first(frames, "win-rate", "won") else {
-        return Ok(Some(out));
-    };
+    })
+}
+
+/// Leads that became customers in range (the cycle's) against won opportunities
+/// closed in range (win-rate's): unlinked wins, repeat wins, wins of earlier
+/// customers, and customers by a lifecycle event alone.
+fn reached_and_won(inputs: &Inputs<'_>, reached: i64, won: i64) -> Result<Bridge> {
+    let p = inputs.params;
+    let funnel = lead_funnel(inputs.tables, p);
+    let customer_in = in_range(us("reached_customer"), p);
     // Won opportunities closed in range against leads reaching customer in range.
     let opps = opportunities(inputs.tables, p)
         .filter(
@@ -187,30 +204,14 @@ fn customers(inputs: &Inputs<'_>, frames: &Frames) -> Result<Option<Vec<Bridge>>
             ]),
         "reconciliation",
     )?;
-    let unlinked = count(
-        &collect(
-            opps.filter(col("linked").not())
-                .select([len().cast(DataType::Int64).alias("u")]),
-            "reconciliation",
-        )?,
-        "u",
-    );
-    let no_win = count(
-        &collect(
-            funnel
-                .filter(customer_in)
-                .join(
-                    leads_won,
-                    [col("lead_id")],
-                    [col("lead_id")],
-                    JoinArgs::new(JoinType::Anti),
-                )
-                .select([len().cast(DataType::Int64).alias("x")]),
-            "reconciliation",
-        )?,
-        "x",
-    );
-    out.push(Bridge {
+    let unlinked = rows_of(opps.filter(col("linked").not()))?;
+    let no_win = rows_of(funnel.filter(customer_in).join(
+        leads_won,
+        [col("lead_id")],
+        [col("lead_id")],
+        JoinArgs::new(JoinType::Anti),
+    ))?;
+    Ok(Bridge {
         title: "Customers and won deals".into(),
         from: (
             "leads that became customers in range (cycle)".into(),
@@ -235,8 +236,16 @@ fn customers(inputs: &Inputs<'_>, frames: &Frames) -> Result<Option<Vec<Bridge>>
                 "customers by a lifecycle event, with no won opportunity in range".into(),
             ),
         ],
-    });
-    Ok(Some(out))
+    })
+}
+
+/// How many rows `lf` has.
+fn rows_of(lf: LazyFrame) -> Result<i64> {
+    let df = collect(
+        lf.select([len().cast(DataType::Int64).alias("n")]),
+        "reconciliation",
+    )?;
+    Ok(count(&df, "n"))
 }
 
 fn cell_first(frames: &Frames, metric: &str, column: &str) -> Option<i64> {
