@@ -106,36 +106,8 @@ pub fn losers(
     if entries.is_empty() {
         return Ok(Losers::none(partitions));
     }
-    let mut hashes: Vec<u64> = entries.iter().map(|e| e.hash).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
-    // The warehouse's keys sharing a hash with an input key (its own keys are
-    // distinct); most are told apart by a bitmap of the hashes' low bits.
-    const BITS: u64 = 1 << 24;
-    let mut bitmap = vec![0u64; (BITS / 64) as usize];
-    for h in &hashes {
-        let bit = h % BITS;
-        bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
-    }
-    for b in 0..partitions {
-        let Some(lf) = old(b)? else { continue };
-        let keys = keys_of(lf, key, schema.name)?;
-        for (pos, k) in keys.iter().enumerate() {
-            let h = fnv1a(k.unwrap_or("").as_bytes());
-            let bit = h % BITS;
-            if bitmap[(bit / 64) as usize] & (1 << (bit % 64)) != 0
-                && hashes.binary_search(&h).is_ok()
-            {
-                entries.push(Entry {
-                    hash: h,
-                    pos: pos as u32,
-                    part: b as u16,
-                    new: false,
-                });
-            }
-        }
-    }
-    drop(hashes);
+    let sharing = sharing_a_hash(&entries, partitions, old, key, schema.name)?;
+    entries.extend(sharing);
     entries.sort_unstable_by_key(|e| e.hash);
     let candidates: Vec<Entry> = entries
         .chunk_by(|a, b| a.hash == b.hash)
@@ -170,36 +142,85 @@ pub fn losers(
         }
     }
     for (k, es) in by_key {
-        if es.iter().all(|e| e.part == es[0].part) {
-            continue; // one partition: its merge settles it
-        }
-        let arrival = |e: &Entry| -> u32 {
-            staging
-                .arrivals(e.part as usize)
-                .expect("staged off the key")[e.pos as usize]
-        };
-        let winner = *es
-            .iter()
-            .max_by_key(|e| (e.new, if e.new { arrival(e) } else { 0 }))
-            .expect("entries");
-        let mut beaten_input = false;
-        for e in es.iter().filter(|e| e.part != winner.part) {
-            if e.new {
-                out.new[e.part as usize].push(e.pos as IdxSize);
-                out.duplicates += 1;
-                beaten_input = true;
-            } else {
-                out.old[e.part as usize].push(e.pos as IdxSize);
-            }
-        }
-        if beaten_input && out.examples.len() < 5 {
-            out.examples.push(k);
-        }
+        settle(k, &es, staging, &mut out);
     }
     for v in out.old.iter_mut().chain(out.new.iter_mut()) {
         v.sort_unstable();
     }
     Ok(out)
+}
+
+/// The warehouse's entries (`new` false) whose key hashes as an input entry's does
+/// (its own keys are distinct); most others are told apart by a bitmap of the
+/// hashes' low bits before the sorted hashes are searched.
+fn sharing_a_hash(
+    entries: &[Entry],
+    partitions: usize,
+    old: &mut dyn FnMut(usize) -> Result<Option<LazyFrame>>,
+    key: &str,
+    table: &str,
+) -> Result<Vec<Entry>> {
+    let mut found = Vec::new();
+    let mut hashes: Vec<u64> = entries.iter().map(|e| e.hash).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    // The warehouse's keys sharing a hash with an input key (its own keys are
+    // distinct); most are told apart by a bitmap of the hashes' low bits.
+    const BITS: u64 = 1 << 24;
+    let mut bitmap = vec![0u64; (BITS / 64) as usize];
+    for h in &hashes {
+        let bit = h % BITS;
+        bitmap[(bit / 64) as usize] |= 1 << (bit % 64);
+    }
+    for b in 0..partitions {
+        let Some(lf) = old(b)? else { continue };
+        let keys = keys_of(lf, key, table)?;
+        for (pos, k) in keys.iter().enumerate() {
+            let h = fnv1a(k.unwrap_or("").as_bytes());
+            let bit = h % BITS;
+            if bitmap[(bit / 64) as usize] & (1 << (bit % 64)) != 0
+                && hashes.binary_search(&h).is_ok()
+            {
+                found.push(Entry {
+                    hash: h,
+                    pos: pos as u32,
+                    part: b as u16,
+                    new: false,
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Decides one key found in more than one partition: the latest input row wins
+/// (any input row over the warehouse's); every other row of the key is a loser.
+fn settle(k: String, es: &[Entry], staging: &Staging, out: &mut Losers) {
+    if es.iter().all(|e| e.part == es[0].part) {
+        return; // one partition: its merge settles it
+    }
+    let arrival = |e: &Entry| -> u32 {
+        staging
+            .arrivals(e.part as usize)
+            .expect("staged off the key")[e.pos as usize]
+    };
+    let winner = *es
+        .iter()
+        .max_by_key(|e| (e.new, if e.new { arrival(e) } else { 0 }))
+        .expect("entries");
+    let mut beaten_input = false;
+    for e in es.iter().filter(|e| e.part != winner.part) {
+        if e.new {
+            out.new[e.part as usize].push(e.pos as IdxSize);
+            out.duplicates += 1;
+            beaten_input = true;
+        } else {
+            out.old[e.part as usize].push(e.pos as IdxSize);
+        }
+    }
+    if beaten_input && out.examples.len() < 5 {
+        out.examples.push(k);
+    }
 }
 
 /// `lf` without the rows at `positions` (increasing).

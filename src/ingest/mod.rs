@@ -536,39 +536,11 @@ fn merge_table(
 ) -> Result<()> {
     let started = std::time::Instant::now();
     input.staging.finish()?;
-    let parts = if to.replace {
-        vec![]
-    } else {
-        to.warehouse.table_parts(schema.name)
-    };
-    let existing_rows = match to.warehouse.scan(schema.name)? {
-        Some(lf) if !to.replace => count_rows(lf, schema.name)?,
-        _ => 0,
-    };
+    let (parts, existing_rows) = existing(schema, to)?;
     let p = input.staging.partitions;
     let off_key = schema.partitioned_off_key();
-    // A deletion names only the key: off the key, every partition gets them all.
-    let deletions: Vec<Vec<DataFrame>> = std::mem::take(&mut input.deletions)
-        .iter()
-        .map(|d| match off_key {
-            true => Ok(vec![d.clone(); p]),
-            false => crate::model::partition::split(d, schema.key[0], p),
-        })
-        .collect::<Result<_>>()?;
-    // The warehouse's rows by partition: as stored, or first re-partitioned when
-    // stored by another column (an older format).
-    let stored_by = to
-        .previous
-        .map_or(schema.key[0], |m| m.partition_column(schema));
-    let restaged = match !parts.is_empty() && stored_by != schema.partition {
-        true => Some(across::restage(
-            schema,
-            &parts,
-            &to.staging_root.join("_restaged"),
-            p,
-        )?),
-        false => None,
-    };
+    let deletions = deletions_by_partition(std::mem::take(&mut input.deletions), schema, p)?;
+    let restaged = restaged(schema, to, &parts, p)?;
     let mut split_cache = BTreeMap::new();
     let mut old = |b: usize| -> Result<Option<LazyFrame>> {
         match &restaged {
@@ -593,38 +565,31 @@ fn merge_table(
     };
     let mut tally = Tally::default();
     if let Some(l) = &losers {
-        tally.duplicates += l.duplicates;
-        tally.examples.extend(l.examples.iter().cloned());
+        tally.duplicates = l.duplicates;
+        tally.examples = l.examples.clone();
     }
     for (b, ready) in ready.into_iter().enumerate() {
         let gone: Vec<DataFrame> = deletions.iter().map(|d| d[b].clone()).collect();
-        if let (Some((file, n)), false) = (ready, gone.iter().any(|d| d.height() > 0)) {
-            to.writer.adopt_part(schema.name, b, &file)?;
-            tally.before_deletions += n as u64;
-            tally.rows += n as u64;
-            tally.adopted += 1;
-            continue;
+        match (ready, gone.iter().any(|d| d.height() > 0)) {
+            (Some((file, n)), false) => {
+                to.writer.adopt_part(schema.name, b, &file)?;
+                tally.adopted(n as u64);
+            }
+            _ => {
+                let existing = old(b)?;
+                let merged = merge_partition(
+                    schema,
+                    input,
+                    existing,
+                    losers.as_ref(),
+                    b,
+                    gone,
+                    &mut tally,
+                )?;
+                to.writer.write_part(schema.name, b, &merged)?;
+            }
         }
-        let existing = old(b)?;
-        let merged = merge_partition(
-            schema,
-            input,
-            existing,
-            losers.as_ref(),
-            b,
-            gone,
-            &mut tally,
-        )?;
-        to.writer.write_part(schema.name, b, &merged)?;
     }
-    tally.examples.sort();
-    tally.examples.dedup();
-    tally.examples.truncate(5);
-    input.counts.duplicates = tally.duplicates;
-    input.counts.duplicate_examples = tally.examples;
-    input.counts.merged =
-        (existing_rows + input.counts.loaded).saturating_sub(tally.before_deletions);
-    input.counts.rows = tally.rows;
     timing(
         &format!(
             "merge {} ({p} parts, {} already merged)",
@@ -632,7 +597,78 @@ fn merge_table(
         ),
         started,
     );
+    tally.count_into(&mut input.counts, existing_rows);
     Ok(())
+}
+
+/// The warehouse's files of the table (none when the ingest replaces it) and its
+/// row count.
+fn existing(schema: &TableSchema, to: &Target<'_>) -> Result<(Vec<PathBuf>, u64)> {
+    if to.replace {
+        return Ok((Vec::new(), 0));
+    }
+    let rows = match to.warehouse.scan(schema.name)? {
+        Some(lf) => count_rows(lf, schema.name)?,
+        None => 0,
+    };
+    Ok((to.warehouse.table_parts(schema.name), rows))
+}
+
+/// The warehouse's rows re-partitioned into staged files, one per partition, when
+/// they are stored by another column than the table's partition column (an older
+/// format); None when they are stored as the merge reads them.
+fn restaged(
+    schema: &'static TableSchema,
+    to: &Target<'_>,
+    parts: &[PathBuf],
+    p: usize,
+) -> Result<Option<Vec<Option<PathBuf>>>> {
+    let stored_by = to
+        .previous
+        .map_or(schema.key[0], |m| m.partition_column(schema));
+    if parts.is_empty() || stored_by == schema.partition {
+        return Ok(None);
+    }
+    let dir = to.staging_root.join("_restaged");
+    Ok(Some(across::restage(schema, parts, &dir, p)?))
+}
+
+/// The input's deletions by partition: split by the key's hash when the table is
+/// partitioned by its key; off the key (a deletion names only the key), every
+/// partition gets them all.
+fn deletions_by_partition(
+    deletions: Vec<DataFrame>,
+    schema: &TableSchema,
+    p: usize,
+) -> Result<Vec<Vec<DataFrame>>> {
+    deletions
+        .iter()
+        .map(|d| match schema.partitioned_off_key() {
+            true => Ok(vec![d.clone(); p]),
+            false => crate::model::partition::split(d, schema.key[0], p),
+        })
+        .collect()
+}
+
+impl Tally {
+    /// A partition of `n` rows moved into the version as it was staged.
+    fn adopted(&mut self, n: u64) {
+        self.before_deletions += n;
+        self.rows += n;
+        self.adopted += 1;
+    }
+
+    /// The table's counts after its merge, from a warehouse that held
+    /// `existing_rows` of it: duplicates with five examples, rows merged away, rows.
+    fn count_into(mut self, counts: &mut TableCounts, existing_rows: u64) {
+        self.examples.sort();
+        self.examples.dedup();
+        self.examples.truncate(5);
+        counts.duplicates = self.duplicates;
+        counts.duplicate_examples = self.examples;
+        counts.merged = (existing_rows + counts.loaded).saturating_sub(self.before_deletions);
+        counts.rows = self.rows;
+    }
 }
 
 /// What the partitions of one table's merge add up to.

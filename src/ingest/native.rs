@@ -130,76 +130,9 @@ pub fn read_file(
     mut sink: impl FnMut(DataFrame) -> Result<()>,
     mut on_progress: impl FnMut(u64),
 ) -> Result<FileRead> {
-    sniff(path)?;
-    let file = std::fs::File::open(path).map_err(|e| Error::input(path, e.to_string()))?;
-    let source = Hashing {
-        inner: file,
-        hasher: blake3::Hasher::new(),
-        bytes: 0,
-    };
-    let mut reader = RecordReader::new(source).with_max_record(max_record);
-    let header = reader
-        .header()
-        .map_err(|e| e.into_error(path, &[]))?
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let text = String::from_utf8(h).map_err(|_| {
-                Error::input(
-                    path,
-                    format!(
-                        "header column {} is not valid UTF-8; {}",
-                        i + 1,
-                        ENCODING_HINT
-                    ),
-                )
-            })?;
-            Ok(text.trim_start_matches('\u{feff}').trim().to_string())
-        })
-        .collect::<Result<Vec<String>>>()?;
-    if header.len() <= 1 && header.iter().all(|h| h.is_empty()) {
-        return Err(Error::input(path, "the file is empty (no header line)"));
-    }
-
-    // Position of each canonical column in the file, if present.
-    let mut positions = Vec::with_capacity(schema.columns.len());
-    for column in schema.columns {
-        let found: Vec<usize> = header
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.as_str() == column.name)
-            .map(|(i, _)| i)
-            .collect();
-        if found.len() > 1 {
-            return Err(Error::input(
-                path,
-                format!(
-                    "column `{}` appears {} times in the header",
-                    column.name,
-                    found.len()
-                ),
-            ));
-        }
-        // `touch_id` is optional in the schema: derived when missing.
-        if found.is_empty() && column.required {
-            return Err(Error::input(
-                path,
-                format!(
-                    "column `{}` is missing (required in table `{}`; the header has: {}){}",
-                    column.name,
-                    schema.name,
-                    crate::text::first_few(&header, 10),
-                    delimiter_hint(&header)
-                ),
-            ));
-        }
-        positions.push(found.first().copied());
-    }
-    let extra_columns = header
-        .iter()
-        .filter(|h| schema.column(h).is_none())
-        .cloned()
-        .collect();
+    let mut reader = open(path, max_record)?;
+    let header = read_header(&mut reader, path)?;
+    let positions = column_positions(&header, schema, path)?;
 
     let file_name = path.display().to_string();
     let formats = vec![ColumnFormat::native(tz); schema.columns.len()];
@@ -231,11 +164,7 @@ pub fn read_file(
         // The batch is typed in pieces that the workers take in turn (this thread
         // after reading the next batch), so that none waits for another; the
         // pieces' frames come back in file order.
-        let size = current.len().div_ceil(PIECES);
-        let pieces: Vec<std::ops::Range<usize>> = (0..current.len())
-            .step_by(size)
-            .map(|start| start..(start + size).min(current.len()))
-            .collect();
+        let pieces = pieces(current.len());
         let (typed, filled) = crate::parallel::map_alongside(
             pieces.len(),
             |i| rows.typed(&current, pieces[i].clone()),
@@ -250,20 +179,7 @@ pub fn read_file(
                 )
             },
         );
-        let mut frames: Vec<DataFrame> = Vec::new();
-        for piece in typed {
-            let part = piece?;
-            read += part.read;
-            loaded += part.loaded;
-            quarantined.extend(part.quarantined);
-            frames.extend(part.frames);
-        }
-        // One frame per batch for the stager.
-        if let Some(mut frame) = frames.into_iter().reduce(|mut a, f| {
-            a.vstack_mut_owned(f).expect("same schema");
-            a
-        }) {
-            frame.rechunk_mut();
+        if let Some(frame) = gather(typed, &mut read, &mut loaded, &mut quarantined)? {
             sink(frame)?;
         }
         filled?;
@@ -279,8 +195,136 @@ pub fn read_file(
         blake3: source.hasher.finalize().to_hex().to_string(),
         bytes: source.bytes,
         quarantined,
-        extra_columns,
+        extra_columns: header
+            .iter()
+            .filter(|h| schema.column(h).is_none())
+            .cloned()
+            .collect(),
     })
+}
+
+/// A reader of the records of `path`, hashing every byte it reads, once the
+/// file's first bytes look like text.
+fn open(path: &Path, max_record: usize) -> Result<RecordReader<Hashing<std::fs::File>>> {
+    sniff(path)?;
+    let file = std::fs::File::open(path).map_err(|e| Error::input(path, e.to_string()))?;
+    let source = Hashing {
+        inner: file,
+        hasher: blake3::Hasher::new(),
+        bytes: 0,
+    };
+    Ok(RecordReader::new(source).with_max_record(max_record))
+}
+
+/// The ranges of a batch of `n` records typed as one piece each ([`PIECES`]).
+fn pieces(n: usize) -> Vec<std::ops::Range<usize>> {
+    let size = n.div_ceil(PIECES).max(1);
+    (0..n)
+        .step_by(size)
+        .map(|start| start..(start + size).min(n))
+        .collect()
+}
+
+/// The file's header: each name trimmed, a byte order mark dropped. An error names
+/// a column that is not UTF-8, or a file without a header line.
+fn read_header<R: Read>(reader: &mut RecordReader<R>, path: &Path) -> Result<Vec<String>> {
+    let header = reader
+        .header()
+        .map_err(|e| e.into_error(path, &[]))?
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let text = String::from_utf8(h).map_err(|_| {
+                Error::input(
+                    path,
+                    format!(
+                        "header column {} is not valid UTF-8; {}",
+                        i + 1,
+                        ENCODING_HINT
+                    ),
+                )
+            })?;
+            Ok(text.trim_start_matches('\u{feff}').trim().to_string())
+        })
+        .collect::<Result<Vec<String>>>()?;
+    if header.len() <= 1 && header.iter().all(|h| h.is_empty()) {
+        return Err(Error::input(path, "the file is empty (no header line)"));
+    }
+
+    Ok(header)
+}
+
+/// Where each canonical column of `schema` is in `header` (None when absent). An
+/// error names a column that appears twice, or a required one that is missing.
+fn column_positions(
+    header: &[String],
+    schema: &TableSchema,
+    path: &Path,
+) -> Result<Vec<Option<usize>>> {
+    // Position of each canonical column in the file, if present.
+    let mut positions = Vec::with_capacity(schema.columns.len());
+    for column in schema.columns {
+        let found: Vec<usize> = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.as_str() == column.name)
+            .map(|(i, _)| i)
+            .collect();
+        if found.len() > 1 {
+            return Err(Error::input(
+                path,
+                format!(
+                    "column `{}` appears {} times in the header",
+                    column.name,
+                    found.len()
+                ),
+            ));
+        }
+        // `touch_id` is optional in the schema: derived when missing.
+        if found.is_empty() && column.required {
+            return Err(Error::input(
+                path,
+                format!(
+                    "column `{}` is missing (required in table `{}`; the header has: {}){}",
+                    column.name,
+                    schema.name,
+                    crate::text::first_few(header, 10),
+                    delimiter_hint(header)
+                ),
+            ));
+        }
+        positions.push(found.first().copied());
+    }
+    Ok(positions)
+}
+
+/// The typed pieces of one batch as one frame (None when no row loaded), in file
+/// order, with their counts and quarantined rows added to the file's.
+fn gather(
+    typed: Vec<Result<Typed>>,
+    read: &mut u64,
+    loaded: &mut u64,
+    quarantined: &mut Vec<QuarantinedRow>,
+) -> Result<Option<DataFrame>> {
+    let mut frames: Vec<DataFrame> = Vec::new();
+    for piece in typed {
+        let part = piece?;
+        *read += part.read;
+        *loaded += part.loaded;
+        quarantined.extend(part.quarantined);
+        frames.extend(part.frames);
+    }
+    // One frame per batch for the stager.
+    Ok(frames
+        .into_iter()
+        .reduce(|mut a, f| {
+            a.vstack_mut_owned(f).expect("same schema");
+            a
+        })
+        .map(|mut frame| {
+            frame.rechunk_mut();
+            frame
+        }))
 }
 
 /// Records per batch at most (each batch is typed by the worker threads).

@@ -444,11 +444,14 @@ struct CompiledUnpivot {
     cells: Vec<(usize, String)>,
 }
 
+/// A source's `where` conditions: a column's position and the values it accepts.
+type RowFilters = Vec<(usize, Vec<String>)>;
+
 /// Everything one source needs for one file, resolved against its header.
 struct CompiledSource {
     /// One per canonical column of the table; None: not mapped (null) or unpivoted.
     columns: Vec<Option<CompiledColumn>>,
-    filters: Vec<(usize, Vec<String>)>,
+    filters: RowFilters,
     require: Vec<usize>,
     deleted: Option<(usize, Vec<String>)>,
     unpivot: Option<CompiledUnpivot>,
@@ -560,6 +563,41 @@ impl Compiler<'_> {
                 alternatives: compiled,
             });
         }
+        let (filters, require) = self.conditions(source)?;
+        let deleted = match &source.deleted {
+            Some(d) => self
+                .find(
+                    &d.column,
+                    d.optional,
+                    &format!("{}.deleted.column", self.key),
+                )?
+                .map(|i| {
+                    (
+                        i,
+                        d.equals
+                            .as_ref()
+                            .map(|e| e.to_vec())
+                            .unwrap_or_else(|| vec!["1".into(), "true".into()]),
+                    )
+                }),
+            None => None,
+        };
+        let unpivot = match &source.unpivot {
+            Some(u) => Some(self.unpivot(u, schema)?),
+            None => None,
+        };
+        Ok(CompiledSource {
+            columns,
+            filters,
+            require,
+            deleted,
+            unpivot,
+        })
+    }
+
+    /// The source's row conditions: each `where` column's position with its accepted
+    /// values, and each `require`d column's position.
+    fn conditions(&self, source: &Source) -> Result<(RowFilters, Vec<usize>)> {
         let filters = source
             .filter
             .iter()
@@ -580,81 +618,61 @@ impl Compiler<'_> {
                     .expect("not optional"))
             })
             .collect::<Result<_>>()?;
-        let deleted = match &source.deleted {
-            Some(d) => self
-                .find(
-                    &d.column,
-                    d.optional,
-                    &format!("{}.deleted.column", self.key),
-                )?
-                .map(|i| {
-                    (
-                        i,
-                        d.equals
-                            .as_ref()
-                            .map(|e| e.to_vec())
-                            .unwrap_or_else(|| vec!["1".into(), "true".into()]),
-                    )
-                }),
-            None => None,
+        Ok((filters, require))
+    }
+
+    /// The cells an unpivot turns into rows: the header columns its pattern or its
+    /// list names, each with its label. An error when none is in the file.
+    fn unpivot(
+        &self,
+        u: &crate::config::mapping::Unpivot,
+        schema: &TableSchema,
+    ) -> Result<CompiledUnpivot> {
+        let pos = |c: &str| {
+            schema
+                .columns
+                .iter()
+                .position(|x| x.name == c)
+                .expect("validated")
         };
-        let unpivot = match &source.unpivot {
-            Some(u) => {
-                let pos = |c: &str| {
-                    schema
-                        .columns
-                        .iter()
-                        .position(|x| x.name == c)
-                        .expect("validated")
-                };
-                let mut cells = Vec::new();
-                if let Some(p) = &u.pattern {
-                    let re = regex::Regex::new(p).expect("validated pattern");
-                    for (i, h) in self.header.iter().enumerate() {
-                        if let Some(c) = re.captures(h) {
-                            let label = c.get(1).map_or("", |m| m.as_str()).trim();
-                            if !label.is_empty() {
-                                cells.push((i, label.to_string()));
-                            }
-                        }
+        let mut cells = Vec::new();
+        if let Some(p) = &u.pattern {
+            let re = regex::Regex::new(p).expect("validated pattern");
+            for (i, h) in self.header.iter().enumerate() {
+                if let Some(c) = re.captures(h) {
+                    let label = c.get(1).map_or("", |m| m.as_str()).trim();
+                    if !label.is_empty() {
+                        cells.push((i, label.to_string()));
                     }
                 }
-                for (column, label) in &u.columns {
-                    if let Some(i) = self.header.iter().position(|h| h == column) {
-                        cells.push((i, label.clone()));
-                    }
-                }
-                if cells.is_empty() {
-                    return Err(Error::input(
-                        self.path,
-                        format!(
-                            "no column of the file matches mapping key `{}.unpivot` ({}); the header has: {}",
-                            self.key,
-                            match &u.pattern {
-                                Some(p) => format!("pattern `{p}`"),
-                                None => format!(
-                                    "columns {}",
-                                    u.columns.keys().cloned().collect::<Vec<_>>().join(", ")
-                                ),
-                            },
-                            self.header.join(", ")
-                        ),
-                    ));
-                }
-                Some(CompiledUnpivot {
-                    name: pos(&u.name),
-                    value: pos(&u.value),
-                    cells,
-                })
             }
-            None => None,
-        };
-        Ok(CompiledSource {
-            columns,
-            filters,
-            require,
-            deleted,
-            unpivot,
+        }
+        for (column, label) in &u.columns {
+            if let Some(i) = self.header.iter().position(|h| h == column) {
+                cells.push((i, label.clone()));
+            }
+        }
+        if cells.is_empty() {
+            return Err(Error::input(
+                self.path,
+                format!(
+                    "no column of the file matches mapping key `{}.unpivot` ({}); the header has: {}",
+                    self.key,
+                    match &u.pattern {
+                        Some(p) => format!("pattern `{p}`"),
+                        None => format!(
+                            "columns {}",
+                            u.columns.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    },
+                    self.header.join(", ")
+                ),
+            ));
+        }
+        Ok(CompiledUnpivot {
+            name: pos(&u.name),
+            value: pos(&u.value),
+            cells,
         })
     }
 }
