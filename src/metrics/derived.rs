@@ -78,63 +78,17 @@ pub fn build(
     if later_event.is_some() {
         tables = super::visible::cut(&tables, &p);
     }
-    // Each table is streamed to its file, never held whole, and read back from it.
-    let derive = |names: &mut Vec<String>, name: &'static str, lf: LazyFrame| -> Result<()> {
-        timed(&format!("derived {name}"), || writer.sink_derived(name, lf))?;
-        names.push(name.to_string());
-        Ok(())
-    };
     // Two chains side by side (each table alone leaves part of the machine idle): the
     // lead funnel and the MQL episodes; the opportunity model, its touches and then
     // the touch counts per lead, which wait for the lead funnel (sent over `funnel`).
     let (send_funnel, funnel) = std::sync::mpsc::channel::<LazyFrame>();
-    let (tables, p, derive) = (&tables, &p, &derive);
-    let leads_chain = move || -> Result<Vec<String>> {
-        let mut names = Vec::new();
-        let funnel = lead_funnel(tables, p);
-        // Stored without the dimensions that copy a lead column (restored on reading).
-        derive(&mut names, LEAD_FUNNEL, without_lead_column_dims(funnel))?;
-        let funnel = with_lead_column_dims(writer.scan_derived(LEAD_FUNNEL)?);
-        // The other chain may have failed and gone.
-        let _ = send_funnel.send(funnel.clone());
-        if tables.has("lead_stage_events") {
-            let mut funnel_tables = tables.clone();
-            funnel_tables.funnel = Some(funnel);
-            let episodes = super::touches::mql_episodes(&funnel_tables, p, false);
-            derive(&mut names, MQL_EPISODES, episodes)?;
-        }
-        // This chain ends first: it also compares the touches' leads with the leads.
-        if tables.has("touches") {
-            let known = tables.or_empty(&LEADS).select([col("lead_id")]);
-            let unknown = super::lint::unknown_lead_touches(tables, known)?;
-            derive(&mut names, UNKNOWN_LEAD_TOUCHES, unknown)?;
-        }
-        Ok(names)
+    let chains = Chains {
+        writer,
+        tables: &tables,
+        p: &p,
     };
-    let opportunities_chain = move || -> Result<Vec<String>> {
-        let mut names = Vec::new();
-        derive(
-            &mut names,
-            OPPORTUNITY_MODEL,
-            super::model::opportunities(tables, p),
-        )?;
-        if tables.has("touches") && tables.has("leads") {
-            let linked = writer
-                .scan_derived(OPPORTUNITY_MODEL)?
-                .filter(col("lead_id").is_not_null());
-            let touches = super::model::counted_touches_of(tables, p, Some(linked))?;
-            derive(&mut names, OPPORTUNITY_TOUCHES, touches)?;
-        }
-        // No lead funnel (no leads, or its chain failed): no counts.
-        if !tables.has("touches") {
-            return Ok(names);
-        }
-        if let Ok(funnel) = funnel.recv() {
-            let counts = super::touches::touch_counts(tables, p, funnel)?;
-            derive(&mut names, LEAD_TOUCHES, counts)?;
-        }
-        Ok(names)
-    };
+    let leads_chain = || chains.leads(send_funnel);
+    let opportunities_chain = || chains.opportunities(funnel);
     let (leads_names, opportunities_names) =
         crate::parallel::join(leads_chain, opportunities_chain);
     let mut names = leads_names?;
@@ -147,6 +101,80 @@ pub fn build(
             tables: names,
         }),
     })
+}
+
+/// What both chains of derived tables read, and where they write.
+struct Chains<'a> {
+    writer: &'a VersionWriter,
+    tables: &'a Tables,
+    p: &'a Params,
+}
+
+impl Chains<'_> {
+    /// Streams `lf` into the derived table `name` (never held whole; read back from
+    /// its file) and adds it to `names`.
+    fn derive(&self, names: &mut Vec<String>, name: &'static str, lf: LazyFrame) -> Result<()> {
+        timed(&format!("derived {name}"), || {
+            self.writer.sink_derived(name, lf)
+        })?;
+        names.push(name.to_string());
+        Ok(())
+    }
+
+    /// The lead funnel (sent to the other chain once written), the MQL episodes and
+    /// the touches of unknown leads.
+    fn leads(&self, send_funnel: std::sync::mpsc::Sender<LazyFrame>) -> Result<Vec<String>> {
+        let (tables, p) = (self.tables, self.p);
+        let mut names = Vec::new();
+        let funnel = lead_funnel(tables, p);
+        // Stored without the dimensions that copy a lead column (restored on reading).
+        self.derive(&mut names, LEAD_FUNNEL, without_lead_column_dims(funnel))?;
+        let funnel = with_lead_column_dims(self.writer.scan_derived(LEAD_FUNNEL)?);
+        // The other chain may have failed and gone.
+        let _ = send_funnel.send(funnel.clone());
+        if tables.has("lead_stage_events") {
+            let mut funnel_tables = tables.clone();
+            funnel_tables.funnel = Some(funnel);
+            let episodes = super::touches::mql_episodes(&funnel_tables, p, false);
+            self.derive(&mut names, MQL_EPISODES, episodes)?;
+        }
+        // This chain ends first: it also compares the touches' leads with the leads.
+        if tables.has("touches") {
+            let known = tables.or_empty(&LEADS).select([col("lead_id")]);
+            let unknown = super::lint::unknown_lead_touches(tables, known)?;
+            self.derive(&mut names, UNKNOWN_LEAD_TOUCHES, unknown)?;
+        }
+        Ok(names)
+    }
+
+    /// The opportunity model, the counted touches of its leads, then the touch
+    /// counts per lead once the lead funnel arrives over `funnel`.
+    fn opportunities(&self, funnel: std::sync::mpsc::Receiver<LazyFrame>) -> Result<Vec<String>> {
+        let (tables, p) = (self.tables, self.p);
+        let mut names = Vec::new();
+        self.derive(
+            &mut names,
+            OPPORTUNITY_MODEL,
+            super::model::opportunities(tables, p),
+        )?;
+        if tables.has("touches") && tables.has("leads") {
+            let linked = self
+                .writer
+                .scan_derived(OPPORTUNITY_MODEL)?
+                .filter(col("lead_id").is_not_null());
+            let touches = super::model::counted_touches_of(tables, p, Some(linked))?;
+            self.derive(&mut names, OPPORTUNITY_TOUCHES, touches)?;
+        }
+        // No lead funnel (no leads, or its chain failed): no counts.
+        if !tables.has("touches") {
+            return Ok(names);
+        }
+        if let Ok(funnel) = funnel.recv() {
+            let counts = super::touches::touch_counts(tables, p, funnel)?;
+            self.derive(&mut names, LEAD_TOUCHES, counts)?;
+        }
+        Ok(names)
+    }
 }
 
 /// Whether a version whose tables are partitioned off their key as `partitioned`

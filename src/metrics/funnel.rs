@@ -124,39 +124,8 @@ pub fn conversion(tables: &Tables, p: &Params) -> Result<DataFrame> {
     )?;
 
     // The grid: every period overlapping the range × pairs (× groups seen).
-    let mut starts = Vec::new();
-    let mut ends = Vec::new();
-    let mut s = period.start_of(p.from, &p.config.calendar.periods());
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
-    while s <= p.to {
-        let e = period.next(s, &p.config.calendar.periods());
-        starts.push((s - epoch).num_days() as i32);
-        ends.push(local_midnight(e, p.tz));
-        s = e;
-    }
-    let n = starts.len();
-    let periods = DataFrame::new(
-        n,
-        vec![
-            Column::new("period".into(), starts)
-                .cast(&DataType::Date)
-                .expect("cast"),
-            Column::new("__end".into(), ends),
-        ],
-    )
-    .expect("equal lengths");
-    let orders: Vec<i32> = (0..pairs.len() as i32).collect();
-    let from: Vec<&str> = pairs.iter().map(|(a, _)| STAGES[*a]).collect();
-    let to: Vec<&str> = pairs.iter().map(|(_, b)| STAGES[*b]).collect();
-    let pair_frame = DataFrame::new(
-        pairs.len(),
-        vec![
-            Column::new("__order".into(), orders),
-            Column::new("from_stage".into(), from),
-            Column::new("to_stage".into(), to),
-        ],
-    )
-    .expect("equal lengths");
+    let periods = period_frame(period, p);
+    let pair_frame = pair_frame(&pairs);
     let mut grid = periods.lazy().cross_join(pair_frame.lazy(), None);
     let mut keys = vec!["period".to_string(), "__order".to_string()];
     if let Some(by) = p.by {
@@ -169,6 +138,28 @@ pub fn conversion(tables: &Tables, p: &Params) -> Result<DataFrame> {
         keys.insert(0, by.name().to_string());
     }
     let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    let select = conversion_columns(p);
+    let out = grid
+        .join(
+            counts.lazy(),
+            on.clone(),
+            on,
+            super::model::left_join_nulls_equal(),
+        )
+        .sort(
+            keys.iter()
+                .map(|k| PlSmallStr::from(k.as_str()))
+                .collect::<Vec<_>>(),
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .select(select);
+    collect(out, "conversion")
+}
+
+/// The columns of `conversion`'s rows, from the grid joined with the counts: a
+/// cohort is mature once the conversion window (or the maturity, if longer) has
+/// passed since its period's end.
+fn conversion_columns(p: &Params) -> Vec<Expr> {
     let wait = i64::from(
         p.config
             .funnel
@@ -192,21 +183,49 @@ pub fn conversion(tables: &Tables, p: &Params) -> Result<DataFrame> {
         "rate",
     ));
     select.push(lit(p.as_of).gt_eq(col("__end") + lit(wait)).alias("mature"));
-    let out = grid
-        .join(
-            counts.lazy(),
-            on.clone(),
-            on,
-            super::model::left_join_nulls_equal(),
-        )
-        .sort(
-            keys.iter()
-                .map(|k| PlSmallStr::from(k.as_str()))
-                .collect::<Vec<_>>(),
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .select(select);
-    collect(out, "conversion")
+    select
+}
+
+/// Every period of `period` overlapping the range: its first day (`period`) and
+/// the instant it ends (`__end`).
+fn period_frame(period: Period, p: &Params) -> DataFrame {
+    let mut starts = Vec::new();
+    let mut ends = Vec::new();
+    let mut s = period.start_of(p.from, &p.config.calendar.periods());
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    while s <= p.to {
+        let e = period.next(s, &p.config.calendar.periods());
+        starts.push((s - epoch).num_days() as i32);
+        ends.push(local_midnight(e, p.tz));
+        s = e;
+    }
+    let n = starts.len();
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("period".into(), starts)
+                .cast(&DataType::Date)
+                .expect("cast"),
+            Column::new("__end".into(), ends),
+        ],
+    )
+    .expect("equal lengths")
+}
+
+/// The stage pairs in order: `__order`, `from_stage`, `to_stage`.
+fn pair_frame(pairs: &[(usize, usize)]) -> DataFrame {
+    let orders: Vec<i32> = (0..pairs.len() as i32).collect();
+    let from: Vec<&str> = pairs.iter().map(|(a, _)| STAGES[*a]).collect();
+    let to: Vec<&str> = pairs.iter().map(|(_, b)| STAGES[*b]).collect();
+    DataFrame::new(
+        pairs.len(),
+        vec![
+            Column::new("__order".into(), orders),
+            Column::new("from_stage".into(), from),
+            Column::new("to_stage".into(), to),
+        ],
+    )
+    .expect("equal lengths")
 }
 
 /// **funnel-time** — For consecutive funnel pairs A → B: `reached_at(B) −

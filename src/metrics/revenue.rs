@@ -52,23 +52,7 @@ pub fn revenue_share(tables: &Tables, p: &Params) -> Result<DataFrame> {
         vec![col("amount_base").sum().alias("__total")],
     );
 
-    // The influenced opportunities.
-    let influenced_ids = opportunity_touches(tables, p, won.clone())?
-        .filter(col("team").eq(lit("marketing")))
-        .select([col("lead_id"), us("occurred_at").alias("__t")])
-        .join(
-            won.clone().select([
-                col("opportunity_id"),
-                col("lead_id"),
-                us("created_at").alias("__c"),
-            ]),
-            [col("lead_id")],
-            [col("lead_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .filter(col("__t").lt(col("__c")))
-        .select([col("opportunity_id")])
-        .unique(None, UniqueKeepStrategy::First);
+    let influenced_ids = influenced_ids(tables, p, won.clone())?;
     let influenced = aggregate(
         won.semi_join(influenced_ids, col("opportunity_id"), col("opportunity_id")),
         &keys,
@@ -79,39 +63,16 @@ pub fn revenue_share(tables: &Tables, p: &Params) -> Result<DataFrame> {
     )
     .with_column(lit("influenced").alias("source_team"));
 
-    // Every [sources] team and `other`, present or not.
-    let mut teams: Vec<String> = p.config.sources.keys().cloned().collect();
-    teams.retain(|t| t != "other");
-    teams.push("other".into());
-    teams.push("influenced".into());
-    let n = teams.len();
-    let team_frame = DataFrame::new(
-        n,
-        vec![
-            Column::new("source_team".into(), teams),
-            Column::new("__order".into(), (0..n as i32).collect::<Vec<_>>()),
-        ],
-    )
-    .expect("equal lengths")
-    .lazy();
-    let rows = concat(
-        [
-            by_team.select(
-                keys.iter()
-                    .map(|k| col(k.as_str()))
-                    .chain(["source_team", "opportunities", "won_amount"].map(col))
-                    .collect::<Vec<_>>(),
-            ),
-            influenced.select(
-                keys.iter()
-                    .map(|k| col(k.as_str()))
-                    .chain(["source_team", "opportunities", "won_amount"].map(col))
-                    .collect::<Vec<_>>(),
-            ),
-        ],
-        UnionArgs::default(),
-    )
-    .expect("same schema");
+    let team_frame = team_frame(p);
+    let row = |lf: LazyFrame| {
+        lf.select(
+            keys.iter()
+                .map(|k| col(k.as_str()))
+                .chain(["source_team", "opportunities", "won_amount"].map(col))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let rows = concat([row(by_team), row(influenced)], UnionArgs::default()).expect("same schema");
     let grid = if keys.is_empty() {
         team_frame.cross_join(totals, None)
     } else {
@@ -135,6 +96,46 @@ pub fn revenue_share(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .select(sel),
         "revenue-share",
     )
+}
+
+/// The won opportunities (of `won`) that a marketing touch of their lead came
+/// before their creation: influenced.
+fn influenced_ids(tables: &Tables, p: &Params, won: LazyFrame) -> Result<LazyFrame> {
+    Ok(opportunity_touches(tables, p, won.clone())?
+        .filter(col("team").eq(lit("marketing")))
+        .select([col("lead_id"), us("occurred_at").alias("__t")])
+        .join(
+            won.clone().select([
+                col("opportunity_id"),
+                col("lead_id"),
+                us("created_at").alias("__c"),
+            ]),
+            [col("lead_id")],
+            [col("lead_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("__t").lt(col("__c")))
+        .select([col("opportunity_id")])
+        .unique(None, UniqueKeepStrategy::First))
+}
+
+/// Every `[sources]` team, then `other` and `influenced`, present or not, in the
+/// order the rows are shown (`__order`).
+fn team_frame(p: &Params) -> LazyFrame {
+    let mut teams: Vec<String> = p.config.sources.keys().cloned().collect();
+    teams.retain(|t| t != "other");
+    teams.push("other".into());
+    teams.push("influenced".into());
+    let n = teams.len();
+    DataFrame::new(
+        n,
+        vec![
+            Column::new("source_team".into(), teams),
+            Column::new("__order".into(), (0..n as i32).collect::<Vec<_>>()),
+        ],
+    )
+    .expect("equal lengths")
+    .lazy()
 }
 
 pub const MODELS: [AttributionModel; 6] = [
@@ -228,6 +229,51 @@ pub fn credits(
     keys: &[String],
     models: &[AttributionModel],
 ) -> Result<LazyFrame> {
+    let basis = basis.cache();
+    let touches = attributed_touches(tables, p, basis.clone())?;
+    let mut opp_cols: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    opp_cols.extend([
+        col("opportunity_id"),
+        col("lead_id"),
+        col("created_at"),
+        col("__lead_created_at"),
+        col("amount_base").fill_null(lit(0.0)),
+    ]);
+    let basis = basis.select(opp_cols).cache();
+    let paths = paths(basis.clone(), touches, p).cache();
+    let no_touch = basis
+        .anti_join(
+            paths.clone().select([col("opportunity_id")]),
+            col("opportunity_id"),
+            col("opportunity_id"),
+        )
+        .with_columns([
+            lit("(no touch)").alias("__channel"),
+            lit("(no touch)").alias("__touch_campaign"),
+        ]);
+    // One row per path touch (or touchless opportunity), one weight per model.
+    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    sel.extend([
+        col("__channel").alias("channel"),
+        col("__touch_campaign").alias("campaign_id"),
+        col("amount_base"),
+    ]);
+    let mut touchless = sel.clone();
+    for model in models {
+        sel.push(weight(*model).alias(format!("__w_{}", model_name(*model))));
+        touchless.push(lit(1.0).alias(format!("__w_{}", model_name(*model))));
+    }
+    Ok(concat(
+        [paths.select(sel), no_touch.select(touchless)],
+        UnionArgs::default(),
+    )
+    .expect("same schema"))
+}
+
+/// The touches of the basis' leads that attribution credits (of the configured
+/// teams), with the campaign (`__touch_campaign`) and the channel (the touch's, else
+/// its campaign's, else `(unknown)`).
+fn attributed_touches(tables: &Tables, p: &Params, basis: LazyFrame) -> Result<LazyFrame> {
     let teams = Series::new(
         "".into(),
         p.config
@@ -237,7 +283,6 @@ pub fn credits(
             .map(|t| crate::config::norm(t))
             .collect::<Vec<_>>(),
     );
-    let basis = basis.cache();
     let mut touches = opportunity_touches(tables, p, basis.clone())?.filter(
         col("team")
             .str()
@@ -253,26 +298,22 @@ pub fn credits(
         [col("__cid")],
         JoinArgs::new(JoinType::Left),
     );
-    let touches = touches.select([
+    Ok(touches.select([
         col("lead_id"),
         col("touch_id"),
         col("occurred_at"),
         col("campaign_id").alias("__touch_campaign"),
         coalesce(&[col("channel"), col("__cch"), lit("(unknown)")]).alias("__channel"),
-    ]);
+    ]))
+}
+
+/// Each opportunity's path: its lead's touches within the lookback up to its
+/// creation, in order, with the touch's index (`__i`), the path's length (`__n`), the
+/// time-decay weight (`__decay`) and the index of the lead-creating touch (`__lc`).
+fn paths(basis: LazyFrame, touches: LazyFrame, p: &Params) -> LazyFrame {
     let lookback = i64::from(p.config.attribution.lookback_days) * MICROS_PER_DAY;
-    let mut opp_cols: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-    opp_cols.extend([
-        col("opportunity_id"),
-        col("lead_id"),
-        col("created_at"),
-        col("__lead_created_at"),
-        col("amount_base").fill_null(lit(0.0)),
-    ]);
-    let basis = basis.select(opp_cols).cache();
     let opp = || [col("opportunity_id")];
-    let paths = basis
-        .clone()
+    basis
         .join(
             touches,
             [col("lead_id")],
@@ -317,34 +358,6 @@ pub fn credits(
                 .fill_null(lit(0i64))
                 .alias("__lc"),
         )
-        .cache();
-    let no_touch = basis
-        .anti_join(
-            paths.clone().select([col("opportunity_id")]),
-            col("opportunity_id"),
-            col("opportunity_id"),
-        )
-        .with_columns([
-            lit("(no touch)").alias("__channel"),
-            lit("(no touch)").alias("__touch_campaign"),
-        ]);
-    // One row per path touch (or touchless opportunity), one weight per model.
-    let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-    sel.extend([
-        col("__channel").alias("channel"),
-        col("__touch_campaign").alias("campaign_id"),
-        col("amount_base"),
-    ]);
-    let mut touchless = sel.clone();
-    for model in models {
-        sel.push(weight(*model).alias(format!("__w_{}", model_name(*model))));
-        touchless.push(lit(1.0).alias(format!("__w_{}", model_name(*model))));
-    }
-    Ok(concat(
-        [paths.select(sel), no_touch.select(touchless)],
-        UnionArgs::default(),
-    )
-    .expect("same schema"))
 }
 
 /// **attribution** — Bases: `won` (won opportunities with `closed_at` in range) and
@@ -359,6 +372,11 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
         None => MODELS.to_vec(),
     };
     let by_campaign = p.by == Some(Dim::CampaignId);
+    let group_col = if by_campaign {
+        "campaign_id"
+    } else {
+        "channel"
+    };
     let split_params = Params {
         by: p
             .by
@@ -389,11 +407,6 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 .sum()
                 .alias("__total")],
         );
-        let group_col = if by_campaign {
-            "campaign_id"
-        } else {
-            "channel"
-        };
         let mut group: Vec<String> = keys.clone();
         group.push(group_col.to_string());
         let mut aggs = Vec::new();
@@ -410,37 +423,7 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
             // A touch without a campaign is credited to one, named, row.
             credited = credited.with_column(col("campaign_id").fill_null(lit(NO_CAMPAIGN)));
         }
-        let wide = credited
-            .group_by(group.iter().map(|g| col(g.as_str())).collect::<Vec<_>>())
-            .agg(aggs)
-            .cache();
-        let per_model: Vec<LazyFrame> = models
-            .iter()
-            .map(|m| {
-                let w = format!("__w_{}", model_name(*m));
-                let mut sel: Vec<Expr> = group.iter().map(|g| col(g.as_str())).collect();
-                sel.extend([
-                    lit(model_name(*m)).alias("model"),
-                    col(format!("{w}_a")).alias("credited_amount"),
-                    col(format!("{w}_n")).alias("credited_opportunities"),
-                ]);
-                wide.clone().select(sel)
-            })
-            .collect();
-        let agg = concat(per_model, UnionArgs::default())
-            .expect("same schema")
-            .filter(col("credited_opportunities").gt(lit(1e-12)));
-        let joined = if keys.is_empty() {
-            agg.cross_join(totals, None)
-        } else {
-            let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-            agg.join(
-                totals,
-                on.clone(),
-                on,
-                super::model::left_join_nulls_equal(),
-            )
-        };
+        let joined = credited_per_model(credited, &group, aggs, &models, totals, &keys);
         let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
         sel.extend([
             lit(basis).alias("basis"),
@@ -452,11 +435,6 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
         ]);
         parts.push(joined.select(sel));
     }
-    let group_col = if by_campaign {
-        "campaign_id"
-    } else {
-        "channel"
-    };
     collect(
         concat(parts, UnionArgs::default())
             .expect("same schema")
@@ -468,18 +446,55 @@ pub fn attribution(tables: &Tables, p: &Params) -> Result<DataFrame> {
     )
 }
 
-/// **campaign-cost** — Per campaign with `started_at` in range (per channel with
-/// `--by channel`): cost in the base currency; leads whose `campaign_id` is the
-/// campaign (whatever their dates), and the MQLs and customers among them (reached
-/// ever); cost per lead, MQL and customer; attributed_won = `won`-basis credit of the
-/// report's model to path touches of the campaign; roi = attributed_won ÷ cost.
-pub fn campaign_cost(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let campaigns = tables
-        .get(&CAMPAIGNS)?
-        .filter(in_range(us("started_at"), p))
-        .with_column(to_base(col("cost"), col("currency"), &p.config).alias("cost_base"));
-    let funnel = lead_funnel(tables, p);
-    let leads = funnel
+/// The credited rows summed per group (`aggs`, one amount and one count per model),
+/// as one row per group and model (`model`, `credited_amount`,
+/// `credited_opportunities`, rows without credit left out) with the basis total of
+/// its split group (`__total`).
+fn credited_per_model(
+    credited: LazyFrame,
+    group: &[String],
+    aggs: Vec<Expr>,
+    models: &[AttributionModel],
+    totals: LazyFrame,
+    keys: &[String],
+) -> LazyFrame {
+    let wide = credited
+        .group_by(group.iter().map(|g| col(g.as_str())).collect::<Vec<_>>())
+        .agg(aggs)
+        .cache();
+    let per_model: Vec<LazyFrame> = models
+        .iter()
+        .map(|m| {
+            let w = format!("__w_{}", model_name(*m));
+            let mut sel: Vec<Expr> = group.iter().map(|g| col(g.as_str())).collect();
+            sel.extend([
+                lit(model_name(*m)).alias("model"),
+                col(format!("{w}_a")).alias("credited_amount"),
+                col(format!("{w}_n")).alias("credited_opportunities"),
+            ]);
+            wide.clone().select(sel)
+        })
+        .collect();
+    let agg = concat(per_model, UnionArgs::default())
+        .expect("same schema")
+        .filter(col("credited_opportunities").gt(lit(1e-12)));
+    if keys.is_empty() {
+        agg.cross_join(totals, None)
+    } else {
+        let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+        agg.join(
+            totals,
+            on.clone(),
+            on,
+            super::model::left_join_nulls_equal(),
+        )
+    }
+}
+
+/// Per campaign, the leads whose `campaign_id` it is, and the MQLs and customers
+/// among them (reached ever).
+fn leads_per_campaign(funnel: LazyFrame) -> LazyFrame {
+    funnel
         .filter(col("campaign_id").is_not_null())
         .group_by([col("campaign_id")])
         .agg([
@@ -494,28 +509,65 @@ pub fn campaign_cost(tables: &Tables, p: &Params) -> Result<DataFrame> {
                 .cast(DataType::Int64)
                 .sum()
                 .alias("customers"),
-        ]);
-    let attributed = if tables.has("opportunities") && tables.has("touches") {
-        let won = opportunities(tables, p).filter(
-            col("status")
-                .eq(lit("won"))
-                .and(in_range(us("closed_at"), p)),
-        );
-        Some(
-            credits(tables, p, won, &[], &[p.config.attribution.model])?
-                .filter(
-                    col("campaign_id")
-                        .is_not_null()
-                        .and(col("campaign_id").neq(lit("(no touch)"))),
-                )
-                .group_by([col("campaign_id")])
-                .agg([
-                    (col(format!("__w_{}", model_name(p.config.attribution.model)))
-                        * col("amount_base"))
-                    .sum()
-                    .alias("attributed_won"),
-                ]),
+        ])
+}
+
+/// Per campaign, the `won`-basis credit of the headline model to its path touches
+/// (`attributed_won`).
+fn attributed_won_per_campaign(tables: &Tables, p: &Params) -> Result<LazyFrame> {
+    let won = opportunities(tables, p).filter(
+        col("status")
+            .eq(lit("won"))
+            .and(in_range(us("closed_at"), p)),
+    );
+    Ok(credits(tables, p, won, &[], &[p.config.attribution.model])?
+        .filter(
+            col("campaign_id")
+                .is_not_null()
+                .and(col("campaign_id").neq(lit("(no touch)"))),
         )
+        .group_by([col("campaign_id")])
+        .agg([
+            (col(format!("__w_{}", model_name(p.config.attribution.model))) * col("amount_base"))
+                .sum()
+                .alias("attributed_won"),
+        ]))
+}
+
+/// The campaigns' rows summed per channel; `attributed_won` is empty when any of
+/// the channel's campaigns has none.
+fn per_channel(lf: LazyFrame) -> LazyFrame {
+    lf.group_by([col("channel")])
+        .agg([
+            col("cost").sum(),
+            col("leads").sum(),
+            col("mqls").sum(),
+            col("customers").sum(),
+            col("attributed_won").sum(),
+            col("attributed_won").null_count().alias("__nulls"),
+        ])
+        .with_column(
+            when(col("__nulls").gt(lit(0)))
+                .then(null_of(DataType::Float64))
+                .otherwise(col("attributed_won"))
+                .alias("attributed_won"),
+        )
+}
+
+/// **campaign-cost** — Per campaign with `started_at` in range (per channel with
+/// `--by channel`): cost in the base currency; leads whose `campaign_id` is the
+/// campaign (whatever their dates), and the MQLs and customers among them (reached
+/// ever); cost per lead, MQL and customer; attributed_won = `won`-basis credit of the
+/// report's model to path touches of the campaign; roi = attributed_won ÷ cost.
+pub fn campaign_cost(tables: &Tables, p: &Params) -> Result<DataFrame> {
+    let campaigns = tables
+        .get(&CAMPAIGNS)?
+        .filter(in_range(us("started_at"), p))
+        .with_column(to_base(col("cost"), col("currency"), &p.config).alias("cost_base"));
+    let funnel = lead_funnel(tables, p);
+    let leads = leads_per_campaign(funnel);
+    let attributed = if tables.has("opportunities") && tables.has("touches") {
+        Some(attributed_won_per_campaign(tables, p)?)
     } else {
         None
     };
@@ -549,22 +601,7 @@ pub fn campaign_cost(tables: &Tables, p: &Params) -> Result<DataFrame> {
     ]);
     let mut first: Vec<Expr> = vec![col("campaign_id"), col("channel")];
     if p.by == Some(Dim::Channel) {
-        lf = lf
-            .group_by([col("channel")])
-            .agg([
-                col("cost").sum(),
-                col("leads").sum(),
-                col("mqls").sum(),
-                col("customers").sum(),
-                col("attributed_won").sum(),
-                col("attributed_won").null_count().alias("__nulls"),
-            ])
-            .with_column(
-                when(col("__nulls").gt(lit(0)))
-                    .then(null_of(DataType::Float64))
-                    .otherwise(col("attributed_won"))
-                    .alias("attributed_won"),
-            );
+        lf = per_channel(lf);
         first = vec![col("channel")];
     }
     let mut sel = first;
