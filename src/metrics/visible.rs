@@ -219,26 +219,37 @@ fn episodes_at(episodes: LazyFrame, funnel_at_t: LazyFrame, t: i64) -> LazyFrame
 /// definitions, and kept for each moment a report or a backtest cuts them at.
 pub(super) fn stage_history(tables: &Tables, p: &Params) -> LazyFrame {
     let (stage_df, _) = super::cycle::stage_table(p);
-    let history = tables
-        .or_empty(&OPPORTUNITY_STAGE_EVENTS)
-        .join(
-            tables
-                .or_empty(&OPPORTUNITIES)
-                .select([col("opportunity_id"), col("pipeline")]),
-            [col("opportunity_id")],
-            [col("opportunity_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .with_column(super::cycle::pipeline_key(p).alias("__pkey"))
-        .with_column(col("stage").str().to_lowercase().alias("__skey"))
-        .with_column(
+    let events = tables.or_empty(&OPPORTUNITY_STAGE_EVENTS);
+    // An opportunity's pipeline orders its stages only when the definitions name
+    // pipelines; otherwise every stage is of the one default pipeline.
+    let events = if p.config.opportunity.pipelines.is_empty() {
+        events.with_column(lit("").alias("__pkey"))
+    } else {
+        events
+            .join(
+                tables
+                    .or_empty(&OPPORTUNITIES)
+                    .select([col("opportunity_id"), col("pipeline")]),
+                [col("opportunity_id")],
+                [col("opportunity_id")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .with_column(super::cycle::pipeline_key(p).alias("__pkey"))
+    };
+    // The few distinct (pipeline, stage) values mapped once, joined back.
+    let mapped = events
+        .clone()
+        .select([col("__pkey"), col("stage")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .with_columns([
+            col("stage").str().to_lowercase().alias("__skey"),
             col("stage")
                 .str()
                 .strip_chars(lit(NULL))
                 .str()
                 .to_lowercase()
                 .alias("stage_key"),
-        )
+        ])
         .join(
             stage_df
                 .lazy()
@@ -246,6 +257,19 @@ pub(super) fn stage_history(tables: &Tables, p: &Params) -> LazyFrame {
             [col("__pkey"), col("__skey")],
             [col("__pkey"), col("__skey")],
             JoinArgs::new(JoinType::Left),
+        )
+        .select([
+            col("__pkey"),
+            col("stage"),
+            col("stage_idx"),
+            col("stage_key"),
+        ]);
+    let history = events
+        .join(
+            mapped,
+            [col("__pkey"), col("stage")],
+            [col("__pkey"), col("stage")],
+            super::model::left_join_nulls_equal(),
         )
         .select([
             col("opportunity_id"),
