@@ -153,6 +153,16 @@ fn events_with_leads(events: LazyFrame, leads: LazyFrame) -> Result<LazyFrame> {
     Ok(joined.lazy())
 }
 
+/// Every lead's `lead_id` and `created_at`: from the lead funnel when the tables
+/// carry it (one row per lead; in memory in a report), else from the leads table.
+fn lead_creations(tables: &Tables) -> LazyFrame {
+    let columns = [col("lead_id"), col("created_at")];
+    match &tables.funnel {
+        Some(funnel) => funnel.clone().select(columns),
+        None => tables.or_empty(&LEADS).select(columns),
+    }
+}
+
 fn concat_ids(parts: Vec<LazyFrame>) -> Option<LazyFrame> {
     if parts.is_empty() {
         None
@@ -240,7 +250,7 @@ impl<'a> Input<'a> {
             known_leads: leads.clone().select([col("lead_id")]),
             opps: opps.lazy(),
             funnel: funnel.lazy(),
-            events: events_with_leads(mapped_events(tables, p), leads)?,
+            events: events_with_leads(mapped_events(tables, p), lead_creations(tables))?,
         })
     }
 

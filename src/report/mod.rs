@@ -39,18 +39,11 @@ pub struct Inputs<'a> {
     pub is_sample: bool,
 }
 
-/// Every metric's frame (default parameters), plus the variants the figures draw.
-/// Metrics whose tables are missing are reported with the reason.
-pub fn compute_frames(
-    inputs: &Inputs<'_>,
-    progress: &dyn Observer,
-) -> Result<(Frames, BTreeMap<String, String>)> {
+/// The tables of `inputs` with what every part of a report shares held in memory:
+/// the lead funnel and the modelled opportunities, computed (or read, when derived
+/// at ingest) once, and a memo for the frames a metric and its variant share.
+fn in_memory(inputs: &Inputs<'_>) -> Result<Tables> {
     let p = inputs.params;
-    let mut frames = Frames::new();
-    let mut skipped = BTreeMap::new();
-    // Every metric here shares one set of definitions: the lead funnel and the
-    // modelled opportunities are computed (or read, when derived at ingest) once and
-    // held in memory.
     let mut tables = inputs.tables.clone();
     tables.memo = Some(Default::default());
     let funnel = crate::metrics::model::lead_funnel(&tables, p);
@@ -67,7 +60,20 @@ pub fn compute_frames(
         })?
         .lazy(),
     );
-    let tables = &tables;
+    Ok(tables)
+}
+
+/// Every metric's frame (default parameters), plus the variants the figures draw,
+/// from the tables [`in_memory`] gives. Metrics whose tables are missing are
+/// reported with the reason.
+fn compute_frames(
+    inputs: &Inputs<'_>,
+    progress: &dyn Observer,
+) -> Result<(Frames, BTreeMap<String, String>)> {
+    let p = inputs.params;
+    let mut frames = Frames::new();
+    let mut skipped = BTreeMap::new();
+    let tables = inputs.tables;
     let bar = progress.meter(MeterKind::Count, METRICS.len() as u64, "metrics");
     // Metrics side by side, one per worker: each alone leaves part of the machine
     // idle (planning, steps that run on one thread). The slowest start first, so
@@ -292,6 +298,12 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
     };
     let inputs = &Inputs {
         params: &with_since,
+        ..*inputs
+    };
+    // Every part of the page reads the tables with the shared frames in memory.
+    let tables = in_memory(inputs)?;
+    let inputs = &Inputs {
+        tables: &tables,
         ..*inputs
     };
     let (mut frames, mut skipped) = compute_frames(inputs, progress)?;
