@@ -140,7 +140,7 @@ fn run_diff(
             prep.manifest.as_ref(),
             &config.frames_hash(),
         )?;
-        report::headline(&Inputs {
+        report::headline_in_data(&Inputs {
             tables: &tables,
             params: &params,
             config,

@@ -244,6 +244,21 @@ pub fn headline(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
     Ok(headline_values(&frames))
 }
 
+/// The headline numbers as the report's tiles show them: a number whose data the
+/// export does not hold (a stage never recorded, amounts, lost deals, sources) is
+/// empty, not computed from nothing ([`Profile`]).
+pub fn headline_in_data(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
+    let profile = Profile::of(inputs.tables, inputs.params)?;
+    Ok(registry::headlines()
+        .into_iter()
+        .zip(headline(inputs)?)
+        .map(|((_, h), (key, label, value, unit))| {
+            let held = profile.first_lack(h.data).is_none();
+            (key, label, value.filter(|_| held), unit)
+        })
+        .collect())
+}
+
 /// The headline numbers: (key, label, value, unit).
 fn headline_values(frames: &Frames) -> Vec<HeadlineValue> {
     registry::headlines()

@@ -107,6 +107,26 @@ fn a_marketing_funnel_without_sal_amounts_or_lost_deals_says_so() {
     );
     assert!(!wd.join("sla.svg").exists());
     wd.run(&["chart", "waterfall", "--out", "w.svg", "-q"]).ok();
+    // A change of definitions shows the same tiles empty, not a rate made up.
+    wd.write("other.toml", "[funnel]\nconversion_window_days = 30\n");
+    let diff = wd.run(&["definitions", "diff", "other.toml"]).ok().stdout;
+    let row = |label: &str| -> Vec<String> {
+        let line = diff
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{label}  ")))
+            .unwrap_or_else(|| panic!("no `{label}` row in\n{diff}"));
+        line[line.find(label).unwrap() + label.len()..]
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        row("MQL → SAL (accepted by sales)"),
+        ["—", "—", "—"],
+        "{diff}"
+    );
+    assert_eq!(row("won revenue"), ["—", "—", "—"], "{diff}");
+    assert_eq!(row("of them became MQLs"), ["2", "2", "="], "{diff}");
 }
 
 #[test]
