@@ -289,7 +289,7 @@ fn open_pipeline_expectation(tables: &Tables, q: &Params) -> Result<(f64, f64)> 
     let history = super::visible::stage_history(tables, q)
         .filter(in_lookback(us("entered_at"), q, lookback))
         .select([col("opportunity_id"), col("stage_key").alias("__skey")])
-        .unique(None, UniqueKeepStrategy::Any)
+        // Closed ones first: fewer pairs to tell apart.
         .join(
             opportunities(tables, q)
                 .filter(closed())
@@ -297,6 +297,10 @@ fn open_pipeline_expectation(tables: &Tables, q: &Params) -> Result<(f64, f64)> 
             [col("opportunity_id")],
             [col("opportunity_id")],
             JoinArgs::new(JoinType::Inner),
+        )
+        .unique(
+            Some(cols(["opportunity_id", "__skey"])),
+            UniqueKeepStrategy::Any,
         )
         .group_by([col("__skey")])
         .agg([(col("status").eq(lit("won")).cast(DataType::Float64).sum()
