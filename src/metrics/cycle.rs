@@ -232,34 +232,7 @@ pub(super) fn pipeline_key(p: &Params) -> Expr {
 /// and the `opportunity_stays` view lists.
 pub fn stays(tables: &Tables, p: &Params) -> Result<(LazyFrame, Vec<String>)> {
     let (stage_df, rows) = stage_table(p);
-    let opps = opportunities(tables, p).with_column(pipeline_key(p).alias("__pkey"));
-    let events = tables
-        .get(&OPPORTUNITY_STAGE_EVENTS)?
-        .with_column(col("stage").str().to_lowercase().alias("__skey"));
-    let mut opp_cols: Vec<Expr> = vec![
-        col("opportunity_id"),
-        col("status"),
-        col("closed_at"),
-        col("__pkey"),
-    ];
-    opp_cols.extend(super::params::Dim::ALL.iter().map(|d| col(d.column())));
-    let ev = events
-        .join(
-            opps.select(opp_cols),
-            [col("opportunity_id")],
-            [col("opportunity_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .join(
-            stage_df.lazy(),
-            [col("__pkey"), col("__skey")],
-            [col("__pkey"), col("__skey")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .sort(
-            ["opportunity_id", "entered_at", "stage_idx"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        );
+    let ev = ordered_events(tables, p, stage_df)?;
     let mut firsts = vec![
         col("stage_idx").first(),
         col("__skey").first(),
@@ -309,7 +282,49 @@ pub fn stays(tables: &Tables, p: &Params) -> Result<(LazyFrame, Vec<String>)> {
                 .then(col("stage_idx").shift(lit(-1)))
                 .otherwise(super::model::null_of(DataType::Int32))
                 .alias("__next_idx"),
-        ])
+        ]);
+    Ok((with_ends(stays, p).cache(), rows))
+}
+
+/// The stage events of known opportunities, mapped through the stage list of the
+/// opportunity's pipeline (unmapped ones left out), with the opportunity's status,
+/// close and dimensions, in order: by opportunity, time and stage index.
+fn ordered_events(tables: &Tables, p: &Params, stage_df: DataFrame) -> Result<LazyFrame> {
+    let opps = opportunities(tables, p).with_column(pipeline_key(p).alias("__pkey"));
+    let events = tables
+        .get(&OPPORTUNITY_STAGE_EVENTS)?
+        .with_column(col("stage").str().to_lowercase().alias("__skey"));
+    let mut opp_cols: Vec<Expr> = vec![
+        col("opportunity_id"),
+        col("status"),
+        col("closed_at"),
+        col("__pkey"),
+    ];
+    opp_cols.extend(super::params::Dim::ALL.iter().map(|d| col(d.column())));
+    Ok(events
+        .join(
+            opps.select(opp_cols),
+            [col("opportunity_id")],
+            [col("opportunity_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .join(
+            stage_df.lazy(),
+            [col("__pkey"), col("__skey")],
+            [col("__pkey"), col("__skey")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .sort(
+            ["opportunity_id", "entered_at", "stage_idx"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        ))
+}
+
+/// Each stay with its end (`__end`: the next stay's start; none while open or in a
+/// terminal stage; else the close), whether it is open, done in range, a regression
+/// in range, and its length in days.
+fn with_ends(stays: LazyFrame, p: &Params) -> LazyFrame {
+    stays
         .with_column(
             when(col("__next").is_not_null())
                 .then(col("__next"))
@@ -334,8 +349,6 @@ pub fn stays(tables: &Tables, p: &Params) -> Result<(LazyFrame, Vec<String>)> {
                 .alias("__regression"),
             days_between(us("__start"), col("__end")).alias("__days"),
         ])
-        .cache();
-    Ok((stays, rows))
 }
 
 /// **stage-time** — Opportunity stays from `opportunity_stage_events` (of known

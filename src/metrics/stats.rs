@@ -102,50 +102,9 @@ pub fn histogram(
         ),
         metric,
     )?;
-    let mins = ranges
-        .column("__min")
-        .ok()
-        .and_then(|c| c.cast(&DataType::Float64).ok());
-    let maxs = ranges
-        .column("__max")
-        .ok()
-        .and_then(|c| c.cast(&DataType::Float64).ok());
-    let (Some(mins), Some(maxs)) = (mins, maxs) else {
+    let Some(table) = bins(ranges) else {
         return Ok(DataFrame::empty());
     };
-    let mins = mins.f64().expect("f64").clone();
-    let maxs = maxs.f64().expect("f64").clone();
-    let q05 = ranges
-        .column("__q05")
-        .ok()
-        .and_then(|c| c.cast(&DataType::Float64).ok());
-    let q95 = ranges
-        .column("__q95")
-        .ok()
-        .and_then(|c| c.cast(&DataType::Float64).ok());
-    let (Some(q05), Some(q95)) = (q05, q95) else {
-        return Ok(DataFrame::empty());
-    };
-    let q05 = q05.f64().expect("f64").clone();
-    let q95 = q95.f64().expect("f64").clone();
-    let mut widths = Vec::new();
-    let mut origins = Vec::new();
-    for i in 0..ranges.height() {
-        let (lo, hi) = (mins.get(i).unwrap_or(0.0), maxs.get(i).unwrap_or(0.0));
-        // The width follows the bulk (5th to 95th percentile), so one outlier does
-        // not squeeze everything into a bin; the tail keeps its own bins.
-        let bulk = q95.get(i).unwrap_or(hi) - q05.get(i).unwrap_or(lo);
-        let w = nice_width(if bulk > 0.0 { bulk } else { hi - lo });
-        widths.push(w);
-        origins.push((lo / w).floor() * w);
-    }
-    let mut table = ranges.drop_many(["__min", "__max", "__q05", "__q95"]);
-    table
-        .with_column(Column::new("__w".into(), widths))
-        .expect("same height");
-    table
-        .with_column(Column::new("__o".into(), origins))
-        .expect("same height");
     let joined = if group_keys.is_empty() {
         lf.cross_join(table.lazy(), None)
     } else {
@@ -174,6 +133,41 @@ pub fn histogram(
         ),
         metric,
     )
+}
+
+/// The column `name` of `df` as floats (None when it is missing or not numeric).
+fn floats_of(df: &DataFrame, name: &str) -> Option<Float64Chunked> {
+    let c = df.column(name).ok()?.cast(&DataType::Float64).ok()?;
+    Some(c.f64().ok()?.clone())
+}
+
+/// Each group's bins from its value range (`__min`, `__max`, `__q05`, `__q95`): the
+/// group's columns with the bin width `__w` and the first bin's start `__o`. None
+/// when the ranges are not numbers.
+fn bins(ranges: DataFrame) -> Option<DataFrame> {
+    let mins = floats_of(&ranges, "__min")?;
+    let maxs = floats_of(&ranges, "__max")?;
+    let q05 = floats_of(&ranges, "__q05")?;
+    let q95 = floats_of(&ranges, "__q95")?;
+    let mut widths = Vec::new();
+    let mut origins = Vec::new();
+    for i in 0..ranges.height() {
+        let (lo, hi) = (mins.get(i).unwrap_or(0.0), maxs.get(i).unwrap_or(0.0));
+        // The width follows the bulk (5th to 95th percentile), so one outlier does
+        // not squeeze everything into a bin; the tail keeps its own bins.
+        let bulk = q95.get(i).unwrap_or(hi) - q05.get(i).unwrap_or(lo);
+        let w = nice_width(if bulk > 0.0 { bulk } else { hi - lo });
+        widths.push(w);
+        origins.push((lo / w).floor() * w);
+    }
+    let mut table = ranges.drop_many(["__min", "__max", "__q05", "__q95"]);
+    table
+        .with_column(Column::new("__w".into(), widths))
+        .expect("same height");
+    table
+        .with_column(Column::new("__o".into(), origins))
+        .expect("same height");
+    Some(table)
 }
 
 #[cfg(test)]
