@@ -136,6 +136,15 @@ impl Tables {
         kept.insert(key.to_string(), frame);
     }
 
+    /// The frame kept under `key`, or `frame` as it is (not computed) when none is.
+    pub fn kept_or(&self, key: &str, frame: LazyFrame) -> LazyFrame {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        match kept.get(key) {
+            Some(df) => df.clone().lazy(),
+            None => frame,
+        }
+    }
+
     /// `frame` (computed from these tables), collected the first time `key` is asked
     /// for and kept in memory for every later reader of these tables or their
     /// clones. On an error it is returned lazy, for the reader to meet the error.

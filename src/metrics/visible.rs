@@ -84,7 +84,9 @@ pub fn cut(tables: &Tables, p: &Params) -> Tables {
             .iter()
             .map(|c| c.name.to_string())
             .collect();
-        let opps = opportunities_at(tables, p, tables.or_empty(&OPPORTUNITIES), &names);
+        // Lazy: a command that never reads the opportunities pays nothing for them.
+        let history = tables.kept_or(&history_key(p), stage_history_plan(tables, p));
+        let opps = opportunities_at(p, history, tables.or_empty(&OPPORTUNITIES), &names);
         out.replace(&OPPORTUNITIES, |_| opps);
     }
     out
@@ -143,7 +145,7 @@ pub fn opportunity_model_at(
         .map(|n| n.to_string())
         .collect();
     let t = p.as_of;
-    let cut = opportunities_at(tables, p, model, &names);
+    let cut = opportunities_at(p, stage_history(tables, p), model, &names);
     let lead_seen = us("__lead_created_at").lt_eq(lit(t)).fill_null(lit(false));
     let of_lead = |d: Dim| {
         when(lead_seen.clone())
@@ -213,11 +215,17 @@ fn episodes_at(episodes: LazyFrame, funnel_at_t: LazyFrame, t: i64) -> LazyFrame
 
 /// The opportunities of `base` (the table, or the model with its extra columns
 /// `names`) as they stood at `p.as_of`.
-/// Every opportunity stage event (of an opportunity in the table) with its stage's
-/// index in its pipeline and its trimmed, lowercase `stage_key`, ordered as the events of one instant are (by time, then
-/// stage index, unmapped stages first): computed once per set of tables and
+/// Every opportunity stage event with its stage's index in its pipeline and its
+/// trimmed, lowercase `stage_key`, ordered as the events of one instant are (by
+/// time, then stage index, unmapped stages first); with pipelines defined, only the
+/// events of opportunities in the table. Computed once per set of tables and
 /// definitions, and kept for each moment a report or a backtest cuts them at.
 pub(super) fn stage_history(tables: &Tables, p: &Params) -> LazyFrame {
+    tables.kept(&history_key(p), stage_history_plan(tables, p))
+}
+
+/// [`stage_history`] as a plan, not computed.
+fn stage_history_plan(tables: &Tables, p: &Params) -> LazyFrame {
     let (stage_df, _) = super::cycle::stage_table(p);
     let events = tables.or_empty(&OPPORTUNITY_STAGE_EVENTS);
     // An opportunity's pipeline orders its stages only when the definitions name
@@ -264,7 +272,7 @@ pub(super) fn stage_history(tables: &Tables, p: &Params) -> LazyFrame {
             col("stage_idx"),
             col("stage_key"),
         ]);
-    let history = events
+    events
         .join(
             mapped,
             [col("__pkey"), col("stage")],
@@ -284,29 +292,33 @@ pub(super) fn stage_history(tables: &Tables, p: &Params) -> LazyFrame {
             SortMultipleOptions::default()
                 .with_nulls_last(false)
                 .with_maintain_order(true),
-        );
-    tables.kept(&history_key(p), history)
+        )
 }
 
 fn history_key(p: &Params) -> String {
     format!("opportunity stage history {}", p.config.frames_hash())
 }
 
-fn opportunities_at(tables: &Tables, p: &Params, base: LazyFrame, names: &[String]) -> LazyFrame {
+/// `base` (opportunities with `names`) as they stood at `p.as_of`, from their stage
+/// `history` ([`stage_history`]).
+fn opportunities_at(
+    p: &Params,
+    history: LazyFrame,
+    base: LazyFrame,
+    names: &[String],
+) -> LazyFrame {
     let t = p.as_of;
     let then = us("entered_at").lt_eq(lit(t));
     // Per opportunity: whether a stage event came after the instant, and the stage
     // and the amount of its last event at or before it.
-    let at = stage_history(tables, p)
-        .group_by([col("opportunity_id")])
-        .agg([
-            us("entered_at").gt(lit(t)).any(true).alias("__moved"),
-            col("stage").filter(then.clone()).last().alias("__stage_at"),
-            col("amount")
-                .filter(then.and(col("amount").is_not_null()))
-                .last()
-                .alias("__amount_at"),
-        ]);
+    let at = history.group_by([col("opportunity_id")]).agg([
+        us("entered_at").gt(lit(t)).any(true).alias("__moved"),
+        col("stage").filter(then.clone()).last().alias("__stage_at"),
+        col("amount")
+            .filter(then.and(col("amount").is_not_null()))
+            .last()
+            .alias("__amount_at"),
+    ]);
     let names: Vec<Expr> = names.iter().map(|n| col(n.as_str())).collect();
     let closed_later = us("closed_at").gt(lit(t)).fill_null(lit(false));
     let changed = closed_later

@@ -41,11 +41,10 @@ pub struct Inputs<'a> {
 
 /// The tables of `inputs` with what every part of a report shares held in memory:
 /// the lead funnel and the modelled opportunities, computed (or read, when derived
-/// at ingest) once, and a memo for the frames a metric and its variant share.
+/// at ingest) once.
 fn in_memory(inputs: &Inputs<'_>) -> Result<Tables> {
     let p = inputs.params;
     let mut tables = inputs.tables.clone();
-    tables.memo = Some(Default::default());
     let funnel = crate::metrics::model::lead_funnel(&tables, p);
     tables.funnel = Some(
         timed("lead funnel", || {
@@ -73,7 +72,12 @@ fn compute_frames(
     let p = inputs.params;
     let mut frames = Frames::new();
     let mut skipped = BTreeMap::new();
-    let tables = inputs.tables;
+    // A memo for the frames a metric and its variant share, for the metrics only:
+    // an entry stays until its second reader takes it, and the page's later parts
+    // (the trend's earlier periods) would leave theirs behind.
+    let mut tables = inputs.tables.clone();
+    tables.memo = Some(Default::default());
+    let tables = &tables;
     let bar = progress.meter(MeterKind::Count, METRICS.len() as u64, "metrics");
     // Metrics side by side, one per worker: each alone leaves part of the machine
     // idle (planning, steps that run on one thread). The slowest start first, so
