@@ -9,7 +9,7 @@ use crate::metrics::model::{
     as_utc, counted_touches_of, lead_funnel, opportunities, Tables, FUNNEL, STAGES,
 };
 use crate::metrics::params::{Dim, Params};
-use crate::metrics::touches::episode_outcomes;
+use crate::metrics::touches::{episode_outcomes, EpisodeDims};
 use crate::model::columns::{OPPORTUNITIES, TOUCHES};
 use crate::output;
 
@@ -309,7 +309,7 @@ fn mql_episodes_view(tables: &Tables, p: &Params) -> LazyFrame {
         .map(|(name, e)| e.alias(name))
         .collect();
     cols.extend(Dim::ALL.iter().map(|d| col(d.column()).alias(d.name())));
-    episode_outcomes(tables, p, false)
+    episode_outcomes(tables, p, false, EpisodeDims::All)
         .select(cols)
         .sort(["started_at", "lead_id"], SortMultipleOptions::default())
 }

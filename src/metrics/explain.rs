@@ -274,7 +274,8 @@ fn sla(tables: &Tables, p: &Params, cell: &mut Cell) -> Result<Plan> {
     let mut columns: Vec<&str> = counts.iter().map(|(name, _)| *name).collect();
     columns.push("median_response_hours");
     let column = column_of(m, cell, "mql_episodes", &columns)?;
-    let eps = super::touches::episode_outcomes(tables, p, true);
+    let eps =
+        super::touches::episode_outcomes(tables, p, true, super::touches::EpisodeDims::AsSplit);
     let (eps, keys) = split(eps, Some("__start_ts"), p)?;
     let eps = on_keys(m, eps, &keys, cell)?;
     let keep = counts

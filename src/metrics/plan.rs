@@ -706,7 +706,8 @@ fn rate_rows(
             "closed_at",
         ),
         Measure::SlaWithinRate => {
-            let eps = super::touches::episode_outcomes(tables, q, true);
+            let eps =
+                super::touches::episode_outcomes(tables, q, true, super::touches::EpisodeDims::All);
             let (eps, _) = super::model::split(eps, Some("__start_ts"), q)?;
             let counts = super::touches::episode_counts();
             let count = |name: &str| {

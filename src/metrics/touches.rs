@@ -285,28 +285,43 @@ pub fn mql_episodes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFra
     )
 }
 
-/// Every MQL episode (or those starting in range) with its outcome under `p`: the
-/// split dimensions of its lead, `__start`, `__start_ts`, `__accepted`, `__rejected`,
-/// `__decision` (UTC µs), `__hours`, `__due` and `__in_time`. What [`sla`] counts
-/// and the `mql_episodes` view of `funnel sql` lists.
-pub fn episode_outcomes(tables: &Tables, p: &Params, only_in_range: bool) -> LazyFrame {
-    let funnel = lead_funnel(tables, p);
+/// Every MQL episode (or those starting in range) with its outcome under `p`:
+/// `__start`, `__start_ts`, `__accepted`, `__rejected`, `__decision` (UTC µs),
+/// `__hours`, `__due` and `__in_time`, and the split dimensions of its lead when
+/// `dims` asks for them. What [`sla`] counts and the `mql_episodes` view of
+/// `funnel sql` lists.
+pub fn episode_outcomes(
+    tables: &Tables,
+    p: &Params,
+    only_in_range: bool,
+    dims: EpisodeDims,
+) -> LazyFrame {
     let decided = match &tables.mql_episodes {
         Some(lf) if only_in_range => lf.clone().filter(in_range(col("__start"), p)),
         Some(lf) => lf.clone(),
         None => mql_episodes(tables, p, only_in_range),
     };
     let sla_us = p.config.mql.sla_hours * 3_600_000_000.0;
-    let dims: Vec<Expr> = std::iter::once(col("lead_id"))
-        .chain(super::params::Dim::ALL.iter().map(|d| col(d.column())))
-        .collect();
-    decided
-        .join(
-            funnel.select(dims),
+    let joined = match dims {
+        EpisodeDims::AsSplit if p.by.is_none() && p.filters.is_empty() => false,
+        EpisodeDims::AsSplit | EpisodeDims::All => true,
+    };
+    // Joining the lead funnel (a row per lead) costs more than the rest together:
+    // only when a split or a list reads the lead's dimensions.
+    let decided = if joined {
+        let dims: Vec<Expr> = std::iter::once(col("lead_id"))
+            .chain(super::params::Dim::ALL.iter().map(|d| col(d.column())))
+            .collect();
+        decided.join(
+            lead_funnel(tables, p).select(dims),
             [col("lead_id")],
             [col("lead_id")],
             JoinArgs::new(JoinType::Left),
         )
+    } else {
+        decided
+    };
+    decided
         .with_columns([
             col("__acc")
                 .is_not_null()
@@ -345,6 +360,15 @@ pub fn episode_outcomes(tables: &Tables, p: &Params, only_in_range: bool) -> Laz
                 .fill_null(lit(false))
                 .alias("__in_time"),
         )
+}
+
+/// Which of a lead's dimensions [`episode_outcomes`] adds to its episodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpisodeDims {
+    /// Those `--by` and `--where` read: none without a split.
+    AsSplit,
+    /// Every dimension (a list people read).
+    All,
 }
 
 /// `sla`'s count columns, each with the episodes it counts (over
@@ -405,7 +429,7 @@ pub fn episode_columns() -> Vec<(&'static str, Expr)> {
 /// response = decision − start in hours. due = start + `sla_hours` ≤ as_of; breached =
 /// due and not decided within `sla_hours`. within_sla_rate = (due − breached) ÷ due.
 pub fn sla(tables: &Tables, p: &Params) -> Result<DataFrame> {
-    let eps = episode_outcomes(tables, p, true);
+    let eps = episode_outcomes(tables, p, true, EpisodeDims::AsSplit);
     let (eps, keys) = split(eps, Some("__start_ts"), p)?;
     let eps = tables.shared("sla", p, eps)?;
     if p.histogram {
