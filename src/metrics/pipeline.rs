@@ -110,13 +110,40 @@ pub(super) fn i64_at(df: &DataFrame, column: &str, i: usize) -> Option<i64> {
         .and_then(|v| v.extract::<i64>())
 }
 
+/// The opportunities closed in the quota lookback: what win rates count.
+fn closed_in_lookback(tables: &Tables, p: &Params) -> LazyFrame {
+    opportunities(tables, p).filter(closed().and(in_lookback(
+        us("closed_at"),
+        p,
+        p.config.quota.lookback_days,
+    )))
+}
+
+/// The company's win rate over the quota lookback ([`RateBook`]'s `company`), without
+/// the owners' and teams' rates.
+pub(super) fn company_win_rate(tables: &Tables, p: &Params) -> Result<Option<f64>> {
+    let df = collect(
+        closed_in_lookback(tables, p).select([
+            col("status")
+                .eq(lit("won"))
+                .cast(DataType::Int64)
+                .sum()
+                .alias("won"),
+            len().cast(DataType::Int64).alias("closed"),
+        ]),
+        "win rates",
+    )?;
+    Ok(Closed {
+        won: i64_at(&df, "won", 0).unwrap_or(0),
+        closed: i64_at(&df, "closed", 0).unwrap_or(0),
+        ..Closed::default()
+    }
+    .win_rate())
+}
+
 impl RateBook {
     pub(super) fn new(tables: &Tables, p: &Params) -> Result<RateBook> {
-        let opps = opportunities(tables, p).filter(closed().and(in_lookback(
-            us("closed_at"),
-            p,
-            p.config.quota.lookback_days,
-        )));
+        let opps = closed_in_lookback(tables, p);
         let team_of: BTreeMap<String, String> = match tables.get(&OWNERS) {
             Ok(owners) => {
                 let df = collect(owners.select([col("owner_id"), col("team")]), "owners")?;

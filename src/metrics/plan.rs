@@ -278,7 +278,7 @@ fn expected_from_pipeline(
 
 fn open_pipeline_expectation(tables: &Tables, q: &Params) -> Result<(f64, f64)> {
     let lookback = q.config.quota.lookback_days;
-    let overall = RateBook::new(tables, q)?.company.win_rate().unwrap_or(0.0);
+    let overall = super::pipeline::company_win_rate(tables, q)?.unwrap_or(0.0);
     let skey = || {
         col("stage")
             .str()

@@ -98,13 +98,14 @@ pub fn cut(tables: &Tables, p: &Params) -> Tables {
 pub fn tables_at(tables: &Tables, then: &Params) -> crate::error::Result<Tables> {
     let mut seen = cut(tables, then);
     if tables.has(OPPORTUNITIES.name) {
-        // The history as it was then: the events by then, of the opportunities
-        // created by then (what the cut tables would give, without reading and
-        // ordering the events again).
+        // The history as it was then: the events by then and, when the definitions
+        // name pipelines (the history then reads each event's opportunity), only
+        // those of the opportunities created by then. What the cut tables would
+        // give, without reading and ordering the events again.
         let t = then.as_of;
-        let history = stage_history(tables, then)
-            .filter(us("entered_at").lt_eq(lit(t)))
-            .semi_join(
+        let mut history = stage_history(tables, then).filter(us("entered_at").lt_eq(lit(t)));
+        if !then.config.opportunity.pipelines.is_empty() {
+            history = history.semi_join(
                 tables
                     .or_empty(&OPPORTUNITIES)
                     .filter(us("created_at").lt_eq(lit(t)))
@@ -112,6 +113,7 @@ pub fn tables_at(tables: &Tables, then: &Params) -> crate::error::Result<Tables>
                 col("opportunity_id"),
                 col("opportunity_id"),
             );
+        }
         seen.keep(
             &history_key(then),
             super::model::collect(history, "point in time")?,
@@ -145,8 +147,32 @@ pub fn opportunity_model_at(
         .map(|n| n.to_string())
         .collect();
     let t = p.as_of;
-    let cut = opportunities_at(p, stage_history(tables, p), model, &names);
     let lead_seen = us("__lead_created_at").lt_eq(lit(t)).fill_null(lit(false));
+    // Whether a lead of an opportunity that exists then was created after it: only
+    // then do the lead's dimensions change (an opportunity without a lead has none,
+    // and its own source either way). Mapping every source to its team again costs
+    // more than this count.
+    let later_leads = super::model::collect(
+        model
+            .clone()
+            .filter(us("created_at").lt_eq(lit(t)))
+            .filter(us("__lead_created_at").gt(lit(t)))
+            .select([len().alias("n")]),
+        "point in time",
+    )?;
+    let later_leads = later_leads
+        .column("n")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<i64>())
+        .unwrap_or(0);
+    let cut = opportunities_at(p, stage_history(tables, p), model, &names).with_columns([
+        super::model::to_base(col("amount"), col("currency"), &p.config).alias("amount_base"),
+        col("linked").and(lead_seen.clone()).alias("linked"),
+    ]);
+    if later_leads == 0 {
+        return Ok(cut);
+    }
     let of_lead = |d: Dim| {
         when(lead_seen.clone())
             .then(col(d.column()))
@@ -158,8 +184,6 @@ pub fn opportunity_model_at(
         .otherwise(col("source"));
     Ok(cut
         .with_columns([
-            super::model::to_base(col("amount"), col("currency"), &p.config).alias("amount_base"),
-            col("linked").and(lead_seen.clone()).alias("linked"),
             of_lead(Dim::Segment),
             of_lead(Dim::Region),
             of_lead(Dim::CampaignId),
