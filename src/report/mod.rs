@@ -329,11 +329,58 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
     let (lacking, earliest) = fit_to_data(inputs, &mut frames, &mut skipped)?;
     let folder = Unpublished::begin(root, &date)?;
     let dir = folder.path();
+    // The plan section (its backtest cuts the data at four earlier moments) reads
+    // only the tables and the plan's frame: it is drawn beside the rest of the page,
+    // whose tables, charts and bridges leave a core idle.
+    let mut page = std::thread::scope(|scope| -> Result<html::Page> {
+        let plan = scope.spawn(|| {
+            timed("plan", || {
+                plan::view(inputs, frames.get("plan"), skipped.get("plan"), dir)
+            })
+        });
+        let mut page = page(
+            inputs,
+            &frames,
+            &skipped,
+            (&lacking, earliest),
+            previous.as_ref(),
+            dir,
+            progress,
+        )?;
+        page.plan = Some(
+            plan.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+        );
+        Ok(page)
+    })?;
+    if let Some(n) = future_events(&frames).filter(|n| *n > 0) {
+        page.warnings.push(format!(
+            "{} row(s) carry an event dated after the data was ingested (a typo in a year?): the as-of date ignores them; see `event_in_future` under Data quality.",
+            crate::text::thousands(n as u64)
+        ));
+    }
+    write(&dir.join("index.html"), html::render(&page))?;
+    let dir = folder.publish()?;
+    point_latest(root, &date)?;
+    Ok(dir)
+}
+
+/// The page but its plan section: the tables and charts written into `dir`, the
+/// headline tiles with their trend, `summary.json`, the glossary and the bridges.
+fn page<'a>(
+    inputs: &Inputs<'a>,
+    frames: &'a Frames,
+    skipped: &BTreeMap<String, String>,
+    (lacking, earliest): (&BTreeMap<&'static str, String>, Option<chrono::NaiveDate>),
+    previous: Option<&(String, serde_json::Value)>,
+    dir: &Path,
+    progress: &dyn Observer,
+) -> Result<html::Page<'a>> {
     let notes = notes(inputs);
-    timed("tables", || write_tables(dir, &frames))?;
-    let svgs = timed("charts", || write_charts(dir, &frames, &notes, progress))?;
-    let mut values = headline_values(&frames);
-    let mut caveats = headline_caveats(&frames);
+    timed("tables", || write_tables(dir, frames))?;
+    let svgs = timed("charts", || write_charts(dir, frames, &notes, progress))?;
+    let mut values = headline_values(frames);
+    let mut caveats = headline_caveats(frames);
     for (key, _, value, _) in values.iter_mut() {
         if let Some(why) = lacking.get(key) {
             *value = None;
@@ -341,13 +388,13 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         }
     }
     let mut trend = timed("trend", || trend::trend(inputs, &values, earliest))?;
-    trend.forget(&values, &lacking);
+    trend.forget(&values, lacking);
     let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     write_summary(
         dir,
         inputs,
         (&values, &caveats, &trend),
-        previous.as_ref(),
+        previous,
         &generated_at,
     )?;
     let hash = inputs.config.definitions_hash();
@@ -355,10 +402,11 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         &dir.join("definitions.md"),
         crate::contract::glossary::markdown(inputs.config, &hash),
     )?;
+    let date = local_date(inputs.params.as_of, inputs.params.tz).to_string();
     let mut page = html::Page {
         headlines: headline_tiles(
             &values,
-            previous.as_ref(),
+            previous,
             &caveats,
             &trend,
             &inputs.config.currency.base,
@@ -379,21 +427,9 @@ pub fn build(inputs: &Inputs<'_>, root: &Path, progress: &dyn Observer) -> Resul
         generated_at,
         ..page_frame(inputs, &date, &notes)
     };
-    page.bridges = timed("reconciliation", || reconcile::bridges(inputs, &frames))?;
+    page.bridges = timed("reconciliation", || reconcile::bridges(inputs, frames))?;
     write_bridges(dir, &page.bridges)?;
-    page.plan = Some(timed("plan", || {
-        plan::view(inputs, frames.get("plan"), skipped.get("plan"), dir)
-    })?);
-    if let Some(n) = future_events(&frames).filter(|n| *n > 0) {
-        page.warnings.push(format!(
-            "{} row(s) carry an event dated after the data was ingested (a typo in a year?): the as-of date ignores them; see `event_in_future` under Data quality.",
-            crate::text::thousands(n as u64)
-        ));
-    }
-    write(&dir.join("index.html"), html::render(&page))?;
-    let dir = folder.publish()?;
-    point_latest(root, &date)?;
-    Ok(dir)
+    Ok(page)
 }
 
 /// A section or a tile whose number needs what the data does not hold (a stage
