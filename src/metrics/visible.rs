@@ -157,15 +157,10 @@ pub fn opportunity_model_at(
             .clone()
             .filter(us("created_at").lt_eq(lit(t)))
             .filter(us("__lead_created_at").gt(lit(t)))
-            .select([len().alias("n")]),
+            .select([len().cast(DataType::Int64).alias("n")]),
         "point in time",
     )?;
-    let later_leads = later_leads
-        .column("n")
-        .ok()
-        .and_then(|c| c.get(0).ok())
-        .and_then(|v| v.extract::<i64>())
-        .unwrap_or(0);
+    let later_leads = super::pipeline::i64_at(&later_leads, "n", 0).unwrap_or(0);
     let cut = opportunities_at(p, stage_history(tables, p), model, &names).with_columns([
         super::model::to_base(col("amount"), col("currency"), &p.config).alias("amount_base"),
         col("linked").and(lead_seen.clone()).alias("linked"),
