@@ -232,9 +232,22 @@ pub fn format_value(x: f64, unit: Unit, currency: &str) -> String {
 /// A headline number: (key, label, value, unit).
 pub type HeadlineValue = (&'static str, &'static str, Option<f64>, Unit);
 
-/// The headline numbers computed on their own (for `definitions diff`); metrics
-/// whose tables are missing give no value.
-pub fn headline(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
+/// The headline keys whose data the export does not hold, each with why.
+pub type Lacking = BTreeMap<&'static str, String>;
+
+/// The headline keys the data profile says the export cannot hold (a stage never
+/// recorded, amounts, lost deals, sources).
+fn lacking(profile: &Profile) -> Lacking {
+    registry::headlines()
+        .into_iter()
+        .filter_map(|(_, h)| Some((h.key, profile.first_lack(h.data)?)))
+        .collect()
+}
+
+/// The headline numbers computed on their own (an earlier period of the report's
+/// trend, `definitions diff`); metrics whose tables are missing, and the keys in
+/// `lacking`, give no value.
+pub fn headline(inputs: &Inputs<'_>, lacking: &Lacking) -> Result<Vec<HeadlineValue>> {
     let mut frames = Frames::new();
     for m in METRICS.iter().filter(|m| !m.headlines.is_empty()) {
         match metrics::compute(m.name, inputs.tables, inputs.params, inputs.manifest) {
@@ -245,7 +258,7 @@ pub fn headline(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
             Err(e) => return Err(e),
         }
     }
-    Ok(headline_values(&frames))
+    Ok(headline_values(&frames, lacking))
 }
 
 /// The headline numbers as the report's tiles show them: a number whose data the
@@ -253,22 +266,16 @@ pub fn headline(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
 /// empty, not computed from nothing ([`Profile`]).
 pub fn headline_in_data(inputs: &Inputs<'_>) -> Result<Vec<HeadlineValue>> {
     let profile = Profile::of(inputs.tables, inputs.params)?;
-    Ok(registry::headlines()
-        .into_iter()
-        .zip(headline(inputs)?)
-        .map(|((_, h), (key, label, value, unit))| {
-            let held = profile.first_lack(h.data).is_none();
-            (key, label, value.filter(|_| held), unit)
-        })
-        .collect())
+    headline(inputs, &lacking(&profile))
 }
 
-/// The headline numbers: (key, label, value, unit).
-fn headline_values(frames: &Frames) -> Vec<HeadlineValue> {
+/// The headline numbers: (key, label, value, unit); none for a key in `lacking`.
+fn headline_values(frames: &Frames, lacking: &Lacking) -> Vec<HeadlineValue> {
     registry::headlines()
         .into_iter()
         .map(|(m, h)| {
-            let value = frames.get(m.name).and_then(|df| {
+            let held = frames.get(m.name).filter(|_| !lacking.contains_key(h.key));
+            let value = held.and_then(|df| {
                 let df = match h.row {
                     Some((k, v)) => crate::frame::filter_eq(df, k, v),
                     None => df.clone(),
@@ -371,7 +378,7 @@ fn page<'a>(
     inputs: &Inputs<'a>,
     frames: &'a Frames,
     skipped: &BTreeMap<String, String>,
-    (lacking, earliest): (&BTreeMap<&'static str, String>, Option<chrono::NaiveDate>),
+    (lacking, earliest): (&Lacking, Option<chrono::NaiveDate>),
     previous: Option<&(String, serde_json::Value)>,
     dir: &Path,
     progress: &dyn Observer,
@@ -379,16 +386,12 @@ fn page<'a>(
     let notes = notes(inputs);
     timed("tables", || write_tables(dir, frames))?;
     let svgs = timed("charts", || write_charts(dir, frames, &notes, progress))?;
-    let mut values = headline_values(frames);
+    let values = headline_values(frames, lacking);
     let mut caveats = headline_caveats(frames);
-    for (key, _, value, _) in values.iter_mut() {
-        if let Some(why) = lacking.get(key) {
-            *value = None;
-            caveats.insert(key, format!("Not in your data: {why}"));
-        }
+    for (key, why) in lacking {
+        caveats.insert(key, format!("Not in your data: {why}"));
     }
-    let mut trend = timed("trend", || trend::trend(inputs, &values, earliest))?;
-    trend.forget(&values, lacking);
+    let trend = timed("trend", || trend::trend(inputs, &values, lacking, earliest))?;
     let generated_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     write_summary(
         dir,
@@ -440,7 +443,7 @@ fn fit_to_data(
     inputs: &Inputs<'_>,
     frames: &mut Frames,
     skipped: &mut BTreeMap<String, String>,
-) -> Result<(BTreeMap<&'static str, String>, Option<chrono::NaiveDate>)> {
+) -> Result<(Lacking, Option<chrono::NaiveDate>)> {
     let profile = timed("profile", || Profile::of(inputs.tables, inputs.params))?;
     for m in METRICS.iter() {
         if let Some(why) = profile.first_lack(m.data) {
@@ -451,10 +454,7 @@ fn fit_to_data(
             skipped.insert(m.name.to_string(), format!("Not in your data: {why}."));
         }
     }
-    let lacking = registry::headlines()
-        .into_iter()
-        .filter_map(|(_, h)| Some((h.key, profile.first_lack(h.data)?)))
-        .collect();
+    let lacking = lacking(&profile);
     let earliest = profile.earliest.map(|t| local_date(t, inputs.params.tz));
     Ok((lacking, earliest))
 }

@@ -8,7 +8,7 @@
 
 use chrono::{Datelike, Duration, Months, NaiveDate};
 
-use super::{headline, HeadlineValue, Inputs};
+use super::{headline, HeadlineValue, Inputs, Lacking};
 use crate::error::Result;
 use crate::metrics::params::{local_midnight, Params, MICROS_PER_DAY};
 use crate::metrics::visible::tables_at;
@@ -36,28 +36,6 @@ impl Trend {
 
     pub fn year_earlier(&self, i: usize) -> Option<f64> {
         self.year_earlier.as_ref()?.1.get(i).copied().flatten()
-    }
-
-    /// Drops the earlier values of the tiles whose data is lacking (the report's own
-    /// value is already none): an earlier period lacks it too.
-    pub fn forget(
-        &mut self,
-        values: &[HeadlineValue],
-        lacking: &std::collections::BTreeMap<&'static str, String>,
-    ) {
-        for (i, (key, ..)) in values.iter().enumerate() {
-            if !lacking.contains_key(key) {
-                continue;
-            }
-            for (_, v) in &mut self.periods {
-                if let Some(cell) = v.as_mut().and_then(|v| v.get_mut(i)) {
-                    *cell = None;
-                }
-            }
-            if let Some(cell) = self.year_earlier.as_mut().and_then(|(_, v)| v.get_mut(i)) {
-                *cell = None;
-            }
-        }
     }
 
     /// Tile `i` over the periods, oldest first.
@@ -107,11 +85,13 @@ fn moved(p: &Params, from: NaiveDate, to: NaiveDate) -> Params {
 }
 
 /// The headline values of the last [`PERIODS`] periods and of the year-earlier
-/// one, each on the data cut at its as-of; `current` are the report's own.
-/// `earliest` is the first day the data holds.
+/// one, each on the data cut at its as-of; `current` are the report's own. A key
+/// the export lacks the data for (`lacking`, from the report's profile) has no
+/// earlier values either. `earliest` is the first day the data holds.
 pub fn trend(
     inputs: &Inputs<'_>,
     current: &[HeadlineValue],
+    lacking: &Lacking,
     earliest: Option<NaiveDate>,
 ) -> Result<Trend> {
     let p = inputs.params;
@@ -136,11 +116,14 @@ pub fn trend(
         let (from, to) = wanted[i];
         let then = moved(p, from, to);
         let seen = tables_at(inputs.tables, &then)?;
-        let values = headline(&Inputs {
-            tables: &seen,
-            params: &then,
-            ..*inputs
-        })?;
+        let values = headline(
+            &Inputs {
+                tables: &seen,
+                params: &then,
+                ..*inputs
+            },
+            lacking,
+        )?;
         Ok(values.into_iter().map(|(_, _, v, _)| v).collect())
     });
     let mut by_range = std::collections::BTreeMap::new();

@@ -127,6 +127,21 @@ fn a_marketing_funnel_without_sal_amounts_or_lost_deals_says_so() {
     );
     assert_eq!(row("won revenue"), ["—", "—", "—"], "{diff}");
     assert_eq!(row("of them became MQLs"), ["2", "2", "="], "{diff}");
+    // The trend's earlier period (January 2-10, before January 11-19) leaves the
+    // same tiles empty: its 2 MQLs are counted, no MQL → SAL rate is made up.
+    wd.run(&["report", "--from", "2025-01-11", "--to", "2025-01-19", "-q"])
+        .ok();
+    let summary: Value = serde_json::from_str(&wd.read("reports/latest/summary.json")).unwrap();
+    let trend = &summary["trend"];
+    assert_eq!(trend["period_starts"][6], "2025-01-02", "{trend}");
+    assert_eq!(
+        trend["mqls"]["previous_period"].as_f64(),
+        Some(2.0),
+        "{trend}"
+    );
+    for key in ["mql_to_sal", "within_sla", "won_amount"] {
+        assert_eq!(trend[key]["previous_period"], Value::Null, "{key}: {trend}");
+    }
 }
 
 #[test]
