@@ -255,6 +255,21 @@ pub fn left_join_nulls_equal() -> JoinArgs {
     }
 }
 
+/// `left` joined to `right` on the split keys `keys` with `args`; without keys
+/// (no `--by` or `--period`), each side is one row and they are set side by side.
+pub fn join_on_keys(
+    left: LazyFrame,
+    right: LazyFrame,
+    keys: &[String],
+    args: JoinArgs,
+) -> LazyFrame {
+    if keys.is_empty() {
+        return left.cross_join(right, None);
+    }
+    let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
+    left.join(right, on.clone(), on, args)
+}
+
 /// Microseconds of a timestamp column (UTC).
 pub fn us(name: &str) -> Expr {
     col(name).cast(DataType::Int64)

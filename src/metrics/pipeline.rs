@@ -684,20 +684,15 @@ pub fn velocity(tables: &Tables, p: &Params) -> Result<DataFrame> {
             .alias("__left_out"),
         ],
     );
-    let joined = if keys.is_empty() {
-        open.cross_join(closed, None)
-    } else {
-        let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-        open.join(
-            closed,
-            on.clone(),
-            on,
-            JoinArgs {
-                nulls_equal: true,
-                ..JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns)
-            },
-        )
-    };
+    let joined = super::model::join_on_keys(
+        open,
+        closed,
+        &keys,
+        JoinArgs {
+            nulls_equal: true,
+            ..JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns)
+        },
+    );
     let mut sel: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
     sel.push(col("open_opportunities").fill_null(lit(0i64)));
     sel.extend(rate_columns(

@@ -478,17 +478,7 @@ fn credited_per_model(
     let agg = concat(per_model, UnionArgs::default())
         .expect("same schema")
         .filter(col("credited_opportunities").gt(lit(1e-12)));
-    if keys.is_empty() {
-        agg.cross_join(totals, None)
-    } else {
-        let on: Vec<Expr> = keys.iter().map(|k| col(k.as_str())).collect();
-        agg.join(
-            totals,
-            on.clone(),
-            on,
-            super::model::left_join_nulls_equal(),
-        )
-    }
+    super::model::join_on_keys(agg, totals, keys, super::model::left_join_nulls_equal())
 }
 
 /// Per campaign, the leads whose `campaign_id` it is, and the MQLs and customers

@@ -104,7 +104,7 @@ pub fn tables_at(tables: &Tables, then: &Params) -> crate::error::Result<Tables>
         // give, without reading and ordering the events again.
         let t = then.as_of;
         let mut history = stage_history(tables, then).filter(us("entered_at").lt_eq(lit(t)));
-        if !then.config.opportunity.pipelines.is_empty() {
+        if history_reads_opportunities(then) {
             history = history.semi_join(
                 tables
                     .or_empty(&OPPORTUNITIES)
@@ -249,7 +249,7 @@ fn stage_history_plan(tables: &Tables, p: &Params) -> LazyFrame {
     let events = tables.or_empty(&OPPORTUNITY_STAGE_EVENTS);
     // An opportunity's pipeline orders its stages only when the definitions name
     // pipelines; otherwise every stage is of the one default pipeline.
-    let events = if p.config.opportunity.pipelines.is_empty() {
+    let events = if !history_reads_opportunities(p) {
         events.with_column(lit("").alias("__pkey"))
     } else {
         events
@@ -312,6 +312,13 @@ fn stage_history_plan(tables: &Tables, p: &Params) -> LazyFrame {
                 .with_nulls_last(false)
                 .with_maintain_order(true),
         )
+}
+
+/// Whether [`stage_history`] reads each event's opportunity (for its pipeline): only
+/// when the definitions name pipelines. Then, and only then, an event of an
+/// opportunity not in the table is left out, and a cut must leave it out too.
+fn history_reads_opportunities(p: &Params) -> bool {
+    !p.config.opportunity.pipelines.is_empty()
 }
 
 fn history_key(p: &Params) -> String {
